@@ -1,0 +1,117 @@
+/**
+ * The one registry of Strata's error codes.
+ *
+ *   throw new StrataError('STRATA_E_STORE_EXISTS', `master/x.seg already exists`, { details: { key } });
+ *
+ * Every error a user can see carries a stable code from `ERROR_CODES`, a message that names the
+ * bad input and the fix, and a `retryable` flag (taken from the registry, so a caller never has
+ * to guess). `toJSON`/`fromJSON` let an error cross a thread, a process or gRPC intact.
+ * `docs/errors.md` lists every code; test/errors-doc.test.ts keeps the two in sync.
+ *
+ * This module is pure (no runtime dependencies) so `jobs/` may import it.
+ */
+
+export const ERROR_CODES = {
+  STRATA_E_INTERNAL: { retryable: false, doc: 'A bug in Strata: an invariant did not hold.' },
+  STRATA_E_CONFIG: { retryable: false, doc: 'A configuration value (environment variable or flag) is missing or invalid.' },
+  STRATA_E_USAGE: { retryable: false, doc: 'A command was called with wrong arguments or flags.' },
+  STRATA_E_DEPENDENCY_MISSING: { retryable: false, doc: 'A program Strata needs (such as redis-server) is not installed.' },
+
+  STRATA_E_STORE_URL: { retryable: false, doc: 'The store URL is not file:///dir or s3://bucket/prefix?endpoint=….' },
+  STRATA_E_STORE_EXISTS: { retryable: false, doc: 'A create-only write hit a key that already exists.' },
+  STRATA_E_STORE_IMMUTABLE: { retryable: false, doc: 'An overwrite or delete of an immutable key (anything outside tmp/ that is not a pointer) was refused.' },
+  STRATA_E_STORE_NOT_FOUND: { retryable: false, doc: 'The store has no object at that key.' },
+  STRATA_E_STORE_UNAVAILABLE: { retryable: true, doc: 'The store could not be reached (S3 server down, wrong endpoint, bad credentials).' },
+  STRATA_E_STORE_IO: { retryable: true, doc: 'A read or write to the store failed part way.' },
+  STRATA_E_STORE_KEY: { retryable: false, doc: 'A store key is malformed (empty, absolute, or containing "..").' },
+
+  STRATA_E_SEGMENT_CORRUPT: { retryable: false, doc: 'A segment block or footer failed its CRC32 or length check.' },
+  STRATA_E_SEGMENT_FORMAT: { retryable: false, doc: 'A file is not a Strata segment, or of an unknown version.' },
+  STRATA_E_VIEWFILE_CORRUPT: { retryable: false, doc: 'A view file is truncated, has a bad checksum, or is not a view file.' },
+  STRATA_E_VIEWFILE_ORDER: { retryable: false, doc: 'Keys were written to a view file out of order or twice.' },
+  STRATA_E_KEY_INVALID: { retryable: false, doc: 'A key is not a non-empty tuple of strings and finite numbers.' },
+
+  STRATA_E_RECORD_INVALID: { retryable: false, doc: 'An input record is malformed; the message names the file, line or row, and the problem.' },
+  STRATA_E_INPUT_FORMAT: { retryable: false, doc: 'An input file cannot be read in the given format.' },
+  STRATA_E_INPUT_NOT_FOUND: { retryable: false, doc: 'An input file does not exist or cannot be opened.' },
+  STRATA_E_DATASET_NAME: { retryable: false, doc: 'A dataset name is not [a-z0-9][a-z0-9_-]* (at most 64 characters).' },
+  STRATA_E_DATASET_NOT_FOUND: { retryable: false, doc: 'No dataset of that name exists in the store.' },
+  STRATA_E_DATE_RANGE: { retryable: false, doc: 'A date is not YYYY-MM-DD, or a range is empty or inverted.' },
+
+  STRATA_E_JOB_DEFINITION: { retryable: false, doc: 'defineJob was called with a missing or invalid option.' },
+  STRATA_E_JOB_MAP_FAILED: { retryable: false, doc: "The job's map function threw; the message names the segment and record position." },
+  STRATA_E_JOB_REDUCE_FAILED: { retryable: false, doc: "The job's reduce function or aggregator threw; the message names the key." },
+  STRATA_E_JOB_VALUE: { retryable: false, doc: 'A job emitted a key or value that cannot be encoded (functions, symbols, cycles, non-finite numbers in keys).' },
+} as const satisfies Record<string, { retryable: boolean; doc: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface StrataErrorJSON {
+  name: 'StrataError';
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+  details?: Record<string, unknown>;
+  stack?: string;
+  cause?: StrataErrorJSON | { name: string; message: string; stack?: string };
+}
+
+export class StrataError extends Error {
+  override readonly name = 'StrataError';
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown>; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    if (!(code in ERROR_CODES)) throw new Error(`unknown Strata error code ${code}`);
+    this.code = code;
+    this.retryable = options.retryable ?? ERROR_CODES[code].retryable;
+    this.details = options.details;
+  }
+
+  toJSON(): StrataErrorJSON {
+    return {
+      name: 'StrataError',
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      ...(this.details ? { details: this.details } : {}),
+      ...(this.stack ? { stack: this.stack } : {}),
+      ...(this.cause !== undefined ? { cause: serializeCause(this.cause) } : {}),
+    };
+  }
+
+  /** Rebuilds an error that crossed a thread, process or wire boundary; keeps the original stack. */
+  static fromJSON(json: StrataErrorJSON): StrataError {
+    const code: ErrorCode = json.code in ERROR_CODES ? json.code : 'STRATA_E_INTERNAL';
+    const cause = json.cause === undefined ? undefined : 'code' in json.cause ? StrataError.fromJSON(json.cause) : reviveError(json.cause);
+    const err = new StrataError(code, json.message, { details: json.details, retryable: json.retryable, cause });
+    if (json.stack) err.stack = json.stack;
+    return err;
+  }
+}
+
+export function isStrataError(err: unknown, code?: ErrorCode): err is StrataError {
+  return err instanceof StrataError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown into a StrataError without losing the original as `cause`. */
+export function toStrataError(err: unknown, fallback: ErrorCode = 'STRATA_E_INTERNAL'): StrataError {
+  if (err instanceof StrataError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new StrataError(fallback, message, { cause: err });
+}
+
+function serializeCause(cause: unknown): StrataErrorJSON['cause'] {
+  if (cause instanceof StrataError) return cause.toJSON();
+  if (cause instanceof Error) return { name: cause.name, message: cause.message, ...(cause.stack ? { stack: cause.stack } : {}) };
+  return { name: 'Error', message: String(cause) };
+}
+
+function reviveError(json: { name: string; message: string; stack?: string }): Error {
+  const err = new Error(json.message);
+  err.name = json.name;
+  if (json.stack) err.stack = json.stack;
+  return err;
+}

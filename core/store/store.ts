@@ -1,0 +1,64 @@
+/**
+ * The object store contract: one interface, two backends (file:// and s3://), chosen by URL.
+ *
+ *   const store = await openStore('file:///tmp/strata');
+ *   await store.put('master/pv/dt=2026-01-01/1-ab.seg', bytes);         // create-only
+ *   const head = await store.get('master/pv/dt=2026-01-01/1-ab.seg', { start: 0, end: 16 });
+ *   for await (const o of store.list('master/pv/')) console.log(o.key, o.size);
+ *
+ * Glossary
+ * - key: a relative, '/'-separated path such as `views/pageviews/v3/part-0.sv`.
+ * - immutable key: anything under `master/`, `code/`, or `views/<view>/<version>/`. Written once,
+ *   never overwritten or deleted: the store itself refuses (STRATA_E_STORE_EXISTS / _IMMUTABLE).
+ * - pointer: a small mutable object such as `views/<view>/_CURRENT`; written with `{ overwrite: true }`.
+ * - tmp/: in-flight work; the only prefix where `delete` is allowed.
+ *
+ * Writes are atomic: a reader sees the whole object or nothing, never a prefix of it.
+ */
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** Milliseconds since the epoch. */
+  modified: number;
+}
+
+/** Inclusive start, exclusive end, like Array.slice. `end` omitted means to the end of the object. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export type PutBody = Uint8Array | AsyncIterable<Uint8Array>;
+
+export interface PutOptions {
+  /** Replace an existing object. Only allowed for keys that are not immutable (see isImmutableKey). */
+  overwrite?: boolean;
+}
+
+export interface ObjectStore {
+  /** The URL this store was opened with, secrets removed. */
+  readonly url: string;
+  /** Writes an object atomically. Create-only unless `overwrite` (STRATA_E_STORE_EXISTS otherwise). Streams bodies of any size. */
+  put(key: string, body: PutBody, options?: PutOptions): Promise<ObjectInfo>;
+  /** Reads a whole object or a byte range into memory. STRATA_E_STORE_NOT_FOUND when absent. */
+  get(key: string, range?: ByteRange): Promise<Uint8Array>;
+  /** Streams an object or a byte range without holding it whole in memory. */
+  getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>>;
+  /** Size and time of an object, or undefined when absent. */
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object whose key starts with `prefix`, in key order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Create-only server-side copy (hard link on file://, CopyObject on s3://): how staged tmp/ output is committed. */
+  copy(fromKey: string, toKey: string): Promise<ObjectInfo>;
+  /** Deletes an object under `tmp/` (STRATA_E_STORE_IMMUTABLE elsewhere). Deleting an absent key is not an error. */
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const IMMUTABLE = [/^master\//, /^code\//, /^views\/[^/]+\/[^/]+\//];
+
+/** True for keys that may be written once and never overwritten or deleted. */
+export function isImmutableKey(key: string): boolean {
+  return IMMUTABLE.some((re) => re.test(key));
+}

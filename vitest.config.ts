@@ -1,0 +1,17 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: {
+    // Job modules import the user API as 'strata', exactly as users' own job files do.
+    alias: { strata: fileURLToPath(new URL('./jobs/index.ts', import.meta.url)) },
+  },
+  test: {
+    include: ['test/**/*.test.ts', 'core/**/*.test.ts', 'jobs/**/*.test.ts', 'cli/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+    reporters: ['default', 'json'],
+    outputFile: { json: '.strata/test-results.json' },
+  },
+});
