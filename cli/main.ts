@@ -4,6 +4,7 @@
  * into a non-zero exit; a stack trace is shown only with STRATA_LOG_LEVEL=debug.
  */
 import { Command, CommanderError } from 'commander';
+import { wantsStackTraces } from '../core/config.ts';
 import { isStrataError, StrataError } from '../core/errors.ts';
 import { commands } from './commands/index.ts';
 
@@ -29,7 +30,7 @@ function reportError(err: unknown): number {
   }
   if (isStrataError(err)) {
     process.stderr.write(`strata: ${err.message} [${err.code}]\n`);
-    if (process.env.STRATA_LOG_LEVEL === 'debug' && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (wantsStackTraces() && err.stack) process.stderr.write(`${err.stack}\n`);
     return err.code === 'STRATA_E_USAGE' ? 2 : 1;
   }
   const wrapped = new StrataError('STRATA_E_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });

@@ -71,3 +71,8 @@ export function describeOptions(): string {
   const rows = Object.entries(OPTIONS).map(([name, o]) => `| ${o.env} | ${name} | ${o.default === '' ? '(derived)' : o.default} | ${o.doc} |`);
   return ['| variable | option | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
+
+/** Whether to print stack traces with errors; read directly because it must work even when the rest of the config is invalid. */
+export function wantsStackTraces(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.STRATA_LOG_LEVEL === 'debug' || env.STRATA_LOG_LEVEL === 'trace';
+}
