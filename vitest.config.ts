@@ -8,6 +8,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts', 'core/**/*.test.ts', 'jobs/**/*.test.ts', 'cli/**/*.test.ts'],
+    // Installs redis-server (apt, as root) when missing, once, before any test file runs.
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

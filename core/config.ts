@@ -9,6 +9,7 @@
  * in one STRATA_E_CONFIG error, each naming the variable and what it accepts.
  */
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { StrataError } from './errors.ts';
 
@@ -25,6 +26,21 @@ export const OPTIONS = {
   segmentTargetBytes: { env: 'STRATA_SEGMENT_TARGET_BYTES', default: String(128 * 1024 * 1024), doc: 'Bytes: a segment being written is closed once it reaches this size.', schema: bytes },
   blockTargetBytes: { env: 'STRATA_BLOCK_TARGET_BYTES', default: String(256 * 1024), doc: 'Bytes: a segment block is closed once its encoded records reach this size.', schema: bytes },
   viewBlockTargetBytes: { env: 'STRATA_VIEW_BLOCK_TARGET_BYTES', default: String(16 * 1024), doc: 'Bytes: a view file data block is closed once it reaches this size (one block is read per lookup).', schema: bytes },
+  redisUrl: { env: 'STRATA_REDIS_URL', default: '', doc: 'Redis URL of the cluster (redis://127.0.0.1:6379). Empty means: read .strata/cluster.json written by strata dev.', schema: z.string() },
+  redisPrefix: { env: 'STRATA_REDIS_PREFIX', default: 'strata', doc: 'Prefix of every Redis key and BullMQ queue of this cluster (several clusters can share one Redis).', schema: z.string().regex(/^[A-Za-z0-9_.-]+$/) },
+  token: { env: 'STRATA_TOKEN', default: '', doc: 'Bearer token for the coordinator API, the shuffle service and ingest. Empty means: read .strata/cluster.json.', schema: z.string() },
+  coordinatorUrl: { env: 'STRATA_COORDINATOR_URL', default: '', doc: 'URL of the coordinator API for the CLI. Empty means: read .strata/cluster.json.', schema: z.string() },
+  coordinatorHost: { env: 'STRATA_COORDINATOR_HOST', default: '127.0.0.1', doc: 'Address the coordinator API binds to.', schema: z.string().min(1) },
+  coordinatorPort: { env: 'STRATA_COORDINATOR_PORT', default: '7070', doc: 'Port of the coordinator API (0 picks a free one).', schema: z.coerce.number().int().min(0).max(65535) },
+  workerThreads: { env: 'STRATA_WORKER_THREADS', default: '0', doc: 'Threads per worker process running tasks; 0 means one per core.', schema: z.coerce.number().int().min(0).max(256) },
+  workDir: { env: 'STRATA_WORK_DIR', default: '', doc: 'Local folder for spills and map outputs of a worker. Empty means <home>/work/<worker id>.', schema: z.string() },
+  shuffleHost: { env: 'STRATA_SHUFFLE_HOST', default: '127.0.0.1', doc: 'Address the worker shuffle gRPC server binds to and advertises.', schema: z.string().min(1) },
+  shufflePort: { env: 'STRATA_SHUFFLE_PORT', default: '0', doc: 'Port of the worker shuffle server (0 picks a free one).', schema: z.coerce.number().int().min(0).max(65535) },
+  memoryBudgetBytes: { env: 'STRATA_MEMORY_BUDGET_BYTES', default: String(128 * 1024 * 1024), doc: 'Bytes: a map task spills its sorted buffer to disk once it holds this much.', schema: bytes },
+  splitTargetBytes: { env: 'STRATA_SPLIT_TARGET_BYTES', default: String(64 * 1024 * 1024), doc: 'Bytes: the coordinator cuts input splits of about this size on block boundaries.', schema: bytes },
+  heartbeatMs: { env: 'STRATA_HEARTBEAT_MS', default: '2000', doc: 'Milliseconds between worker heartbeats; a worker is presumed dead after 3 missed beats.', schema: z.coerce.number().int().positive() },
+  lockDurationMs: { env: 'STRATA_LOCK_DURATION_MS', default: '10000', doc: 'Milliseconds a running task\'s lock lasts before it must be renewed (BullMQ lockDuration); a dead worker\'s task is retried after about this.', schema: z.coerce.number().int().positive() },
+  taskAttempts: { env: 'STRATA_TASK_ATTEMPTS', default: '4', doc: 'Attempts per task before the job fails (retryable failures and lost workers).', schema: z.coerce.number().int().min(1).max(100) },
 } as const;
 
 export type OptionName = keyof typeof OPTIONS;
@@ -62,7 +78,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): StrataConfig {
   }
   const home = path.resolve(cwd, out.home as string);
   out.home = home;
-  if (!out.store) out.store = `file://${path.join(home, 'store')}`;
+  if (!out.store) out.store = pathToFileURL(path.join(home, 'store')).href;
   return Object.freeze(out) as StrataConfig;
 }
 

@@ -7,7 +7,8 @@
  *   for await (const o of store.list('master/pv/')) console.log(o.key, o.size);
  *
  * Glossary
- * - key: a relative, '/'-separated path such as `views/pageviews/v3/part-0.sv`.
+ * - key: a relative, '/'-separated path such as `views/pageviews/v3/part-0.sv`: no leading '/', no empty,
+ *   '.' or '..' segment, no backslash or NUL, at most 1024 bytes (STRATA_E_STORE_KEY otherwise; store-rules.ts).
  * - immutable key: anything under `master/`, `code/`, or `views/<view>/<version>/`. Written once,
  *   never overwritten or deleted: the store itself refuses (STRATA_E_STORE_EXISTS / _IMMUTABLE).
  * - pointer: a small mutable object such as `views/<view>/_CURRENT`; written with `{ overwrite: true }`.
@@ -23,7 +24,11 @@ export interface ObjectInfo {
   modified: number;
 }
 
-/** Inclusive start, exclusive end, like Array.slice. `end` omitted means to the end of the object. */
+/**
+ * Inclusive start, exclusive end, like Array.slice. `end` omitted means to the end of the object.
+ * A range reaching past the end is cut to the object (a start at or past the end reads nothing);
+ * negative, fractional or inverted ranges fail with STRATA_E_STORE_RANGE.
+ */
 export interface ByteRange {
   start: number;
   end?: number;
@@ -43,11 +48,11 @@ export interface ObjectStore {
   put(key: string, body: PutBody, options?: PutOptions): Promise<ObjectInfo>;
   /** Reads a whole object or a byte range into memory. STRATA_E_STORE_NOT_FOUND when absent. */
   get(key: string, range?: ByteRange): Promise<Uint8Array>;
-  /** Streams an object or a byte range without holding it whole in memory. */
+  /** Streams an object or a byte range without holding it whole in memory. A missing key rejects here, not during iteration. */
   getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>>;
   /** Size and time of an object, or undefined when absent. */
   stat(key: string): Promise<ObjectInfo | undefined>;
-  /** Every object whose key starts with `prefix`, in key order. */
+  /** Every object whose key starts with `prefix` (a plain string prefix, '' for all), in byte order of the keys' UTF-8, as S3 lists. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Create-only server-side copy (hard link on file://, CopyObject on s3://): how staged tmp/ output is committed. */
   copy(fromKey: string, toKey: string): Promise<ObjectInfo>;
