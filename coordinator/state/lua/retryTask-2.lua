@@ -1,0 +1,57 @@
+--[[
+  Ends a task attempt that will be run again: the task goes back to 'pending' at attempt + 1
+  (the scheduler enqueues it when its inputs are ready). If it has used up its attempts it
+  becomes 'failed' instead, in the same step.
+
+    KEYS[1] tasks hash   <P>:job:<id>:tasks
+    KEYS[2] job hash     <P>:job:<id>
+
+    ARGV[1] task id
+    ARGV[2] allowed from-states, comma-separated (task-state.ts: retry or rerun)
+    ARGV[3] expected attempt (the attempt that failed or whose output was lost)
+    ARGV[4] '1' when this counts as a failure of the task, '0' when not its fault (lost map output)
+    ARGV[5] max failures (config.taskAttempts)
+    ARGV[6] max attempts in all (a bound on uncounted re-runs)
+    ARGV[7] now (ms)
+    ARGV[8] the attempt's error, a JSON string (kept as lastError)
+
+  Returns { 1, fromState, newAttempt }, { 2, 'exhausted', failures, attempt } when the task is
+  now 'failed', or { 0, reason, currentState, currentAttempt } when refused (as moveTask).
+]]
+local rcall = redis.call
+local now = tonumber(ARGV[7])
+local jobState = rcall('HGET', KEYS[2], 'state')
+if not jobState then return { 0, 'no-job', '', 0 } end
+if jobState == 'succeeded' or jobState == 'failed' or jobState == 'cancelled' then return { 0, 'job-' .. jobState, '', 0 } end
+local text = rcall('HGET', KEYS[1], ARGV[1])
+if not text then return { 0, 'no-task', '', 0 } end
+local rec = cjson.decode(text)
+local state = rec.state
+if state == 'failed' or state == 'cancelled' then return { 0, 'terminal', state, rec.attempt } end
+if not string.find(',' .. ARGV[2] .. ',', ',' .. state .. ',', 1, true) then return { 0, 'state', state, rec.attempt } end
+if tonumber(ARGV[3]) ~= rec.attempt then return { 0, 'attempt', state, rec.attempt } end
+
+rec.lastError = ARGV[8]
+if ARGV[4] == '1' then rec.failures = (rec.failures or 0) + 1 end
+if rec.failures >= tonumber(ARGV[5]) or rec.attempt >= tonumber(ARGV[6]) then
+  rec.state = 'failed'
+  rec.error = ARGV[8]
+  rec.failedAt = now
+  rcall('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+  rcall('HSET', KEYS[2], 'updated', ARGV[7])
+  return { 2, 'exhausted', rec.failures, rec.attempt }
+end
+
+rec.state = 'pending'
+rec.attempt = rec.attempt + 1
+rec.pendingAt = now
+rec.worker = nil
+rec.output = nil
+rec.outputKey = nil
+rec.counters = nil
+rec.queuedAt = nil
+rec.runningAt = nil
+rec.succeededAt = nil
+rcall('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+rcall('HSET', KEYS[2], 'updated', ARGV[7])
+return { 1, state, rec.attempt }
