@@ -4,7 +4,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     // Job modules import the user API as 'strata', exactly as users' own job files do.
-    alias: { strata: fileURLToPath(new URL('./jobs/index.ts', import.meta.url)) },
+    alias: [
+      { find: /^strata$/, replacement: fileURLToPath(new URL('./jobs/index.ts', import.meta.url)) },
+      { find: /^strata\/pool$/, replacement: fileURLToPath(new URL('./cli/pool/connect-pool.ts', import.meta.url)) },
+    ],
   },
   test: {
     include: ['test/**/*.test.ts', 'core/**/*.test.ts', 'jobs/**/*.test.ts', 'cli/**/*.test.ts'],

@@ -1,6 +1,6 @@
 /**
  * The command line: `strata <command> …`. Each command lives in cli/commands/<name>.ts and
- * exports `register(program, ctx)`. Errors are printed once, plainly, with their code, and turn
+ * exports `register(program)`; cli/commands/index.ts lists them, loaded lazily. Errors are printed once, plainly, with their code, and turn
  * into a non-zero exit; a stack trace is shown only with STRATA_LOG_LEVEL=debug.
  */
 import { Command, CommanderError } from 'commander';
@@ -14,7 +14,10 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError('(run strata --help for the commands)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const register of commands) register(program);
+  // Load just the command being run; anything else (help, a typo) needs them all to answer.
+  const first = argv.find((a) => !a.startsWith('-'));
+  const wanted = commands.filter((c) => c.name === first);
+  for (const entry of wanted.length === 1 ? wanted : commands) (await entry.load()).register(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
