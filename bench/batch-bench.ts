@@ -7,7 +7,6 @@
  * Then task scheduling overhead: empty plain tasks per second through the pool.
  * The job's answers are checked against the loop's before any figure is printed.
  */
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +21,7 @@ import { openStore } from '../core/store/open-store.ts';
 import { ViewReader } from '../core/views/view-reader.ts';
 import { eventHour } from '../examples/web-analytics/event-hour.ts';
 import { writePageviewsNdjson } from '../examples/web-analytics/generate-pageviews.ts';
+import { forEachLine } from './read-ndjson-lines.ts';
 
 const PAGEVIEWS_JOB = new URL('../examples/web-analytics/pageviews.ts', import.meta.url).pathname;
 
@@ -30,21 +30,12 @@ async function nodeLoop(file: string): Promise<{ counts: Map<string, number>; ms
   const t0 = performance.now();
   const counts = new Map<string, number>();
   let records = 0;
-  let rest = '';
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
-    const text = rest + chunk;
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      if (nl > start) {
-        const pv = JSON.parse(text.slice(start, nl)) as { url: string; time: string };
-        const key = `${pv.url}\u0000${eventHour(pv.time)}`;
-        counts.set(key, (counts.get(key) ?? 0) + 1);
-        records++;
-      }
-      start = nl + 1;
-    }
-    rest = text.slice(start);
-  }
+  await forEachLine(file, (line) => {
+    const pv = JSON.parse(line) as { url: string; time: string };
+    const key = `${pv.url}\u0000${eventHour(pv.time)}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    records++;
+  });
   return { counts, ms: performance.now() - t0, records };
 }
 

@@ -3,7 +3,6 @@
  * ~200 bytes each) into a fresh file store, beside a plain Node loop that only reads and parses
  * the same file, measured in the same run. The ratio is the figure to quote.
  */
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,28 +10,16 @@ import { parseArgs } from 'node:util';
 import { ingestFile } from '../cli/input/ingest-file.ts';
 import { openStore } from '../core/store/open-store.ts';
 import { writePageviewsNdjson } from '../examples/web-analytics/generate-pageviews.ts';
+import { forEachLine } from './read-ndjson-lines.ts';
 
 /** The baseline: read the file in chunks, split lines, JSON.parse each; nothing else. */
 async function parseOnly(file: string): Promise<{ records: number; ms: number }> {
   const t0 = performance.now();
   let records = 0;
-  let rest = '';
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
-    const text = rest + chunk;
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      if (nl > start) {
-        JSON.parse(text.slice(start, nl));
-        records++;
-      }
-      start = nl + 1;
-    }
-    rest = text.slice(start);
-  }
-  if (rest.trim()) {
-    JSON.parse(rest);
+  await forEachLine(file, (line) => {
+    JSON.parse(line);
     records++;
-  }
+  });
   return { records, ms: performance.now() - t0 };
 }
 

@@ -32,6 +32,8 @@ export interface TestClusterOptions {
   memoryBudgetBytes?: number;
   /** Input split size; small values give many map tasks. */
   splitTargetBytes?: number;
+  /** Store URL (e.g. an S3 test server's); default: a file store in the cluster's folder. */
+  store?: string;
   /** Any other settings for every process, by config option name. */
   config?: Partial<Record<OptionName, string | number>>;
   logLevel?: string;
@@ -70,6 +72,7 @@ export async function startCluster(options: TestClusterOptions = {}): Promise<Te
     local = await startLocalCluster({
       home,
       workers: options.workers ?? 2,
+      ...(options.store ? { store: options.store } : {}),
       logLevel: options.logLevel ?? 'info',
       baseEnv: env,
       config: {

@@ -55,7 +55,9 @@ export async function runReduceTask(job: JobDefinition<unknown, unknown, unknown
       yield entry;
     }
   }
-  const metadata = { view: job.view, job: job.name, jobId: task.jobId, partition: task.partition, attempt: task.attempt };
+  // Only what the data determines: a retried attempt, a rerun or another store must write the
+  // same bytes. Which job and attempt wrote it is lineage, kept in the version's _MANIFEST.json.
+  const metadata = { view: job.view, job: job.name, partition: task.partition };
   const info = await env.store.put(task.outputKey, encodeViewFile(counted(), { metadata }), { overwrite: true });
   counters.recordsIn = stats.entries;
   counters.shuffleBytes = stats.bytes;
