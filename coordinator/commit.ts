@@ -27,7 +27,7 @@ import { isStrataError, StrataError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { ObjectInfo, ObjectStore } from '../core/store/store.ts';
 import { addCounters, emptyCounters } from '../core/tasks/task-payload.ts';
-import { currentKey, manifestKey, partKey, type ViewManifest } from '../core/views/view-layout.ts';
+import { manifestKey, partKey, setCurrentVersion, viewsChannel, type ViewManifest } from '../core/views/view-layout.ts';
 import type { JobRecord } from './state/job-store.ts';
 import type { TaskRecord } from './state/task-record.ts';
 
@@ -43,7 +43,7 @@ export interface CommitDeps {
 
 export const jobTmpPrefix = (jobId: string): string => `tmp/jobs/${jobId}/`;
 export const reduceOutputKey = (jobId: string, taskId: string, attempt: number): string => `${jobTmpPrefix(jobId)}${taskId}-a${attempt}.sv`;
-export const viewsChannel = (prefix: string): string => `${prefix}:views`;
+export { viewsChannel };
 
 export async function commitJob(deps: CommitDeps, job: JobRecord, tasks: readonly TaskRecord[]): Promise<ViewManifest> {
   const { store } = deps;
@@ -63,7 +63,7 @@ export async function commitJob(deps: CommitDeps, job: JobRecord, tasks: readonl
   }
 
   const manifest = await putManifestOnce(store, buildManifest(job, version, tasks, parts, (deps.now ?? Date.now)()));
-  await store.put(currentKey(view), new TextEncoder().encode(`${JSON.stringify({ version })}\n`), { overwrite: true });
+  await setCurrentVersion(store, view, version);
   deps.log?.info({ jobId: job.id, view, version, parts: parts.length }, 'version published');
 
   try {

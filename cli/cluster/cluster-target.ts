@@ -10,6 +10,7 @@
  * otherwise both come from cluster.json (whose prefix is random per cluster).
  */
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { readClusterFile, type ClusterInfo } from '../../core/cluster-file.ts';
 import { loadConfig, type StrataConfig } from '../../core/config.ts';
@@ -50,7 +51,7 @@ export async function resolveTarget(flags: TargetFlags, options: { config?: Stra
   const cluster = await readClusterFile(config.home);
   // config.store is never empty: loadConfig derives file://<home>/store. Only that derived default
   // yields to the cluster's store; a flag or STRATA_STORE naming another store wins.
-  const isDefaultStore = flags.store === undefined && config.store === `file://${path.join(config.home, 'store')}`;
+  const isDefaultStore = flags.store === undefined && config.store === pathToFileURL(path.join(config.home, 'store')).href;
   const store = isDefaultStore && cluster ? cluster.store : config.store;
   const fromConfig = config.redisUrl !== '';
   return {

@@ -83,3 +83,21 @@ export async function listVersions(store: ObjectStore, view: string): Promise<st
   }
   return versions.sort();
 }
+
+/** The Redis pub/sub channel on which a published (or rolled back) version is announced: JSON { view, version }. */
+export const viewsChannel = (prefix: string): string => `${prefix}:views`;
+
+/**
+ * Points `_CURRENT` at a version: the single step that publishes it (commit) or restores it
+ * (rollback). The version must be committed (have a manifest), so a pointer never dangles.
+ */
+export async function setCurrentVersion(store: ObjectStore, view: string, version: string): Promise<void> {
+  assertViewName(view);
+  if (!(await store.stat(manifestKey(view, version)))) {
+    const versions = await listVersions(store, view);
+    throw new StrataError('STRATA_E_VIEW_NOT_FOUND', `view "${view}" has no committed version ${version}; its versions are ${versions.length ? versions.join(', ') : '(none)'}`, {
+      details: { view, version, versions },
+    });
+  }
+  await store.put(currentKey(view), new TextEncoder().encode(`${JSON.stringify({ version })}\n`), { overwrite: true });
+}
