@@ -12,6 +12,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('strata')
     .description('Strata: a self-hosted Lambda-architecture data platform')
     .exitOverride()
+    // each command parses its own options (and `views` hands later ones to history/rollback)
+    .enablePositionalOptions()
     .showHelpAfterError('(run strata --help for the commands)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // Load just the command being run; anything else (help, a typo) needs them all to answer.

@@ -34,6 +34,8 @@ export function register(program: Command): void {
   const cmd = program
     .command('views')
     .description('list the published views: current version, keys, job and time')
+    // options after `history`/`rollback` belong to them, not to `views` (both take --store, --json)
+    .enablePositionalOptions()
     .option('--json', 'print a JSON array instead of a table');
   withTargetOptions(cmd, { coordinator: false }).action(async (flags: TargetFlags & { json?: boolean }) => {
     const store = await openTargetStore(await resolveTarget(flags));
@@ -71,8 +73,7 @@ export function register(program: Command): void {
         const current = await readCurrentVersion(store, view);
         if (current === undefined) throw new StrataError('STRATA_E_VIEW_NOT_FOUND', `no view "${view}" has been published in ${store.url}; list the views with strata views`, { details: { view } });
         const manifests = await Promise.all((await listVersions(store, view)).reverse().map((v) => readManifest(store, view, v)));
-        // `--json` after the subcommand can land on the parent `views` command's own --json.
-        if (flags.json || cmd.opts().json) {
+        if (flags.json) {
           process.stdout.write(`${JSON.stringify(manifests.map((m) => ({ ...historyOf(m), current: m.version === current })), null, 2)}\n`);
           return;
         }
