@@ -12,7 +12,7 @@
  * source map is inline, so a worker's stack traces point at the user's own lines.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -99,8 +99,9 @@ export async function bundleModule(file: string, options: { cwd?: string } = {})
 
 /** Imports a bundle in this process (from a temporary file named by its hash) and returns its exports. */
 export async function importBundle(bundle: ModuleBundle): Promise<Record<string, unknown>> {
-  const dir = path.join(os.tmpdir(), 'strata-bundles');
-  await mkdir(dir, { recursive: true });
+  // A folder of our own per call: concurrent submits of the same file must not remove each
+  // other's copy, and a shared, predictable path in /tmp is no place to import code from.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-bundle-'));
   const file = path.join(dir, `${bundle.sha256}.mjs`);
   await writeFile(file, bundle.code);
   process.setSourceMapsEnabled(true); // errors thrown while the module loads point at the user's lines
@@ -118,7 +119,7 @@ export async function importBundle(bundle: ModuleBundle): Promise<Record<string,
       details: { file: bundle.entry },
     });
   } finally {
-    await rm(file, { force: true }); // imported modules stay cached; the file is not needed again
+    await rm(dir, { recursive: true, force: true }); // imported modules stay cached; the file is not needed again
   }
 }
 

@@ -11,7 +11,7 @@
  * that cannot be reached is STRATA_E_COORDINATOR_UNAVAILABLE naming the URL; a refused token is
  * STRATA_E_AUTH.
  */
-import { StrataError, type StrataErrorJSON } from '../core/errors.ts';
+import { isStrataError, StrataError, type StrataErrorJSON } from '../core/errors.ts';
 import type { JobSpec } from '../core/tasks/task-payload.ts';
 import type { JobStatus } from '../coordinator/job-status.ts';
 import type { JobState } from '../coordinator/state/job-state.ts';
@@ -59,11 +59,27 @@ export class CoordinatorClient {
     return this.#request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`, {});
   }
 
-  /** Polls until the job ends, calling `onStatus` with each answer; resolves with the final status. */
-  async waitFor(id: string, options: { intervalMs?: number; onStatus?: (s: JobStatus) => void } = {}): Promise<JobStatus> {
+  /**
+   * Polls until the job ends, calling `onStatus` with each answer; resolves with the final status.
+   * A coordinator that restarts carries its jobs on, so an unreachable or retryable answer is
+   * retried with backoff for up to `outageMs` (default 60 s) before giving up.
+   */
+  async waitFor(id: string, options: { intervalMs?: number; outageMs?: number; onStatus?: (s: JobStatus) => void } = {}): Promise<JobStatus> {
     const intervalMs = options.intervalMs ?? 250;
+    const outageMs = options.outageMs ?? 60_000;
+    let outageSince: number | undefined;
     for (;;) {
-      const status = await this.job(id);
+      let status: JobStatus;
+      try {
+        status = await this.job(id);
+        outageSince = undefined;
+      } catch (err) {
+        const transient = isStrataError(err, 'STRATA_E_COORDINATOR_UNAVAILABLE') || (isStrataError(err) && err.retryable);
+        outageSince ??= Date.now();
+        if (!transient || Date.now() - outageSince > outageMs) throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, intervalMs * 4)));
+        continue;
+      }
       options.onStatus?.(status);
       if (TERMINAL_STATES.includes(status.state)) return status;
       await new Promise((resolve) => setTimeout(resolve, intervalMs));

@@ -27,7 +27,7 @@ import { isStrataError, StrataError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { ObjectInfo, ObjectStore } from '../core/store/store.ts';
 import { addCounters, emptyCounters } from '../core/tasks/task-payload.ts';
-import { manifestKey, partKey, setCurrentVersion, viewsChannel, type ViewManifest } from '../core/views/view-layout.ts';
+import { manifestKey, partKey, readCurrentVersion, readManifest, setCurrentVersion, viewsChannel, type ViewManifest } from '../core/views/view-layout.ts';
 import type { JobRecord } from './state/job-store.ts';
 import type { TaskRecord } from './state/task-record.ts';
 
@@ -63,6 +63,14 @@ export async function commitJob(deps: CommitDeps, job: JobRecord, tasks: readonl
   }
 
   const manifest = await putManifestOnce(store, buildManifest(job, version, tasks, parts, (deps.now ?? Date.now)()));
+  // Versions are named when their commit starts, so a job submitted earlier (over less input) can
+  // finish after one submitted later; moving _CURRENT then would take readers back to older data.
+  const supersededBy = await newerPublishedVersion(store, view, version, job.submitted);
+  if (supersededBy) {
+    deps.log?.warn({ jobId: job.id, view, version, current: supersededBy }, 'version committed but not published: the current version comes from a job submitted later');
+    await abortJob(store, job.id, deps.log);
+    return manifest;
+  }
   await setCurrentVersion(store, view, version);
   deps.log?.info({ jobId: job.id, view, version, parts: parts.length }, 'version published');
 
@@ -73,6 +81,14 @@ export async function commitJob(deps: CommitDeps, job: JobRecord, tasks: readonl
   }
   await abortJob(store, job.id, deps.log);
   return manifest;
+}
+
+/** The current version of the view when it was produced by a job submitted after `submitted`. */
+async function newerPublishedVersion(store: ObjectStore, view: string, version: string, submitted: number): Promise<string | undefined> {
+  const current = await readCurrentVersion(store, view);
+  if (current === undefined || current === version) return undefined;
+  const manifest = await readManifest(store, view, current).catch(() => undefined);
+  return manifest && manifest.times.submitted > submitted ? current : undefined;
 }
 
 /** Deletes a job's attempt files under tmp/ (best effort: a failure only leaves garbage in tmp/). */

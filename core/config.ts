@@ -34,13 +34,18 @@ export const OPTIONS = {
   coordinatorPort: { env: 'STRATA_COORDINATOR_PORT', default: '7070', doc: 'Port of the coordinator API (0 picks a free one).', schema: z.coerce.number().int().min(0).max(65535) },
   workerThreads: { env: 'STRATA_WORKER_THREADS', default: '0', doc: 'Threads per worker process running tasks; 0 means one per core.', schema: z.coerce.number().int().min(0).max(256) },
   workDir: { env: 'STRATA_WORK_DIR', default: '', doc: 'Local folder for spills and map outputs of a worker. Empty means <home>/work/<worker id>.', schema: z.string() },
-  shuffleHost: { env: 'STRATA_SHUFFLE_HOST', default: '127.0.0.1', doc: 'Address the worker shuffle gRPC server binds to and advertises.', schema: z.string().min(1) },
+  shuffleHost: { env: 'STRATA_SHUFFLE_HOST', default: '127.0.0.1', doc: 'Address the worker shuffle gRPC server binds to (0.0.0.0 for other machines, with STRATA_SHUFFLE_ADVERTISE_HOST).', schema: z.string().min(1) },
+  shuffleAdvertiseHost: { env: 'STRATA_SHUFFLE_ADVERTISE_HOST', default: '', doc: 'Host name or address other workers use to reach this worker\'s shuffle server. Empty means STRATA_SHUFFLE_HOST.', schema: z.string() },
   shufflePort: { env: 'STRATA_SHUFFLE_PORT', default: '0', doc: 'Port of the worker shuffle server (0 picks a free one).', schema: z.coerce.number().int().min(0).max(65535) },
   memoryBudgetBytes: { env: 'STRATA_MEMORY_BUDGET_BYTES', default: String(128 * 1024 * 1024), doc: 'Bytes: a map task spills its sorted buffer to disk once it holds this much.', schema: bytes },
   splitTargetBytes: { env: 'STRATA_SPLIT_TARGET_BYTES', default: String(64 * 1024 * 1024), doc: 'Bytes: the coordinator cuts input splits of about this size on block boundaries.', schema: bytes },
   heartbeatMs: { env: 'STRATA_HEARTBEAT_MS', default: '2000', doc: 'Milliseconds between worker heartbeats; a worker is presumed dead after 3 missed beats.', schema: z.coerce.number().int().positive() },
   lockDurationMs: { env: 'STRATA_LOCK_DURATION_MS', default: '10000', doc: 'Milliseconds a running task\'s lock lasts before it must be renewed (BullMQ lockDuration); a dead worker\'s task is retried after about this.', schema: z.coerce.number().int().positive() },
   taskAttempts: { env: 'STRATA_TASK_ATTEMPTS', default: '4', doc: 'Attempts per task before the job fails (retryable failures and lost workers).', schema: z.coerce.number().int().min(1).max(100) },
+  servePort: { env: 'STRATA_SERVE_PORT', default: '7080', doc: 'Port of the view server (strata serve; 0 picks a free one).', schema: z.coerce.number().int().min(0).max(65535) },
+  serveHost: { env: 'STRATA_SERVE_HOST', default: '127.0.0.1', doc: 'Address the view server binds to.', schema: z.string().min(1) },
+  serveCacheDir: { env: 'STRATA_SERVE_CACHE_DIR', default: '', doc: 'Local folder where the view server keeps copies of the part files it serves. Empty means <home>/serve-cache.', schema: z.string() },
+  servePollMs: { env: 'STRATA_SERVE_POLL_MS', default: '2000', doc: 'Milliseconds between the view server\'s checks of views/<view>/_CURRENT (the fallback when no Redis announcement arrives).', schema: z.coerce.number().int().positive() },
 } as const;
 
 export type OptionName = keyof typeof OPTIONS;

@@ -117,6 +117,7 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
       log,
     });
     cleanups.push(() => shuffle.stop(1000));
+    const advertised = `${settings.shuffleAdvertiseHost.includes(':') ? `[${settings.shuffleAdvertiseHost}]` : settings.shuffleAdvertiseHost}:${shuffle.port}`;
 
     const inFlight = new Set<InFlight>();
     const sweeper = startOutputSweeper({
@@ -137,7 +138,7 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
       switch (task.kind) {
         case 'map': {
           const outcome = await threads.run('map', { task, bundle }, signal);
-          return { kind: 'map', output: { taskId: task.taskId, mapOutputId: outcome.mapOutputId, address: shuffle.address }, workerId: id, counters: outcome.counters } satisfies MapResult;
+          return { kind: 'map', output: { taskId: task.taskId, mapOutputId: outcome.mapOutputId, address: advertised }, workerId: id, counters: outcome.counters } satisfies MapResult;
         }
         case 'reduce': {
           const outcome = await threads.run('reduce', { task, bundle }, signal);
@@ -169,7 +170,11 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
           taskLog.info('task put back on the queue: the worker is stopping');
           throw new WaitingError();
         }
-        const error = asStrataError(err);
+        // A lost lock means BullMQ already considers the task stalled; whatever the thread threw on
+        // being aborted is not the task's fault, so it must be retried, never fail the job.
+        const error = lost?.aborted
+          ? new StrataError('STRATA_E_TASK_LOST', `task ${task?.taskId} of job ${task?.jobId} lost its lock on ${job.processedBy ?? 'this worker'} and was aborted; it is retried`, { retryable: true, cause: err })
+          : asStrataError(err);
         taskLog.warn({ code: error.code, retryable: error.retryable, err: error }, 'task failed');
         const message = JSON.stringify(error.toJSON());
         throw error.retryable ? new Error(message) : new UnrecoverableError(message);
@@ -197,17 +202,17 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
     const presence = await registerWorker(command, {
       prefix: settings.redisPrefix,
       heartbeatMs: settings.heartbeatMs,
-      info: { id, address: shuffle.address, host: os.hostname(), pid: process.pid, threads: settings.threads, started: Date.now() },
+      info: { id, address: advertised, host: os.hostname(), pid: process.pid, threads: settings.threads, started: Date.now() },
       log,
     });
     cleanups.push(() => presence.stop());
     void bull.run().catch((err: unknown) => log.error({ err }, 'the queue worker stopped with an error'));
-    log.info({ address: shuffle.address, threads: settings.threads, workDir }, 'worker ready');
+    log.info({ address: advertised, threads: settings.threads, workDir }, 'worker ready');
 
     let stopping: Promise<void> | undefined;
     return {
       id,
-      address: shuffle.address,
+      address: advertised,
       threads: settings.threads,
       workDir,
       settings,

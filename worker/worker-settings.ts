@@ -29,6 +29,8 @@ export interface WorkerSettings {
   workDir: string;
   threads: number;
   shuffleHost: string;
+  /** What reducers on other workers dial: the advertise host, else the bind host. */
+  shuffleAdvertiseHost: string;
   shufflePort: number;
   memoryBudgetBytes: number;
   heartbeatMs: number;
@@ -63,10 +65,22 @@ export async function workerSettings(config: StrataConfig): Promise<WorkerSettin
     workDir: path.resolve(config.cwd, config.workDir || path.join(config.home, 'work', id)),
     threads: config.workerThreads || os.availableParallelism(),
     shuffleHost: config.shuffleHost,
+    shuffleAdvertiseHost: advertiseHost(config.shuffleHost, config.shuffleAdvertiseHost),
     shufflePort: config.shufflePort,
     memoryBudgetBytes: config.memoryBudgetBytes,
     heartbeatMs: config.heartbeatMs,
     lockDurationMs: config.lockDurationMs,
     logLevel: config.logLevel,
   };
+}
+
+/** A wildcard bind address cannot be dialled from elsewhere: it needs an explicit advertise host. */
+function advertiseHost(bind: string, advertise: string): string {
+  if (advertise) return advertise;
+  if (bind === '0.0.0.0' || bind === '::' || bind === '[::]') {
+    throw new StrataError('STRATA_E_CONFIG', `STRATA_SHUFFLE_HOST=${bind} binds every interface, but other workers cannot dial ${bind}; set STRATA_SHUFFLE_ADVERTISE_HOST to this machine's name or address`, {
+      details: { shuffleHost: bind },
+    });
+  }
+  return bind;
 }

@@ -128,7 +128,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     );
     const results = await Promise.allSettled([startCoordinator, ...startWorkers]);
     const services = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    for (const service of services) started.push({ level: service.name === 'coordinator' ? 1 : 2, stop: () => service.stop() });
+    // Workers hand their running tasks back within their own grace (10 s, worker-process.ts);
+    // a SIGKILL before that would lose the hand-back, so they get a little longer.
+    for (const service of services) started.push({ level: service.name === 'coordinator' ? 1 : 2, stop: () => service.stop(service.name === 'coordinator' ? 5000 : 12_000) });
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const [coordinator, ...workers] = services as [Service, ...Service[]];

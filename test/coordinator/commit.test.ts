@@ -33,8 +33,8 @@ afterAll(async () => {
 
 const spec: JobSpec = { name: 'v', view: 'v', input: { dataset: 'd' }, partitions: 2, reduce: 'reduce', combine: false, params: {}, codeHash: 'c'.repeat(64) };
 
-function job(id: string, version: string): JobRecord {
-  return { id, state: 'committing', spec, input: { segments: [{ key: 'master/d/dt=2026-01-01/a.seg', size: 10, records: 3 }], minTime: 1, maxTime: 2 }, inputBytes: 10, inputRecords: 3, maps: 1, reduces: 2, submitted: 1, started: 2, mapsDone: 3, updated: 3, version };
+function job(id: string, version: string, submitted = 1): JobRecord {
+  return { id, state: 'committing', spec, input: { segments: [{ key: 'master/d/dt=2026-01-01/a.seg', size: 10, records: 3 }], minTime: 1, maxTime: 2 }, inputBytes: 10, inputRecords: 3, maps: 1, reduces: 2, submitted, started: 2, mapsDone: 3, updated: 3, version };
 }
 
 async function reduceTasks(jobId: string): Promise<TaskRecord[]> {
@@ -83,4 +83,19 @@ describe('commitJob', () => {
     expect(await readCurrentVersion(store, 'v')).toBe('v0000000000042-j1');
     expect(await listVersions(store, 'v')).toEqual(['v0000000000042-j1']);
   });
+  // Runs last: it moves the view 'v' that the tests above check.
+  it('a job submitted earlier that finishes later is committed but does not take _CURRENT back to older data', async () => {
+    const announced: string[] = [];
+    const deps = { store, prefix: 'p', publish: async (_c: string, m: string) => announced.push(m), now: () => 50 };
+    const later = job('j4', 'v0000000000100-j4', 20);
+    await commitJob(deps, later, await reduceTasks('j4'));
+    expect(await readCurrentVersion(store, 'v')).toBe('v0000000000100-j4');
+    // j5 was submitted before j4 (submitted 10 < 20) but commits after it with a newer version name.
+    await commitJob(deps, job('j5', 'v0000000000200-j5', 10), await reduceTasks('j5'));
+    expect(await readCurrentVersion(store, 'v')).toBe('v0000000000100-j4');
+    expect(await listVersions(store, 'v')).toContain('v0000000000200-j5');
+    expect(announced).toEqual([JSON.stringify({ view: 'v', version: 'v0000000000100-j4' })]);
+    expect(await keysUnder(store, 'tmp/jobs/j5/')).toEqual([]);
+  });
+
 });

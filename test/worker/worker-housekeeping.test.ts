@@ -48,6 +48,16 @@ describe('worker settings', () => {
     expect(isStrataError(err, 'STRATA_E_CONFIG')).toBe(true);
     expect((err as Error).message).toMatch(/STRATA_REDIS_URL.*STRATA_TOKEN.*strata dev/s);
   });
+
+  it('advertise the bind host for shuffle, a configured advertise host when set, and refuse a wildcard bind without one', async () => {
+    const base = { STRATA_HOME: path.join(dir, 'home-adv'), STRATA_REDIS_URL: 'redis://h:1', STRATA_TOKEN: 'x' };
+    expect((await workerSettings(loadConfig({ env: base, cwd: dir }))).shuffleAdvertiseHost).toBe('127.0.0.1');
+    const named = await workerSettings(loadConfig({ env: { ...base, STRATA_SHUFFLE_HOST: '0.0.0.0', STRATA_SHUFFLE_ADVERTISE_HOST: 'worker-7.internal' }, cwd: dir }));
+    expect([named.shuffleHost, named.shuffleAdvertiseHost]).toEqual(['0.0.0.0', 'worker-7.internal']);
+    const err = await workerSettings(loadConfig({ env: { ...base, STRATA_SHUFFLE_HOST: '0.0.0.0' }, cwd: dir })).catch((e: unknown) => e);
+    expect(isStrataError(err, 'STRATA_E_CONFIG')).toBe(true);
+    expect((err as Error).message).toContain('set STRATA_SHUFFLE_ADVERTISE_HOST');
+  });
 });
 
 describe('work folder lock', () => {
