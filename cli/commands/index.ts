@@ -26,4 +26,5 @@ export const commands: CommandEntry[] = [
   // the processes of a cluster
   { name: 'coordinator', load: () => import('./coordinator.ts') },
   { name: 'worker', load: () => import('./worker.ts') },
+  { name: 'serve', load: () => import('./serve.ts') },
 ];
