@@ -189,6 +189,9 @@ export class Scheduler {
     const moved = await this.#o.jobs.moveTask(id.jobId, id.taskId, 'succeed', { attempt: id.attempt, patch });
     if (!moved.ok) {
       this.#log.debug({ ...id, ...moved }, 'a result for an attempt that is no longer current was ignored');
+      // A reduce attempt that finished after its job ended (cancelled, failed, or committed by
+      // another attempt) wrote a file nobody will copy or clean: remove it now.
+      if (result.kind === 'reduce' && result.outputKey !== task.outputKey) await this.#o.store.delete(result.outputKey).catch(() => {});
       return false;
     }
     const since = task.runningAt ?? task.queuedAt;
