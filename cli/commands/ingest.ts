@@ -25,7 +25,7 @@ interface IngestFlags {
 export function register(program: Command): void {
   program
     .command('ingest')
-    .description('append the records of an NDJSON, CSV or Parquet file to a dataset (all or nothing)')
+    .description('append the records of an NDJSON, CSV or Parquet file to a dataset (a bad record stores nothing)')
     .argument('<file>', 'input file, or - for stdin')
     .requiredOption('-d, --dataset <name>', 'dataset to append to ([a-z0-9][a-z0-9_-]*)')
     .addOption(new Option('--format <format>', 'input format (default: from the file extension, else ndjson)').choices(INPUT_FORMATS))

@@ -164,7 +164,10 @@ export class DatasetAppender {
       await this.abort(err);
       const e = toStrataError(err, 'STRATA_E_STORE_IO');
       if (segments.length === 0) throw e;
-      throw new StrataError(e.code, `commit to ${this.dataset} failed after ${segments.length} of ${this.#all.length} segments were committed (${segments.map((s) => s.key).join(', ')}): ${e.message}`, {
+      // Those segments are in master/ for good (it is immutable): say exactly what is there, so the
+      // user re-ingests only the rest instead of repeating all of it and counting some records twice.
+      const days = [...new Set(segments.map((s) => s.date))].sort();
+      throw new StrataError(e.code, `commit to ${this.dataset} failed after ${segments.length} of ${this.#all.length} segments were committed (${segments.map((s) => s.key).join(', ')}): ${e.message}. The records of ${days.join(', ')} in those segments are stored; re-ingesting the whole input would store them twice, so ingest only the records that are not in them`, {
         cause: e,
         details: { committed: segments.map((s) => s.key) },
       });
