@@ -1,6 +1,6 @@
 /**
  * `<home>/cluster.json`: how to reach the local cluster that `strata dev` started. Every command
- * reads it when a config value (Redis URL, token, coordinator URL, store) is left empty.
+ * reads it when a config value (Redis URL, token, coordinator URL, store, view server URL) is left empty.
  *
  *   await writeClusterFile(config.home, { redisUrl, redisPrefix, token, coordinatorUrl, store, pids: { redis: 123 } });
  *   const cluster = await readClusterFile(config.home);   // undefined when no cluster was started here
@@ -23,6 +23,8 @@ const clusterInfoSchema = z.object({
   token: z.string(),
   coordinatorUrl: z.string(),
   store: z.string(),
+  /** The cluster's view server (`strata serve`), when it runs one; files written before it existed lack it. */
+  serveUrl: z.string().optional(),
   /** Process ids of the cluster's children, by role (redis, coordinator, worker-0, …). */
   pids: z.record(z.string(), z.number().int()).default({}),
 });

@@ -46,6 +46,7 @@ export const OPTIONS = {
   serveHost: { env: 'STRATA_SERVE_HOST', default: '127.0.0.1', doc: 'Address the view server binds to.', schema: z.string().min(1) },
   serveCacheDir: { env: 'STRATA_SERVE_CACHE_DIR', default: '', doc: 'Local folder where the view server keeps copies of the part files it serves. Empty means <home>/serve-cache.', schema: z.string() },
   servePollMs: { env: 'STRATA_SERVE_POLL_MS', default: '2000', doc: 'Milliseconds between the view server\'s checks of views/<view>/_CURRENT (the fallback when no Redis announcement arrives).', schema: z.coerce.number().int().positive() },
+  serveUrl: { env: 'STRATA_SERVE_URL', default: '', doc: 'URL of a view server that strata get and strata scan ask first (they read the store when it does not answer). Empty means: .strata/cluster.json, else the store.', schema: z.string() },
 } as const;
 
 export type OptionName = keyof typeof OPTIONS;

@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   STRATA_E_VIEW_NOT_FOUND: { retryable: false, doc: 'No published view of that name exists (run a job that writes it, or check strata views).' },
   STRATA_E_KEY_NOT_FOUND: { retryable: false, doc: 'The view has no value under that key.' },
   STRATA_E_REQUEST_TOO_LARGE: { retryable: false, doc: 'A request to the view server is too large: too many keys in a multi-get, a body, URL or key over its limit; split it.' },
+  STRATA_E_SERVE_UNAVAILABLE: { retryable: true, doc: 'A view server could not be reached at the configured URL, or is still loading its views (strata get and strata scan then read the store).' },
   STRATA_E_JOB_DEFINITION: { retryable: false, doc: 'defineJob was called with a missing or invalid option.' },
   STRATA_E_JOB_MAP_FAILED: { retryable: false, doc: "The job's map function threw; the message names the segment and record position." },
   STRATA_E_JOB_REDUCE_FAILED: { retryable: false, doc: "The job's reduce function or aggregator threw; the message names the key." },

@@ -5,6 +5,7 @@
  *   program.command('jobs').addOption(…); withTargetOptions(cmd);
  *   const target = await resolveTarget(flags);          // { config, store, coordinatorUrl, token, … }
  *   const api = coordinatorOf(target);                  // STRATA_E_COORDINATOR_UNAVAILABLE if none is known
+ *   target.serveUrl;                                    // --server, STRATA_SERVE_URL, or the cluster's view server
  *
  * The Redis URL and prefix travel together: a configured Redis URL brings the configured prefix;
  * otherwise both come from cluster.json (whose prefix is random per cluster).
@@ -23,6 +24,8 @@ export interface TargetFlags {
   store?: string;
   coordinator?: string;
   token?: string;
+  /** A view server URL, or false (`--no-server`) to read the store directly. */
+  server?: string | false;
 }
 
 export interface ClusterTarget {
@@ -32,13 +35,19 @@ export interface ClusterTarget {
   token: string | undefined;
   redisUrl: string | undefined;
   redisPrefix: string;
+  /** The view server to ask first (strata get/scan), if one is known. */
+  serveUrl: string | undefined;
   /** The cluster file that was read, if any. */
   cluster: ClusterInfo | undefined;
 }
 
-/** Adds --store, --coordinator and --token to a command. */
-export function withTargetOptions(cmd: Command, which: { store?: boolean; coordinator?: boolean } = { store: true, coordinator: true }): Command {
+/** Adds --store, --coordinator and --token to a command (and --server/--no-server when asked). */
+export function withTargetOptions(cmd: Command, which: { store?: boolean; coordinator?: boolean; server?: boolean } = { store: true, coordinator: true }): Command {
   if (which.store !== false) cmd.option('--store <url>', 'store URL (default: STRATA_STORE, else the cluster of .strata/cluster.json, else .strata/store)');
+  if (which.server === true) {
+    cmd.option('--server <url>', 'view server to ask first; the store is read when it does not answer (default: STRATA_SERVE_URL, else the view server of .strata/cluster.json)');
+    cmd.option('--no-server', 'read the store directly, not through a view server');
+  }
   if (which.coordinator !== false) {
     cmd.option('--coordinator <url>', 'coordinator API URL (default: STRATA_COORDINATOR_URL, else .strata/cluster.json)');
     cmd.option('--token <token>', 'coordinator token (default: STRATA_TOKEN, else .strata/cluster.json)');
@@ -61,6 +70,8 @@ export async function resolveTarget(flags: TargetFlags, options: { config?: Stra
     token: flags.token || config.token || cluster?.token || undefined,
     redisUrl: fromConfig ? config.redisUrl : cluster?.redisUrl,
     redisPrefix: fromConfig || !cluster ? config.redisPrefix : cluster.redisPrefix,
+    // The cluster's view server serves the cluster's store: it answers only for that store.
+    serveUrl: flags.server === false ? undefined : flags.server || config.serveUrl || (cluster && store === cluster.store ? cluster.serveUrl : undefined) || undefined,
     cluster,
   };
 }

@@ -1,11 +1,11 @@
 /**
- * A whole Strata cluster on this machine, as real processes: its own redis-server, a coordinator
- * and N workers (`node cli/bin.mjs coordinator|worker`). `strata dev`, `strata demo` and the
- * integration tests start clusters this way.
+ * A whole Strata cluster on this machine, as real processes: its own redis-server, a coordinator,
+ * N workers and a view server (`node cli/bin.mjs coordinator|worker|serve`). `strata dev`,
+ * `strata demo` and the integration tests start clusters this way.
  *
  *   const cluster = await startLocalCluster({ home: '.strata', workers: 2 });
- *   cluster.info;          // { redisUrl, redisPrefix, token, coordinatorUrl, store, pids } (also in .strata/cluster.json)
- *   await cluster.stop();  // workers, coordinator, Redis; removes cluster.json
+ *   cluster.info;          // { redisUrl, redisPrefix, token, coordinatorUrl, serveUrl, store, pids } (also in .strata/cluster.json)
+ *   await cluster.stop();  // workers, then coordinator and view server, then Redis; removes cluster.json
  *
  * Each cluster gets a random token and a random Redis key prefix, so clusters never see each
  * other's queues even on a shared Redis. Children are configured through their environment
@@ -24,6 +24,8 @@ import { startService, type Service, type ServiceExit } from './service-process.
 const COORDINATOR_READY = /^coordinator listening on (https?:\/\/\S+)/;
 /** What `strata worker` prints on stdout once it takes tasks. */
 const WORKER_READY = /^worker\b.*\b(ready|listening|started|running)\b/i;
+/** What `strata serve` prints once every published view is loaded and it listens (cli/commands/serve.ts). */
+const SERVE_READY = /^serve listening on (https?:\/\/\S+)/;
 
 export interface LocalClusterOptions {
   /** Folder for cluster.json, logs, Redis and worker scratch space; created if missing. */
@@ -38,6 +40,10 @@ export interface LocalClusterOptions {
   redisUrl?: string;
   /** Coordinator port. Default 0: a free one, read back from its ready line. */
   coordinatorPort?: number;
+  /** Start a view server (`strata serve`). Default true. */
+  viewServer?: boolean;
+  /** View server port. Default 0: a free one, read back from its ready line. */
+  servePort?: number;
   /** Further settings for every child, by config option name (memoryBudgetBytes, heartbeatMs, …). */
   config?: Partial<Record<OptionName, string | number>>;
   /** Per-child settings for the workers only (e.g. workerThreads). */
@@ -57,6 +63,8 @@ export interface LocalCluster {
   redis: RedisServer | undefined;
   coordinator: Service;
   workers: Service[];
+  /** The view server, unless started with viewServer: false. */
+  serve: Service | undefined;
   /** Resolves when any child exits while the cluster is meant to be running. */
   unexpectedExit: Promise<{ name: string } & ServiceExit>;
   stop(): Promise<void>;
@@ -67,7 +75,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const logDir = path.join(home, 'logs');
   const workerCount = options.workers ?? 2;
   // Stopped by level, highest first, each level at once: workers (they hold nothing the
-  // coordinator needs), then the coordinator, then Redis, which both of them talk to until the end.
+  // coordinator needs), then the coordinator and the view server, then Redis, which all of them
+  // talk to until the end.
   const started: Array<{ level: number; stop: () => Promise<unknown> }> = [];
   let stopping = false;
   const stopAll = async () => {
@@ -126,20 +135,41 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         readyTimeoutMs,
       }),
     );
-    const results = await Promise.allSettled([startCoordinator, ...startWorkers]);
+    // The view server needs only Redis (announcements) and the store, so it starts alongside.
+    const startServe =
+      options.viewServer === false
+        ? []
+        : [
+            startService({
+              name: 'serve',
+              args: ['serve'],
+              env: { ...base, ...settingsEnv({ ...shared, serveHost: '127.0.0.1', servePort: options.servePort ?? 0 }) },
+              cwd: home,
+              logFile: path.join(logDir, 'serve.log'),
+              isReady: (line) => SERVE_READY.test(line),
+              readyTimeoutMs,
+            }),
+          ];
+    const results = await Promise.allSettled([startCoordinator, ...startWorkers, ...startServe]);
     const services = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     // Workers hand their running tasks back within their own grace (10 s, worker-process.ts);
     // a SIGKILL before that would lose the hand-back, so they get a little longer.
-    for (const service of services) started.push({ level: service.name === 'coordinator' ? 1 : 2, stop: () => service.stop(service.name === 'coordinator' ? 5000 : 12_000) });
+    for (const service of services) {
+      const worker = service.name.startsWith('worker-');
+      started.push({ level: worker ? 2 : 1, stop: () => service.stop(worker ? 12_000 : 5000) });
+    }
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const [coordinator, ...workers] = services as [Service, ...Service[]];
+    const coordinator = services.find((s) => s.name === 'coordinator')!;
+    const workers = services.filter((s) => s.name.startsWith('worker-'));
+    const serve = services.find((s) => s.name === 'serve');
     info.coordinatorUrl = COORDINATOR_READY.exec(coordinator.readyLine)![1]!;
+    if (serve) info.serveUrl = SERVE_READY.exec(serve.readyLine)![1]!;
     for (const s of services) info.pids[s.name] = s.pid;
 
     if (!options.noClusterFile) await writeClusterFile(home, info);
     const unexpectedExit = new Promise<{ name: string } & ServiceExit>((resolve) => {
-      for (const s of [coordinator, ...workers]) void s.exited.then((e) => !stopping && resolve({ name: s.name, ...e }));
+      for (const s of services) void s.exited.then((e) => !stopping && resolve({ name: s.name, ...e }));
     });
     let stopped: Promise<void> | undefined;
     return {
@@ -149,6 +179,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       redis,
       coordinator,
       workers,
+      serve,
       unexpectedExit,
       stop: () =>
         (stopped ??= (async () => {

@@ -60,7 +60,7 @@ async function runDemo(events: number, workers: number): Promise<void> {
   const cluster = await startLocalCluster({ home: path.join(dir, 'cluster'), workers, store: storeUrl, logLevel: config.logLevel, noClusterFile: true });
   const store = await openStore(storeUrl);
   try {
-    say(`    coordinator ${cluster.info.coordinatorUrl}, redis ${cluster.info.redisUrl}, logs in ${cluster.logDir}`);
+    say(`    coordinator ${cluster.info.coordinatorUrl}, view server ${cluster.info.serveUrl}, redis ${cluster.info.redisUrl}, logs in ${cluster.logDir}`);
 
     say(`2/5 generating ${events.toLocaleString('en-US')} pageview events (14 days, Zipf-like URL popularity)…`);
     const file = path.join(dir, 'pageviews.ndjson');

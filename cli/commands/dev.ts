@@ -5,12 +5,14 @@
  *   $ strata dev --workers 2
  *   strata dev: cluster up in 1.9 s (Ctrl-C stops it)
  *     coordinator  http://127.0.0.1:7070 (pid 4242)
+ *     view server  http://127.0.0.1:41234 (pid 4243)
  *     workers      2: pids 4250, 4251
  *     …
  *
- * Starts its own redis-server, a coordinator and N workers as child processes
+ * Starts its own redis-server, a coordinator, N workers and a view server as child processes
  * (cli/cluster/local-cluster.ts) and writes <home>/cluster.json, which every other command in
- * this folder reads to find the cluster (coordinator URL, token, Redis, store). Ctrl-C (or
+ * this folder reads to find the cluster (coordinator URL, token, Redis, store; strata get and
+ * strata scan ask its view server). Ctrl-C (or
  * SIGTERM) stops them all and removes the file; if a child dies, the rest are stopped and the
  * command exits 1 with the child's last output.
  */
@@ -31,7 +33,7 @@ interface DevFlags {
 export function register(program: Command): void {
   program
     .command('dev')
-    .description('run a local cluster (Redis, coordinator, workers) in the foreground until Ctrl-C')
+    .description('run a local cluster (Redis, coordinator, workers, view server) in the foreground until Ctrl-C')
     .option('--workers <n>', 'worker processes', '2')
     .option('--store <url>', 'store URL (default: STRATA_STORE, else .strata/store)')
     .option('--port <port>', 'coordinator port (default: STRATA_COORDINATOR_PORT, 7070; 0 picks a free one)')
@@ -58,6 +60,7 @@ export function register(program: Command): void {
       const say = (line: string) => process.stdout.write(`${line}\n`);
       say(`strata dev: cluster up in ${((performance.now() - t0) / 1000).toFixed(1)} s (Ctrl-C stops it)`);
       say(`  coordinator   ${info.coordinatorUrl} (pid ${cluster.coordinator.pid})`);
+      if (cluster.serve) say(`  view server   ${info.serveUrl} (pid ${cluster.serve.pid})`);
       say(`  workers       ${cluster.workers.length}: pids ${cluster.workers.map((w) => w.pid).join(', ')}`);
       say(`  redis         ${info.redisUrl}${cluster.redis ? ` (pid ${cluster.redis.pid})` : ''}, key prefix ${info.redisPrefix}`);
       say(`  store         ${info.store}`);
@@ -67,7 +70,7 @@ export function register(program: Command): void {
 
       const outcome = await Promise.race([stop.then((why) => ({ why })), cluster.unexpectedExit.then((exit) => ({ exit }))]);
       if ('exit' in outcome) {
-        const dead = [cluster.coordinator, ...cluster.workers].find((s) => s.name === outcome.exit.name)!;
+        const dead = [cluster.coordinator, ...cluster.workers, ...(cluster.serve ? [cluster.serve] : [])].find((s) => s.name === outcome.exit.name)!;
         await cluster.stop();
         throw new StrataError(
           'STRATA_E_SERVICE_START_FAILED',

@@ -12,12 +12,18 @@
  * is a string; a part in double quotes ("2024") is the string inside them; --string makes every
  * part a string. An unknown view is STRATA_E_VIEW_NOT_FOUND, a missing key STRATA_E_KEY_NOT_FOUND
  * (both exit 1), with a hint when the other reading of a number-looking part would have matched.
+ *
+ * With a view server known (--server, STRATA_SERVE_URL, or the one `strata dev` runs, named in
+ * .strata/cluster.json) the value comes from it; when it does not answer, or does not serve the
+ * view yet, the store is read instead, with the same output and errors. --no-server and
+ * --version always read the store.
  */
 import type { Command } from 'commander';
-import { StrataError } from '../../core/errors.ts';
+import { isStrataError, StrataError } from '../../core/errors.ts';
 import { formatKey, type KeyPart } from '../../core/keys/key-codec.ts';
 import { ViewReader } from '../../core/views/view-reader.ts';
 import { openTargetStore, resolveTarget, withTargetOptions, type TargetFlags } from '../cluster/cluster-target.ts';
+import { ViewServerClient } from '../cluster/view-server-client.ts';
 
 export interface KeyFlags {
   string?: boolean;
@@ -61,19 +67,19 @@ export function register(program: Command): void {
       .argument('<view>', 'the view name (strata views lists them)')
       .argument('<key...>', 'the key, one argument per part: number-looking parts are numbers unless --string or "quoted"'),
   );
-  withTargetOptions(cmd, { coordinator: false }).action(async (view: string, parts: string[], flags: TargetFlags & KeyFlags) => {
+  withTargetOptions(cmd, { coordinator: false, server: true }).action(async (view: string, parts: string[], flags: TargetFlags & KeyFlags) => {
     const key = parseKeyParts(parts, flags);
-    const store = await openTargetStore(await resolveTarget(flags));
+    const target = await resolveTarget(flags);
+    // The view server answers from the current version only; --version reads the store.
+    if (target.serveUrl && !flags.version && (await getThroughServer(new ViewServerClient(target.serveUrl), view, key, parts))) return;
+    const store = await openTargetStore(target);
     try {
       const reader = await ViewReader.open(store, view, flags.version ? { version: flags.version } : {});
       try {
         const value = await reader.get(key);
         if (value === undefined) {
-          const alternative = parts.some((p, i) => typeof key[i] === 'number' || p !== key[i]) ? parseKeyParts(parts, { string: true }) : undefined;
-          const hint = alternative && (await reader.get(alternative)) !== undefined ? `; the key ${formatKey(alternative)} (all strings) exists: add --string` : '';
-          throw new StrataError('STRATA_E_KEY_NOT_FOUND', `view "${view}" (version ${reader.version}) has no key ${formatKey(key)}${hint || '; list keys with strata scan ' + view + ' <first part>'}`, {
-            details: { view, version: reader.version, key },
-          });
+          const alternative = stringReading(key, parts);
+          throw keyNotFound(view, reader.version, key, alternative !== undefined && (await reader.get(alternative)) !== undefined ? alternative : undefined);
         }
         process.stdout.write(`${JSON.stringify(value)}\n`);
       } finally {
@@ -83,4 +89,35 @@ export function register(program: Command): void {
       await store.close();
     }
   });
+}
+
+/**
+ * Answers through the view server; false when the store must answer instead: the server does
+ * not answer, or does not (yet) serve the view — a view published a moment ago, or never, which
+ * the store then says in the same words as without a server.
+ */
+async function getThroughServer(server: ViewServerClient, view: string, key: KeyPart[], parts: readonly string[]): Promise<boolean> {
+  try {
+    const hit = await server.get(view, key);
+    if (!hit.found) {
+      const alternative = stringReading(key, parts);
+      const other = alternative ? await server.get(view, alternative) : undefined;
+      throw keyNotFound(view, hit.version, key, other?.found && other.version === hit.version ? alternative : undefined);
+    }
+    process.stdout.write(`${JSON.stringify(hit.value)}\n`);
+    return true;
+  } catch (err) {
+    if (isStrataError(err, 'STRATA_E_SERVE_UNAVAILABLE') || isStrataError(err, 'STRATA_E_VIEW_NOT_FOUND')) return false;
+    throw err;
+  }
+}
+
+/** The all-strings reading of the parts, when it differs from `key` (the --string hint). */
+function stringReading(key: readonly KeyPart[], parts: readonly string[]): KeyPart[] | undefined {
+  return parts.some((p, i) => typeof key[i] === 'number' || p !== key[i]) ? parseKeyParts(parts, { string: true }) : undefined;
+}
+
+function keyNotFound(view: string, version: string, key: KeyPart[], existingAlternative: KeyPart[] | undefined): StrataError {
+  const hint = existingAlternative ? `; the key ${formatKey(existingAlternative)} (all strings) exists: add --string` : `; list keys with strata scan ${view} <first part>`;
+  return new StrataError('STRATA_E_KEY_NOT_FOUND', `view "${view}" (version ${version}) has no key ${formatKey(key)}${hint}`, { details: { view, version, key } });
 }

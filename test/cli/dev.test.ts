@@ -9,9 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readClusterFile } from '../../core/cluster-file.ts';
+import { openStore } from '../../core/store/open-store.ts';
 import { isStrataError } from '../../core/errors.ts';
 import { startLocalCluster } from '../../cli/cluster/local-cluster.ts';
 import { STRATA_BIN } from '../../cli/cluster/service-process.ts';
+import { publishView } from './fixtures/publish-view.ts';
 
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')));
 let cwd: string;
@@ -39,7 +41,7 @@ afterAll(async () => {
 });
 
 describe('strata dev', () => {
-  it('starts Redis, a coordinator and workers, writes cluster.json for the other commands, and Ctrl-C stops it all', async () => {
+  it('starts Redis, a coordinator, workers and a view server, writes cluster.json (with serveUrl) for the other commands, and Ctrl-C stops it all', async () => {
     const dev = spawn(process.execPath, [STRATA_BIN, 'dev', '--workers', '2', '--port', '0'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -56,15 +58,27 @@ describe('strata dev', () => {
         void new Promise((r) => setTimeout(r, 50_000)).then(() => reject(new Error(`strata dev did not come up: ${stdout}${stderr}`)));
         void Promise.resolve().then(() => exited).then(() => clearInterval(check));
       });
-      expect(stdout).toMatch(/^strata dev: cluster up in [\d.]+ s \(Ctrl-C stops it\)\n {2}coordinator {3}http:\/\/127\.0\.0\.1:\d+ \(pid \d+\)\n {2}workers {7}2: pids \d+, \d+\n {2}redis {9}redis:\/\/127\.0\.0\.1:\d+ \(pid \d+\), key prefix strata-[0-9a-f]{8}\n {2}store {9}file:\/\/.*\/\.strata\/store\n {2}logs {10}\.strata\/logs\/\n {2}cluster file {2}\.strata\/cluster\.json/);
+      expect(stdout).toMatch(/^strata dev: cluster up in [\d.]+ s \(Ctrl-C stops it\)\n {2}coordinator {3}http:\/\/127\.0\.0\.1:\d+ \(pid \d+\)\n {2}view server {3}http:\/\/127\.0\.0\.1:\d+ \(pid \d+\)\n {2}workers {7}2: pids \d+, \d+\n {2}redis {9}redis:\/\/127\.0\.0\.1:\d+ \(pid \d+\), key prefix strata-[0-9a-f]{8}\n {2}store {9}file:\/\/.*\/\.strata\/store\n {2}logs {10}\.strata\/logs\/\n {2}cluster file {2}\.strata\/cluster\.json/);
       const info = (await readClusterFile(path.join(cwd, '.strata')))!;
-      expect(Object.keys(info.pids).sort()).toEqual(['coordinator', 'redis', 'worker-0', 'worker-1']);
+      expect(Object.keys(info.pids).sort()).toEqual(['coordinator', 'redis', 'serve', 'worker-0', 'worker-1']);
       for (const pid of Object.values(info.pids)) expect(alive(pid)).toBe(true);
+      expect(stdout).toContain(`  view server   ${info.serveUrl} (pid ${info.pids.serve})\n`);
+
+      // strata get finds the view server through cluster.json, and it answers (its counter rises).
+      const store = await openStore(info.store);
+      await publishView(store, 'pv', [[['/home', 1], 5]], { partitions: 2 });
+      await store.close();
+      const served = async () => ((await (await fetch(`${info.serveUrl}/v1/views`)).json()) as { views: Array<{ view: string }> }).views.length;
+      for (let t0 = Date.now(); (await served()) === 0 && Date.now() - t0 < 15_000; ) await new Promise((r) => setTimeout(r, 100));
+      const getRequests = async () => [...(await (await fetch(`${info.serveUrl}/metrics`)).text()).matchAll(/^strata_serve_requests_total\{[^}]*route="\/v1\/views\/:view\/get"[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      const before = await getRequests();
+      expect(await strata(['get', 'pv', '/home', '1'])).toEqual({ code: 0, stdout: '5\n', stderr: '' });
+      expect((await getRequests()) - before).toBe(1);
 
       const [jobs, second] = await Promise.all([strata(['jobs']), strata(['dev'])]);
       expect(jobs).toEqual({ code: 0, stdout: 'no jobs yet; run one with: strata submit <job.ts>\n', stderr: '' });
       expect(second.code).toBe(2);
-      expect(second.stderr).toMatch(/^strata: a cluster is already running in .*\.strata \(redis pid \d+, coordinator pid \d+, worker-0 pid \d+, worker-1 pid \d+\); stop it first .* \[STRATA_E_USAGE\]\n$/);
+      expect(second.stderr).toMatch(/^strata: a cluster is already running in .*\.strata \(redis pid \d+, coordinator pid \d+, worker-0 pid \d+, worker-1 pid \d+, serve pid \d+\); stop it first .* \[STRATA_E_USAGE\]\n$/);
 
       dev.kill('SIGINT');
       expect(await exited).toBe(0);
