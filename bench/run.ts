@@ -6,6 +6,7 @@
 const benches: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {
   ingest: () => import('./ingest-bench.ts'),
   batch: () => import('./batch-bench.ts'),
+  serve: () => import('./serve-bench.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -112,9 +112,11 @@ export class LoadedVersion {
   }
 
   async get(key: Key): Promise<unknown> {
-    encodeKey(key); // a bad key fails with the codec's message before any read
+    // Encoded once, here: a bad key fails with the codec's message before any read, and the
+    // reader takes the bytes as they are instead of encoding the key again.
+    const encoded = encodeKey(key);
     const part = this.parts[partitionOf(key, this.manifest.partitions)];
-    return part ? part.get(key) : undefined;
+    return part ? part.get(encoded) : undefined;
   }
 
   /**

@@ -80,15 +80,19 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
   });
   app.addContentTypeParser('*', (_req, _payload, done) => done(new StrataError('STRATA_E_USAGE', 'send request bodies as Content-Type: application/json'), undefined));
 
-  app.addHook('onRequest', async (req) => {
+  // Callback-style hooks: an async hook costs a promise and a microtask hop on every request.
+  app.addHook('onRequest', (req, _reply, done) => {
     if (req.url.length > maxUrlBytes) {
-      throw withStatus(new StrataError('STRATA_E_REQUEST_TOO_LARGE', `the request URL is ${req.url.length} bytes, over the limit of ${maxUrlBytes}; send long keys with POST /v1/views/:view/get`), 414);
+      done(withStatus(new StrataError('STRATA_E_REQUEST_TOO_LARGE', `the request URL is ${req.url.length} bytes, over the limit of ${maxUrlBytes}; send long keys with POST /v1/views/:view/get`), 414));
+      return;
     }
+    done();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
     metrics.latency.observe({ route }, reply.elapsedTime / 1000);
+    done();
   });
 
   app.setErrorHandler((err: FastifyError | StrataError, req, reply) => {

@@ -1,0 +1,249 @@
+/**
+ * `npm run bench -- serve [--keys N] [--concurrency 50] [--seconds 10] [--profile] [--no-redis]`:
+ * random-key GETs against `strata serve` (a child process over a view of N [url, hour] keys,
+ * published to a temporary file store as the coordinator lays it out), beside two baselines
+ * measured in the same run:
+ *   - a bare node:http server answering the same keys from a Map (same load generator),
+ *   - redis-server driven by redis-benchmark (-t get -r N, its own C client).
+ * Prints requests/s, p50/p99, errors, server CPU per request, the view server's RSS beside the
+ * view's data size, and the ratios (targets: strata/bare rps ≥ 0.5, strata p99 ≤ 5 ms).
+ * --profile writes a V8 CPU profile of the view server and prints where its time went.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs, promisify } from 'node:util';
+import { connectRedis } from '../core/redis/connect-redis.ts';
+import { startRedisServer } from '../core/redis/start-redis-server.ts';
+import { openStore } from '../core/store/open-store.ts';
+import type { ObjectStore } from '../core/store/store.ts';
+import { emptyCounters } from '../core/tasks/task-payload.ts';
+import { currentKey, manifestKey, newVersion, partKey, type ViewManifest } from '../core/views/view-layout.ts';
+import { encodeViewFile } from '../core/viewfile/view-file-writer.ts';
+import type { LoadResult } from './http-load.ts';
+import { partEntries, rowPartitions, serveKey, serveKeyPath } from './serve-keys.ts';
+import { summarizeCpuProfile } from './serve-profile.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const VIEW = 'bench';
+const run$ = promisify(execFile);
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+/** Publishes the view one part at a time, each streamed through encodeViewFile (memory: one block). */
+export async function publish(store: ObjectStore, keys: number, partitions: number): Promise<{ bytes: number; version: string }> {
+  const version = newVersion(Date.now(), 'bench');
+  const partOfRow = rowPartitions(keys, partitions);
+  const parts: ViewManifest['parts'] = [];
+  let bytes = 0;
+  for (let p = 0; p < partitions; p++) {
+    let records = 0;
+    const counted = (function* () {
+      for (const e of partEntries(keys, partOfRow, p)) {
+        records++;
+        yield e;
+      }
+    })();
+    const info = await store.put(partKey(VIEW, version, p), encodeViewFile(counted));
+    parts.push({ partition: p, key: partKey(VIEW, version, p), bytes: info.size, records });
+    bytes += info.size;
+  }
+  const now = Date.now();
+  const manifest: ViewManifest = {
+    view: VIEW,
+    version,
+    jobId: 'bench-job',
+    job: { name: VIEW, view: VIEW, input: { dataset: 'bench' }, partitions, reduce: 'reduce', combine: false, params: {}, codeHash: '0'.repeat(64) },
+    partitions,
+    inputSegments: [],
+    inputMinTime: null,
+    inputMaxTime: null,
+    parts,
+    counters: emptyCounters(),
+    tasks: [],
+    times: { submitted: now, started: now, mapsDone: now, finished: now },
+    records: keys,
+  };
+  await store.put(manifestKey(VIEW, version), new TextEncoder().encode(JSON.stringify(manifest)));
+  await store.put(currentKey(VIEW), new TextEncoder().encode(JSON.stringify({ version })), { overwrite: true });
+  return { bytes, version };
+}
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Spawns a server process and resolves with the URL it prints in its "… listening on <url>" line. */
+async function startServer(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Server> {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const m = /listening on (\S+)/.exec(line);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before listening`)));
+  });
+  const stop = async () => {
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+  };
+  return { child, url, stop };
+}
+
+interface ProcStats {
+  rssBytes: number;
+  peakRssBytes: number;
+  cpuSeconds: number;
+}
+
+function procStats(pid: number): ProcStats {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  // Fields after the command name in /proc/<pid>/stat: utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), cpuSeconds: ticks / 100 };
+}
+
+async function load(urlPrefix: string, keys: number, concurrency: number, seconds: number): Promise<LoadResult> {
+  const { stdout } = await run$(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'http-load.ts'), '--url', urlPrefix, '--keys', String(keys), '--concurrency', String(concurrency), '--seconds', String(seconds)], {
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as LoadResult;
+}
+
+/** Correctness before figures: sampled keys must answer 200 with the value the key scheme gives. */
+async function check(urlPrefix: string, keys: number, what: string): Promise<void> {
+  for (let n = 0; n < 200; n++) {
+    const i = Math.floor(Math.random() * keys);
+    const res = await fetch(urlPrefix + serveKeyPath(i));
+    const body = (await res.json()) as { key?: unknown; value?: unknown };
+    if (res.status !== 200 || body.value !== i || JSON.stringify(body.key) !== JSON.stringify(serveKey(i))) {
+      throw new Error(`${what} answered key ${JSON.stringify(serveKey(i))} with ${res.status} ${JSON.stringify(body).slice(0, 200)}; expected value ${i}`);
+    }
+  }
+}
+
+/** One load run against a server process, with its CPU time and RSS over the run. */
+async function measure(server: Server, keys: number, concurrency: number, seconds: number): Promise<LoadResult & { cpuUsPerRequest: number; after: ProcStats }> {
+  const pid = server.child.pid!;
+  const before = procStats(pid);
+  const result = await load(`${server.url}/v1/views/${VIEW}/get/`, keys, concurrency, seconds);
+  const after = procStats(pid);
+  const cpuUsPerRequest = ((after.cpuSeconds - before.cpuSeconds) * 1e6) / (result.requests + result.warmupRequests);
+  return { ...result, cpuUsPerRequest, after };
+}
+
+function line(name: string, r: LoadResult & { cpuUsPerRequest?: number }): string {
+  return `${name}: ${fmt(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors of ${fmt(r.requests)}${r.cpuUsPerRequest !== undefined ? `, server CPU ${r.cpuUsPerRequest.toFixed(0)} µs/req` : ''}`;
+}
+
+async function redisBaseline(dir: string, keys: number, concurrency: number, requests: number): Promise<{ rps: number; p50Ms: number; p99Ms: number; rssBytes: number; seconds: number }> {
+  const redis = await startRedisServer({ dir: path.join(dir, 'redis') });
+  try {
+    const conn = await connectRedis(redis.url, { role: 'command', name: 'bench' });
+    try {
+      // redis-benchmark -r N asks for key:<12-digit i>, i in [0, N): load exactly those.
+      for (let start = 0; start < keys; start += 10_000) {
+        const pipe = conn.pipeline();
+        for (let i = start; i < Math.min(keys, start + 10_000); i++) pipe.set(`key:${String(i).padStart(12, '0')}`, String(i));
+        await pipe.exec();
+      }
+    } finally {
+      conn.disconnect();
+    }
+    const rssBytes = procStats(redis.pid).rssBytes;
+    const t0 = performance.now();
+    const { stdout } = await run$('redis-benchmark', ['-h', '127.0.0.1', '-p', String(redis.port), '-c', String(concurrency), '-n', String(requests), '-r', String(keys), '-t', 'get', '--csv']);
+    const seconds = (performance.now() - t0) / 1000;
+    // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+    const row = stdout.trim().split('\n').find((l) => l.startsWith('"GET"'));
+    if (!row) throw new Error(`redis-benchmark printed no GET row:\n${stdout}`);
+    const cols = row.split(',').map((c) => Number(c.replace(/"/g, '')));
+    return { rps: cols[1]!, p50Ms: cols[4]!, p99Ms: cols[6]!, rssBytes, seconds };
+  } finally {
+    await redis.stop();
+  }
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      keys: { type: 'string', default: '1000000' },
+      concurrency: { type: 'string', default: '50' },
+      seconds: { type: 'string', default: '10' },
+      partitions: { type: 'string', default: '8' },
+      'redis-requests': { type: 'string', default: '1000000' },
+      'no-redis': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+    },
+  });
+  const keys = Number(values.keys);
+  const concurrency = Number(values.concurrency);
+  const seconds = Number(values.seconds);
+  const partitions = Number(values.partitions);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-serve-'));
+  try {
+    const storeUrl = `file://${path.join(dir, 'store')}`;
+    const store = await openStore(storeUrl);
+    const p0 = performance.now();
+    const { bytes } = await publish(store, keys, partitions);
+    await store.close();
+    say(`view: ${fmt(keys)} [url, hour] keys, integer values, ${partitions} parts, ${mib(bytes)} of view files (published in ${((performance.now() - p0) / 1000).toFixed(1)} s); ${concurrency} keep-alive connections, ${seconds} s per run, ${os.cpus().length} cores`);
+
+    const profDir = path.join(dir, 'profile');
+    const serve = await startServer(
+      [...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), path.join(ROOT, 'cli/bin.mjs'), 'serve', '--store', storeUrl, '--port', '0', '--host', '127.0.0.1'],
+      { ...process.env, STRATA_HOME: path.join(dir, 'home'), STRATA_REDIS_URL: '', STRATA_LOG_LEVEL: 'warn' },
+    );
+    let strata;
+    let loadedRss: ProcStats;
+    try {
+      loadedRss = procStats(serve.child.pid!);
+      await check(`${serve.url}/v1/views/${VIEW}/get/`, keys, 'strata serve');
+      strata = await measure(serve, keys, concurrency, seconds);
+    } finally {
+      await serve.stop();
+    }
+
+    const bare = await startServer(['--import', 'tsx', path.join(import.meta.dirname, 'serve-bare-server.ts'), '--keys', String(keys)]);
+    let node;
+    try {
+      await check(`${bare.url}/v1/views/${VIEW}/get/`, keys, 'the bare node server');
+      node = await measure(bare, keys, concurrency, seconds);
+    } finally {
+      await bare.stop();
+    }
+
+    say(line('strata serve', strata));
+    say(line('bare node:http + Map', node));
+    say(`strata serve memory: RSS ${mib(loadedRss.rssBytes)} once loaded, ${mib(strata.after.rssBytes)} after the run (peak ${mib(strata.after.peakRssBytes)}), for ${mib(bytes)} of view files; bare node + Map: RSS ${mib(node.after.rssBytes)}`);
+    if (!values['no-redis']) {
+      const r = await redisBaseline(dir, keys, concurrency, Number(values['redis-requests']));
+      say(`redis-server GET (redis-benchmark -c ${concurrency} -r ${keys}, C client): ${fmt(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.seconds.toFixed(1)} s); redis RSS ${mib(r.rssBytes)}`);
+      say(`ratio strata / redis rps = ${(strata.rps / r.rps).toFixed(2)}x (different client: indicative only)`);
+    }
+    const ratio = strata.rps / node.rps;
+    say(`ratio strata / bare node rps = ${ratio.toFixed(2)}x (target ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'}); strata p99 ${strata.p99Ms} ms (target ≤ 5 ms: ${strata.p99Ms <= 5 ? 'met' : 'NOT met'}); CPU per request ${(strata.cpuUsPerRequest / node.cpuUsPerRequest).toFixed(2)}x the bare server's`);
+
+    if (values.profile) {
+      const file = (await readdir(profDir)).find((f) => f.endsWith('.cpuprofile'));
+      if (!file) throw new Error(`no CPU profile was written to ${profDir}`);
+      say(`\nview server CPU profile (self time, whole process life incl. load):\n${summarizeCpuProfile(readFileSync(path.join(profDir, file), 'utf8'), 25)}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
