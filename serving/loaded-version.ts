@@ -8,11 +8,13 @@
  *   try { await v.get(['/home', 3]); } finally { v.release(); }
  *   v.retire();                                   // closes once no request holds it
  *
- * Part files are copied whole into `dir` before the version is offered to any request: a swap
+ * Part files are streamed whole into `dir` before the version is offered to any request: a swap
  * never waits on the store, and a store outage does not fail reads of a loaded version.
  */
-import { mkdir, rm, rename, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { StrataError } from '../core/errors.ts';
 import { compareBytes, decodeKey, encodeKey, type Key, type KeyPart } from '../core/keys/key-codec.ts';
 import { partitionOf } from '../core/keys/partition.ts';
@@ -56,23 +58,26 @@ export class LoadedVersion {
     const manifest = await readManifest(store, view, version);
     await mkdir(dir, { recursive: true });
     const parts: Array<ViewFileReader | undefined> = new Array(manifest.partitions).fill(undefined);
-    try {
-      await Promise.all(
-        manifest.parts.map(async (p) => {
-          if (!(p.partition >= 0 && p.partition < manifest.partitions)) {
-            throw new StrataError('STRATA_E_VIEWFILE_CORRUPT', `the manifest of ${view} ${version} lists partition ${p.partition} of ${manifest.partitions}`, { details: { view, version } });
-          }
-          const file = path.join(dir, `part-${p.partition}.sv`);
-          // Written under a temporary name and renamed: a half-written copy is never opened.
-          await writeFile(`${file}.tmp`, await store.get(p.key));
-          await rename(`${file}.tmp`, file);
-          parts[p.partition] = await ViewFileReader.open(file, { cache: opts.cache });
-        }),
-      );
-    } catch (err) {
+    // allSettled, not all: on a failure the other copies are still running, and the cleanup
+    // below must come after them, or a reader opened late would never be closed.
+    const settled = await Promise.allSettled(
+      manifest.parts.map(async (p) => {
+        if (!(p.partition >= 0 && p.partition < manifest.partitions)) {
+          throw new StrataError('STRATA_E_VIEWFILE_CORRUPT', `the manifest of ${view} ${version} lists partition ${p.partition} of ${manifest.partitions}`, { details: { view, version } });
+        }
+        const file = path.join(dir, `part-${p.partition}.sv`);
+        // Streamed (memory: one chunk per part, not the whole file) under a temporary name and
+        // renamed: a half-written copy is never opened. A failed copy is removed with `dir`.
+        await pipeline(await store.getStream(p.key), createWriteStream(`${file}.tmp`));
+        await rename(`${file}.tmp`, file);
+        parts[p.partition] = await ViewFileReader.open(file, { cache: opts.cache });
+      }),
+    );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       await Promise.allSettled(parts.map((r) => r?.close()));
       await rm(dir, { recursive: true, force: true });
-      throw err;
+      throw failed.reason;
     }
     return new LoadedVersion(view, version, manifest, parts, dir, Date.now());
   }
