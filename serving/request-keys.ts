@@ -15,26 +15,7 @@
  */
 import { StrataError } from '../core/errors.ts';
 import { decodeKey, encodeKey, type KeyPart } from '../core/keys/key-codec.ts';
-
-const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
-
-export function parsePathPart(p: string, allStrings: boolean): KeyPart {
-  if (allStrings) return p;
-  if (p.length >= 2 && p.startsWith('"') && p.endsWith('"')) {
-    try {
-      const s: unknown = JSON.parse(p);
-      if (typeof s === 'string') return s;
-    } catch {
-      // not a JSON string: taken as written, like strata get
-    }
-    return p;
-  }
-  if (JSON_NUMBER.test(p)) {
-    const n = Number(p);
-    if (Number.isFinite(n)) return n;
-  }
-  return p;
-}
+import { keyPartFromText } from '../core/keys/key-part-text.ts';
 
 /** The key parts after `marker` (e.g. '/get/') in the raw request path; [] when there are none. */
 export function pathParts(rawUrl: string, marker: string, allStrings: boolean): KeyPart[] {
@@ -50,7 +31,7 @@ export function pathParts(rawUrl: string, marker: string, allStrings: boolean): 
     } catch {
       throw new StrataError('STRATA_E_KEY_INVALID', `the key part ${JSON.stringify(seg.slice(0, 80))} is not valid percent-encoded UTF-8; encode each part with encodeURIComponent`);
     }
-    return parsePathPart(decoded, allStrings);
+    return keyPartFromText(decoded, allStrings);
   });
 }
 

@@ -24,33 +24,16 @@ import { formatKey, type KeyPart } from '../../core/keys/key-codec.ts';
 import { ViewReader } from '../../core/views/view-reader.ts';
 import { openTargetStore, resolveTarget, withTargetOptions, type TargetFlags } from '../cluster/cluster-target.ts';
 import { ViewServerClient } from '../cluster/view-server-client.ts';
+import { keyPartFromText } from '../../core/keys/key-part-text.ts';
 
 export interface KeyFlags {
   string?: boolean;
   version?: string;
 }
 
-const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
-
 /** Command-line key parts to a key tuple (see the rules above). */
 export function parseKeyParts(parts: readonly string[], options: { string?: boolean } = {}): KeyPart[] {
-  return parts.map((p) => {
-    if (options.string) return p;
-    if (p.length >= 2 && p.startsWith('"') && p.endsWith('"')) {
-      try {
-        const s: unknown = JSON.parse(p);
-        if (typeof s === 'string') return s;
-      } catch {
-        // not a JSON string: the part is taken as written
-      }
-      return p;
-    }
-    if (JSON_NUMBER.test(p)) {
-      const n = Number(p);
-      if (Number.isFinite(n)) return n;
-    }
-    return p;
-  });
+  return parts.map((p) => keyPartFromText(p, options.string));
 }
 
 export function withKeyOptions(cmd: Command): Command {
