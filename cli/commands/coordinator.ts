@@ -10,9 +10,9 @@
  * logs are JSON on stderr.
  */
 import type { Command } from 'commander';
-import { loadConfig, type OptionName } from '../../core/config.ts';
-import { readClusterFile } from '../../core/cluster-file.ts';
+import type { OptionName } from '../../core/config.ts';
 import { createLogger } from '../../core/log.ts';
+import { loadServiceConfig, untilStopSignal } from '../cluster/service-config.ts';
 import { startCoordinator } from '../../coordinator/start-coordinator.ts';
 
 interface CoordinatorFlags {
@@ -40,28 +40,11 @@ export function register(program: Command): void {
         store: flags.store,
         token: flags.token,
       };
-      let config = loadConfig({ overrides });
-      const cluster = await readClusterFile(config.home);
-      if (cluster) {
-        const defaultStore = loadConfig({ overrides: { ...overrides, store: '' } }).store;
-        config = loadConfig({
-          overrides: {
-            ...overrides,
-            redisUrl: config.redisUrl || cluster.redisUrl,
-            token: config.token || cluster.token,
-            // The store and prefix have non-empty defaults: the cluster's win over a default only.
-            ...(config.store === defaultStore && cluster.store ? { store: cluster.store } : {}),
-            ...(config.redisPrefix === 'strata' && cluster.redisPrefix ? { redisPrefix: cluster.redisPrefix } : {}),
-          },
-        });
-      }
+      const config = await loadServiceConfig(overrides);
       const log = createLogger(config).child({ process: 'coordinator' });
       const coordinator = await startCoordinator(config, { log });
       process.stdout.write(`coordinator listening on ${coordinator.url}\n`);
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-        process.once('SIGINT', () => resolve('SIGINT'));
-      });
+      const signal = await untilStopSignal();
       log.info({ signal }, 'stopping');
       await coordinator.stop();
     });

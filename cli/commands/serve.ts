@@ -12,9 +12,9 @@
  * STRATA_SERVE_POLL_MS in any case. Logs are JSON on stderr.
  */
 import type { Command } from 'commander';
-import { readClusterFile } from '../../core/cluster-file.ts';
-import { loadConfig, type OptionName } from '../../core/config.ts';
+import type { OptionName } from '../../core/config.ts';
 import { createLogger } from '../../core/log.ts';
+import { loadServiceConfig, untilStopSignal } from '../cluster/service-config.ts';
 import { startViewServer } from '../../serving/start-view-server.ts';
 
 interface ServeFlags {
@@ -34,27 +34,11 @@ export function register(program: Command): void {
     .option('--redis <url>', 'Redis URL for version announcements (overrides STRATA_REDIS_URL); without one the store is polled')
     .action(async (flags: ServeFlags) => {
       const overrides: Partial<Record<OptionName, string | undefined>> = { servePort: flags.port, serveHost: flags.host, store: flags.store, redisUrl: flags.redis };
-      let config = loadConfig({ overrides });
-      const cluster = await readClusterFile(config.home);
-      if (cluster) {
-        const defaultStore = loadConfig({ overrides: { ...overrides, store: '' } }).store;
-        config = loadConfig({
-          overrides: {
-            ...overrides,
-            redisUrl: config.redisUrl || cluster.redisUrl,
-            // The store and prefix have non-empty defaults: the cluster's win over a default only.
-            ...(config.store === defaultStore && cluster.store ? { store: cluster.store } : {}),
-            ...(config.redisPrefix === 'strata' && cluster.redisPrefix ? { redisPrefix: cluster.redisPrefix } : {}),
-          },
-        });
-      }
+      const config = await loadServiceConfig(overrides);
       const log = createLogger(config).child({ process: 'serve' });
       const server = await startViewServer(config, { log });
       process.stdout.write(`serve listening on ${server.url}\n`);
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-        process.once('SIGINT', () => resolve('SIGINT'));
-      });
+      const signal = await untilStopSignal();
       log.info({ signal }, 'stopping');
       await server.stop();
     });

@@ -13,6 +13,7 @@
 import type { Command } from 'commander';
 import { loadConfig, type OptionName } from '../../core/config.ts';
 import { createLogger } from '../../core/log.ts';
+import { untilStopSignal } from '../cluster/service-config.ts';
 import { startWorker } from '../../worker/worker-process.ts';
 
 interface WorkerFlags {
@@ -49,10 +50,7 @@ export function register(program: Command): void {
       const log = createLogger(config).child({ process: 'worker' });
       const worker = await startWorker(config, { log });
       process.stdout.write(`worker ${worker.id} ready (shuffle ${worker.address}, ${worker.threads} threads)\n`);
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-        process.once('SIGINT', () => resolve('SIGINT'));
-      });
+      const signal = await untilStopSignal();
       const again = () => process.exit(130);
       process.once('SIGTERM', again);
       process.once('SIGINT', again);
