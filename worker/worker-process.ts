@@ -30,7 +30,7 @@ import { createLogger, type Logger } from '../core/log.ts';
 import { connectRedis } from '../core/redis/connect-redis.ts';
 import { openStore } from '../core/store/open-store.ts';
 import { TASK_QUEUE, type CallResult, type MapResult, type ReduceResult, type Task, type TaskResult } from '../core/tasks/task-payload.ts';
-import { CodeCache } from './code-cache.ts';
+import { CodeCache } from '../core/code/code-cache.ts';
 import { asStrataError } from './job-errors.ts';
 import { mapOutputPath, outputsDir } from './map-outputs.ts';
 import { startOutputSweeper } from './output-sweeper.ts';

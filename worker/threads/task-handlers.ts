@@ -15,7 +15,7 @@ import { runCallTask, type CallOutcome } from '../call/run-call-task.ts';
 import { asStrataError } from '../job-errors.ts';
 import { runMapTask, type MapTaskOutcome } from '../map/run-map-task.ts';
 import { runReduceTask, type ReduceTaskOutcome } from '../reduce/run-reduce-task.ts';
-import { exportOf, importBundle, jobOf } from './load-bundle.ts';
+import { exportOf, importBundle, jobOf } from '../../core/code/load-bundle.ts';
 import type { CallRequest, MapRequest, ReduceRequest, ThreadEnv, ThreadReply } from './thread-messages.ts';
 
 const env = workerData as ThreadEnv;

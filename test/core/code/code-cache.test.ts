@@ -6,11 +6,11 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isStrataError, type StrataError } from '../../core/errors.ts';
-import type { ObjectStore } from '../../core/store/store.ts';
-import { CodeCache } from '../../worker/code-cache.ts';
-import { exportOf, importBundle, jobOf } from '../../worker/threads/load-bundle.ts';
-import { bundleJob, fixture, tempStore, type Bundle, type TempStore } from './support/worker-fixtures.ts';
+import { isStrataError, type StrataError } from '../../../core/errors.ts';
+import type { ObjectStore } from '../../../core/store/store.ts';
+import { CodeCache } from '../../../core/code/code-cache.ts';
+import { exportOf, importBundle, jobOf } from '../../../core/code/load-bundle.ts';
+import { bundleJob, fixture, tempStore, type Bundle, type TempStore } from '../../worker/support/worker-fixtures.ts';
 
 let t: TempStore;
 let bundle: Bundle;
@@ -78,7 +78,7 @@ describe('CodeCache', () => {
     expect(missing.code).toBe('STRATA_E_BUNDLE');
     expect(missing.message).toContain('is not in the store');
 
-    expect((await failure(cache.ensure('../../etc/passwd'))).code).toBe('STRATA_E_BUNDLE');
+    expect((await failure(cache.ensure('../../../etc/passwd'))).code).toBe('STRATA_E_BUNDLE');
   });
 });
 

@@ -15,8 +15,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isStrataError, StrataError } from '../core/errors.ts';
-import type { ObjectStore } from '../core/store/store.ts';
+import { isStrataError, StrataError } from '../errors.ts';
+import type { ObjectStore } from '../store/store.ts';
 
 const CODE_HASH = /^[0-9a-f]{64}$/;
 

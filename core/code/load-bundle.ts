@@ -10,10 +10,9 @@
  * loads, or lacks what the task asks for, fails the task with STRATA_E_BUNDLE (not retryable).
  */
 import { pathToFileURL } from 'node:url';
-import { StrataError } from '../../core/errors.ts';
+import { StrataError } from '../errors.ts';
 import { isJobDefinition } from '../../jobs/define-job.ts';
 import type { JobDefinition } from '../../jobs/types.ts';
-import { errorMessage } from '../job-errors.ts';
 
 export type BundleModule = Record<string, unknown>;
 
@@ -21,7 +20,7 @@ export async function importBundle(file: string, codeHash: string): Promise<Bund
   try {
     return (await import(pathToFileURL(file).href)) as BundleModule;
   } catch (err) {
-    throw new StrataError('STRATA_E_BUNDLE', `the bundle code/${codeHash}.mjs failed to load in a worker thread: ${errorMessage(err)}`, { details: { codeHash }, cause: err });
+    throw new StrataError('STRATA_E_BUNDLE', `the bundle code/${codeHash}.mjs failed to load: ${(err instanceof Error ? err.message : String(err))}`, { details: { codeHash }, cause: err });
   }
 }
 
@@ -44,4 +43,9 @@ export function exportOf(mod: BundleModule, name: string, codeHash: string): (..
     });
   }
   return fn as (...args: unknown[]) => unknown;
+}
+
+/** The job a bundle in the store defines, fetched through `cache` and imported in this thread. */
+export async function loadJob(cache: { ensure(codeHash: string): Promise<string> }, codeHash: string): Promise<JobDefinition<unknown, unknown, unknown>> {
+  return jobOf(await importBundle(await cache.ensure(codeHash), codeHash), codeHash);
 }
