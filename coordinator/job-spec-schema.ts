@@ -23,6 +23,7 @@ const jobSpecSchema = z.object({
   combine: z.boolean(),
   params: z.record(z.string(), param).default({}),
   codeHash: z.string().regex(/^[0-9a-f]{64}$/, 'the sha256 (64 lowercase hex digits) of the bundle'),
+  badRecords: z.strictObject({ max: z.number().int().min(0) }).optional(),
 });
 
 export function parseJobSpec(value: unknown): JobSpec {

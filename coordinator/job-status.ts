@@ -5,8 +5,13 @@
  *   status.phases.map   // { total: 12, done: 7, running: 4, failed: 1 }
  *
  * Counters are the sum over the tasks whose current attempt succeeded (a retried task counts
- * once), for the job and per phase (the map phase's recordsIn/bytesIn is the input read so far). In a phase, `running` counts tasks a worker has taken (queued ones are neither running
- * nor done) and `failed` counts failed attempts, so retries show while the job still runs.
+ * once), for the job and per phase (the map phase's recordsIn/bytesIn is the input read so far).
+ * In a phase, `running` counts tasks a worker has taken (queued ones are neither running nor
+ * done) and `failed` counts failed attempts, so retries show while the job still runs. Faults
+ * show too: `stalls` (attempts whose worker died and that went back on the queue) and
+ * `speculative` (backup attempts launched for stragglers, how many won, how many run now); per
+ * task, `speculative: true` marks a current attempt that was launched as a backup and
+ * `backup` a backup still in flight.
  */
 import type { StrataErrorJSON } from '../core/errors.ts';
 import { addCounters, emptyCounters, type Counters, type JobSpec } from '../core/tasks/task-payload.ts';
@@ -20,6 +25,10 @@ export interface PhaseProgress {
   done: number;
   running: number;
   failed: number;
+  /** Attempts that stalled (their worker died or froze) and went back on the queue. Always set by jobStatus. */
+  stalls?: number;
+  /** Speculative backup attempts: launched in all, won (their task succeeded with them), in flight. Always set by jobStatus. */
+  speculative?: { launched: number; won: number; running: number };
   /** Summed over this phase's succeeded tasks: map recordsIn/bytesIn is input read so far. */
   counters: Counters;
 }
@@ -32,6 +41,14 @@ export interface TaskStatus {
   worker?: string;
   counters?: Counters;
   error?: StrataErrorJSON;
+  /** Times an attempt of this task stalled (its worker died) and was taken again. */
+  stalls?: number;
+  /** Speculative attempts launched for this task. */
+  speculations?: number;
+  /** The current attempt was launched as a speculative backup (succeeded: the backup won). */
+  speculative?: boolean;
+  /** A speculative backup in flight beside the current attempt. */
+  backup?: { attempt: number; state: 'queued' | 'running'; worker?: string };
 }
 
 export interface JobStatus {
@@ -77,21 +94,30 @@ export function jobStatus(job: JobRecord, tasks: readonly TaskRecord[], opts: { 
       ...(t.worker ? { worker: t.worker } : {}),
       ...(t.counters ? { counters: t.counters } : {}),
       ...(t.error ?? t.lastError ? { error: t.error ?? t.lastError } : {}),
+      ...(t.stalls ? { stalls: t.stalls } : {}),
+      ...(t.speculations ? { speculations: t.speculations } : {}),
+      ...(t.speculative ? { speculative: true } : {}),
+      ...(t.backup !== undefined ? { backup: { attempt: t.backup, state: t.backupState ?? 'queued', ...(t.backupWorker ? { worker: t.backupWorker } : {}) } } : {}),
     }));
   }
   return status;
 }
 
 function phase(tasks: readonly TaskRecord[], kind: TaskKind): PhaseProgress {
-  const p: PhaseProgress = { total: 0, done: 0, running: 0, failed: 0, counters: emptyCounters() };
+  const speculative = { launched: 0, won: 0, running: 0 };
+  const p = { total: 0, done: 0, running: 0, failed: 0, stalls: 0, speculative, counters: emptyCounters() } satisfies PhaseProgress;
   for (const t of tasks) {
     if (t.kind !== kind) continue;
     p.total++;
     if (t.state === 'succeeded') {
       p.done++;
       if (t.counters) p.counters = addCounters(p.counters, t.counters);
+      if (t.speculative) speculative.won++;
     } else if (t.state === 'running') p.running++;
     p.failed += t.failures;
+    p.stalls += t.stalls ?? 0;
+    speculative.launched += t.speculations ?? 0;
+    if (t.backup !== undefined) speculative.running++;
   }
   return p;
 }

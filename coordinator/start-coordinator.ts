@@ -20,8 +20,11 @@ import type { ObjectStore } from '../core/store/store.ts';
 import { TASK_QUEUE } from '../core/tasks/task-payload.ts';
 import { CoordinatorMetrics } from './coordinator-metrics.ts';
 import { buildHttpApi } from './http-api.ts';
+import { CommitLog } from '../speed/commit-log.ts';
 import { JobService } from './job-service.ts';
+import { RealtimeBatches } from './realtime-batches.ts';
 import { Scheduler } from './schedule/scheduler.ts';
+import { speculationSettings } from './schedule/speculation.ts';
 import { TaskQueue } from './schedule/task-queue.ts';
 import type { JobState } from './state/job-state.ts';
 import { JobStore } from './state/job-store.ts';
@@ -80,12 +83,17 @@ export async function startCoordinator(config: StrataConfig, options: StartCoord
       pollMs: options.pollMs ?? Math.min(5000, Math.max(500, Math.round(config.lockDurationMs / 4))),
       log,
       metrics,
+      speculation: speculationSettings(config),
     });
     await scheduler.start(events);
     closers.push(() => scheduler.stop());
 
     const service = new JobService({ jobs, scheduler, store, splitTargetBytes: config.splitTargetBytes, metrics });
-    const app = buildHttpApi({ service, token: config.token, metrics, log, ready: async () => (await redis.ping()) === 'PONG' });
+    const sealer = new CommitLog(redis, { prefix, bucketMs: config.speedBucketMs });
+    const realtime = new RealtimeBatches({ redis, prefix, store, service, sealer, log });
+    realtime.start();
+    closers.push(() => realtime.stop());
+    const app = buildHttpApi({ service, realtime, token: config.token, metrics, log, ready: async () => (await redis.ping()) === 'PONG' });
     await app.listen({ host: config.coordinatorHost, port: config.coordinatorPort });
     closers.push(() => app.close());
     const address = app.server.address();

@@ -47,11 +47,15 @@ export const ERROR_CODES = {
 
   STRATA_E_VIEW_NAME: { retryable: false, doc: 'A view name is not [a-z0-9][a-z0-9_-]* (at most 64 characters).' },
   STRATA_E_VIEW_NOT_FOUND: { retryable: false, doc: 'No published view of that name exists (run a job that writes it, or check strata views).' },
+  STRATA_E_REALTIME_JOB: { retryable: false, doc: 'A job cannot be kept realtime: its reduce is not an aggregator, or its input ends at a fixed date.' },
+  STRATA_E_REALTIME_NOT_REGISTERED: { retryable: false, doc: 'A realtime operation named a view that is not registered (strata views register <job.ts> registers it).' },
+  STRATA_E_REALTIME_STATE: { retryable: true, doc: 'The realtime state of a view in Redis could not be read or updated; a request that needs it fails (503) rather than answering without the realtime part.' },
   STRATA_E_KEY_NOT_FOUND: { retryable: false, doc: 'The view has no value under that key.' },
   STRATA_E_REQUEST_TOO_LARGE: { retryable: false, doc: 'A request to the view server is too large: too many keys in a multi-get, a body, URL or key over its limit; split it.' },
   STRATA_E_SERVE_UNAVAILABLE: { retryable: true, doc: 'A view server could not be reached at the configured URL, or is still loading its views (strata get and strata scan then read the store).' },
   STRATA_E_JOB_DEFINITION: { retryable: false, doc: 'defineJob was called with a missing or invalid option.' },
   STRATA_E_JOB_MAP_FAILED: { retryable: false, doc: "The job's map function threw; the message names the segment and record position." },
+  STRATA_E_JOB_BAD_RECORDS: { retryable: false, doc: "A job met more bad input records (map threw on them, or they were in a segment block that failed its CRC) than its badRecords.max allows; the message says how many, where the quarantine files are and how to raise the budget." },
   STRATA_E_JOB_REDUCE_FAILED: { retryable: false, doc: "The job's reduce function or aggregator threw; the message names the key." },
   STRATA_E_JOB_VALUE: { retryable: false, doc: 'A job emitted a key or value that cannot be encoded (functions, symbols, cycles, non-finite numbers in keys).' },
   STRATA_E_CALL_FAILED: { retryable: false, doc: "A plain task's function threw on a worker; the cause holds its error and stack." },
@@ -59,9 +63,13 @@ export const ERROR_CODES = {
   STRATA_E_JOB_FAILED: { retryable: false, doc: 'A batch job failed: a task used up its attempts or the commit failed; the cause is the last task error.' },
   STRATA_E_JOB_CANCELLED: { retryable: false, doc: 'A batch job was cancelled before it committed; nothing of it was published.' },
   STRATA_E_TASK_LOST: { retryable: true, doc: 'A task attempt was lost: its worker died or stalled (its lock expired), so it is run again.' },
+  STRATA_E_TASK_CANCELLED: { retryable: true, doc: 'The coordinator cancelled a running task attempt because its answer is no longer wanted (another attempt of the task won, or the job ended); nothing it did is used.' },
   STRATA_E_AUTH: { retryable: false, doc: 'A request had no bearer token or a wrong one; use the cluster token (STRATA_TOKEN or .strata/cluster.json).' },
   STRATA_E_BUNDLE: { retryable: false, doc: 'A job or task module could not be bundled (it does not compile, or lacks the export asked for); the message quotes the compiler with file:line:col.' },
   STRATA_E_COORDINATOR_UNAVAILABLE: { retryable: true, doc: 'The coordinator API could not be reached at the configured URL (start a cluster with strata dev, or check --coordinator).' },
+  STRATA_E_SPEED_UNAVAILABLE: { retryable: true, doc: 'The speed layer ingest API could not be reached at the configured URL, is stopping, or could not commit a batch (store or Redis down); the batch was not acknowledged, so send it again.' },
+  STRATA_E_SPEED_LEADER: { retryable: false, doc: 'Another strata speed process holds the speed lease of this cluster prefix (one per cluster); the message names its host:pid. Stop it, or wait for its lease to expire if it was killed.' },
+  STRATA_E_SPEED_IN_FLIGHT: { retryable: true, doc: 'Speed commits of a sealed bucket were still in flight when the wait ran out; start strata speed (it recovers unfinished commits) and try again.' },
 } as const satisfies Record<string, { retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

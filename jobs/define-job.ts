@@ -17,12 +17,12 @@ import { StrataError } from '../core/errors.ts';
 import { isAggregator } from './aggregators/aggregator.ts';
 import { describeValue } from './describe-value.ts';
 import { closestName, isValidDate, isValidName, NAME_RULE } from './names.ts';
-import type { JobDefinition, JobInput, JobSpec, ParamValue, StaticJobSpec } from './types.ts';
+import type { BadRecordsOption, JobDefinition, JobInput, JobSpec, ParamValue, StaticJobSpec } from './types.ts';
 
 export const DEFAULT_PARTITIONS = 8;
 export const MAX_PARTITIONS = 4096;
 
-const OPTIONS = ['name', 'input', 'map', 'combine', 'reduce', 'aggregate', 'partitions', 'view', 'params'] as const;
+const OPTIONS = ['name', 'input', 'map', 'combine', 'reduce', 'aggregate', 'partitions', 'view', 'params', 'badRecords'] as const;
 const INPUT_OPTIONS = ['dataset', 'from', 'to'] as const;
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
@@ -40,6 +40,7 @@ const EXAMPLES: Record<string, string> = {
   partitions: `partitions: 16`,
   view: `view: 'pageviews-by-hour'`,
   params: `params: { minViews: 10, country: 'DE' }`,
+  badRecords: `badRecords: { max: 100 }   (skip and quarantine up to 100 bad records; default 0: the first one fails the job)`,
 };
 
 interface Problem {
@@ -62,6 +63,7 @@ export function defineJob<R = Record<string, unknown>, V = unknown, Out = unknow
   const view = s.view ?? s.name;
   const aggregate = s.aggregate;
   const combine = s.combine;
+  const badRecords: Readonly<BadRecordsOption> = Object.freeze({ max: s.badRecords?.max ?? 0 });
 
   const definition: JobDefinition<R, V, Out> = {
     kind: 'strata.job',
@@ -74,6 +76,7 @@ export function defineJob<R = Record<string, unknown>, V = unknown, Out = unknow
     partitions,
     view,
     params,
+    badRecords,
     staticSpec(): StaticJobSpec {
       return {
         name: s.name,
@@ -84,6 +87,7 @@ export function defineJob<R = Record<string, unknown>, V = unknown, Out = unknow
         ...(aggregate?.options ? { aggregateOptions: { ...aggregate.options } } : {}),
         combine: aggregate !== undefined || combine !== undefined,
         params: { ...params },
+        ...(badRecords.max > 0 ? { badRecords: { max: badRecords.max } } : {}),
       };
     },
   };
@@ -138,6 +142,7 @@ function validate(spec: unknown): Problem[] {
   }
   if (s.view !== undefined && !isValidName(s.view)) add('view', `\`view\` must be ${NAME_RULE} (default: the job's name); got ${describeValue(s.view)}`);
   validateParams(s.params, add);
+  validateBadRecords(s.badRecords, add);
   return problems;
 }
 
@@ -170,6 +175,22 @@ function validateParams(params: unknown, add: (option: string, text: string) => 
   for (const [key, value] of Object.entries(params)) {
     if (!PARAM_NAME.test(key)) add('params', `param name ${JSON.stringify(key)} must be letters, digits, "_", "." or "-", starting with a letter or "_"`);
     if (!isParamValue(value)) add('params', `param \`${key}\` must be a string, a finite number or a boolean; got ${describeValue(value)}`);
+  }
+}
+
+function validateBadRecords(budget: unknown, add: (option: string, text: string) => void): void {
+  if (budget === undefined) return;
+  if (typeof budget !== 'object' || budget === null || Array.isArray(budget)) {
+    add('badRecords', `\`badRecords\` must be an object { max }; got ${describeValue(budget)}`);
+    return;
+  }
+  const b = budget as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((key) => key !== 'max');
+  for (const key of unknown) add('badRecords', `unknown option \`badRecords.${key}\`${closestName(key, ['max']) ? '; did you mean `badRecords.max`?' : '; `badRecords` takes only `max`'}`);
+  // A misspelt max is one mistake, not two.
+  if (b.max === undefined && unknown.length > 0) return;
+  if (!(Number.isSafeInteger(b.max) && (b.max as number) >= 0)) {
+    add('badRecords', `\`badRecords.max\` must be a whole number ≥ 0 (how many bad records the job may skip; 0 fails on the first); got ${describeValue(b.max)}`);
   }
 }
 

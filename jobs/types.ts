@@ -53,6 +53,19 @@ interface JobSpecBase<R, V> {
   view?: string;
   /** Defaults for `--param k=v`, read in map as `context.params`. */
   params?: Record<string, ParamValue>;
+  /**
+   * How many bad input records the job may skip (Hadoop's skip mode). Default `{ max: 0 }`: the
+   * first record map throws on, or the first segment block that fails its CRC, fails the job.
+   * With a budget, such records (and every record of such a block) are skipped, counted in
+   * counters.badRecords and written to `quarantine/<jobId>/`; the job fails once they pass `max`.
+   */
+  badRecords?: BadRecordsOption;
+}
+
+/** The bad-record budget of a job: `badRecords: { max: 100 }`. */
+export interface BadRecordsOption {
+  /** Bad records the whole job may skip; more fails it. A whole number ≥ 0. */
+  max: number;
 }
 
 export interface ReduceJobSpec<R, V, Out> extends JobSpecBase<R, V> {
@@ -82,6 +95,8 @@ export interface StaticJobSpec {
   /** Whether map output is combined map-side (a combine function or an aggregator). */
   combine: boolean;
   params: Record<string, ParamValue>;
+  /** The bad-record budget, when the job sets one above 0. */
+  badRecords?: BadRecordsOption;
 }
 
 /** What defineJob returns: frozen, branded, and all the runtime needs. */
@@ -96,5 +111,7 @@ export interface JobDefinition<R = Record<string, unknown>, V = unknown, Out = u
   readonly partitions: number;
   readonly view: string;
   readonly params: JobParams;
+  /** `{ max: 0 }` unless the job set a budget. */
+  readonly badRecords: Readonly<BadRecordsOption>;
   staticSpec(): StaticJobSpec;
 }

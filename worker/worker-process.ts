@@ -14,6 +14,12 @@
  * UnrecoverableError. A worker that dies mid-task loses its lock: BullMQ hands the task to another
  * worker after about lockDuration + stalledInterval, up to MAX_STALLS times.
  *
+ * Two attempts of one task (a straggler and its speculative backup) never run on the same worker
+ * at once: the second is put back on the queue for a moment (BullMQ delayed), so another worker
+ * takes it. The coordinator cancels attempts it no longer wants (the loser of a speculative race,
+ * the tasks of a job that ended) on the task-cancel channel (core/redis/cluster-keys.ts): a
+ * running one is aborted (its thread terminated) and reported as STRATA_E_TASK_CANCELLED.
+ *
  * stop(): no new tasks; running ones get `graceMs` to finish, then their threads are terminated
  * and the tasks are put back on the queue (moveToWait) for another worker, at once rather than
  * after a lock timeout. Then the alive key, the shuffle server, the threads and the local map
@@ -22,11 +28,12 @@
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { StrataConfig } from '../core/config.ts';
 import { StrataError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
+import { decodeTaskCancel, taskCancelChannel } from '../core/redis/cluster-keys.ts';
 import { connectRedis } from '../core/redis/connect-redis.ts';
 import { openStore } from '../core/store/open-store.ts';
 import { TASK_QUEUE, type CallResult, type MapResult, type ReduceResult, type Task, type TaskResult } from '../core/tasks/task-payload.ts';
@@ -42,6 +49,8 @@ import { workerSettings, type WorkerSettings } from './worker-settings.ts';
 
 /** Stalls (lost locks) BullMQ tolerates per task before failing it: a task whose worker is killed twice still runs. */
 export const MAX_STALLS = 3;
+/** How long an attempt of a task already running here waits before it is offered to the workers again. */
+const SAME_TASK_DELAY_MS = 500;
 
 export interface StartWorkerOptions {
   log?: Logger;
@@ -64,6 +73,7 @@ export interface WorkerHandle {
 interface InFlight {
   controller: AbortController;
   jobId: string;
+  taskId: string;
   kind: Task['kind'];
   released: boolean;
 }
@@ -93,6 +103,8 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
     cleanups.push(() => command.quit());
     const queueConnection: Redis = await connectRedis(settings.redisUrl, { role: 'queue', name: 'worker', log });
     cleanups.push(() => queueConnection.quit());
+    const subscriber = await connectRedis(settings.redisUrl, { role: 'subscriber', name: 'worker', log });
+    cleanups.push(() => subscriber.quit());
 
     const threads = await TaskThreads.start({
       threads: settings.threads,
@@ -151,10 +163,17 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
       }
     };
 
-    // Three parameters: BullMQ then passes an AbortSignal (it aborts when the lock is lost).
+    /** BullMQ job ids the coordinator cancelled, with its reason, while they run here. */
+    const cancelled = new Map<string, string>();
+    // Three parameters: BullMQ then passes an AbortSignal, aborted by bull.cancelJob (the coordinator's cancel).
     const processor = async (job: Job<Task, TaskResult>, token?: string, lost?: AbortSignal): Promise<TaskResult> => {
       const task = job.data;
-      const entry: InFlight = { controller: new AbortController(), jobId: task?.jobId, kind: task?.kind, released: false };
+      if (token && task && task.kind !== 'call' && [...inFlight].some((t) => t.jobId === task.jobId && t.taskId === task.taskId)) {
+        // Another attempt of this task runs here (a speculative race): let another worker take this one.
+        await job.moveToDelayed(Date.now() + SAME_TASK_DELAY_MS, token);
+        throw new DelayedError();
+      }
+      const entry: InFlight = { controller: new AbortController(), jobId: task?.jobId, taskId: task?.taskId, kind: task?.kind, released: false };
       const onLost = () => entry.controller.abort(lost?.reason);
       lost?.addEventListener('abort', onLost, { once: true });
       inFlight.add(entry);
@@ -170,17 +189,23 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
           taskLog.info('task put back on the queue: the worker is stopping');
           throw new WaitingError();
         }
-        // A lost lock means BullMQ already considers the task stalled; whatever the thread threw on
-        // being aborted is not the task's fault, so it must be retried, never fail the job.
-        const error = lost?.aborted
-          ? new StrataError('STRATA_E_TASK_LOST', `task ${task?.taskId} of job ${task?.jobId} lost its lock on ${job.processedBy ?? 'this worker'} and was aborted; it is retried`, { retryable: true, cause: err })
-          : asStrataError(err);
+        // Aborted on the coordinator's word, or by BullMQ itself (a lost lock: the task is already
+        // considered stalled): whatever the thread threw on being aborted is not the task's fault,
+        // so it must never fail the job.
+        const why = job.id ? cancelled.get(job.id) : undefined;
+        const error =
+          why !== undefined
+            ? new StrataError('STRATA_E_TASK_CANCELLED', `attempt ${task?.attempt} of task ${task?.taskId} of job ${task?.jobId} was cancelled by the coordinator on ${id}: ${why}`, { details: { jobId: task?.jobId, taskId: task?.taskId, attempt: task?.attempt } })
+            : lost?.aborted
+              ? new StrataError('STRATA_E_TASK_LOST', `task ${task?.taskId} of job ${task?.jobId} lost its lock on ${job.processedBy ?? 'this worker'} and was aborted; it is retried`, { retryable: true, cause: err })
+              : asStrataError(err);
         taskLog.warn({ code: error.code, retryable: error.retryable, err: error }, 'task failed');
         const message = JSON.stringify(error.toJSON());
         throw error.retryable ? new Error(message) : new UnrecoverableError(message);
       } finally {
         lost?.removeEventListener('abort', onLost);
         inFlight.delete(entry);
+        if (job.id) cancelled.delete(job.id);
       }
     };
 
@@ -198,6 +223,17 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
     });
     bull.on('error', (err) => log.error({ err }, 'queue worker error'));
     cleanups.push(() => bull.close(true));
+
+    subscriber.on('message', (_channel: string, text: string) => {
+      const msg = decodeTaskCancel(text);
+      for (const bullId of msg?.ids ?? []) {
+        if (!inFlight.size) break;
+        cancelled.set(bullId, msg!.reason);
+        if (bull.cancelJob(bullId, msg!.reason)) log.info({ bullId, reason: msg!.reason }, 'running attempt cancelled by the coordinator');
+        else cancelled.delete(bullId);
+      }
+    });
+    await subscriber.subscribe(taskCancelChannel(settings.redisPrefix));
 
     const presence = await registerWorker(command, {
       prefix: settings.redisPrefix,

@@ -1,6 +1,6 @@
 /**
  * A worker's presence in Redis, so the coordinator knows who serves which map outputs and who
- * has died (core/tasks contract, batch design "Redis conventions"):
+ * has died (key names in core/redis/cluster-keys.ts, batch design "Redis conventions"):
  *
  *   HSET P:workers <id> {"id","address","host","pid","threads","started"}
  *   SET  P:worker:<id>:alive 1 PX <3 × heartbeatMs>        renewed every heartbeatMs
@@ -14,6 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../core/log.ts';
+import { workerAliveKey, workersKey } from '../core/redis/cluster-keys.ts';
 
 export interface WorkerInfo {
   id: string;
@@ -37,12 +38,9 @@ export interface WorkerPresence {
   stop(): Promise<void>;
 }
 
-export const workersKey = (prefix: string): string => `${prefix}:workers`;
-export const aliveKey = (prefix: string, id: string): string => `${prefix}:worker:${id}:alive`;
-
 export async function registerWorker(redis: Redis, opts: RegisterWorkerOptions): Promise<WorkerPresence> {
   const { prefix, heartbeatMs, info } = opts;
-  const beat = () => redis.multi().hset(workersKey(prefix), info.id, JSON.stringify(info)).set(aliveKey(prefix, info.id), '1', 'PX', 3 * heartbeatMs).exec();
+  const beat = () => redis.multi().hset(workersKey(prefix), info.id, JSON.stringify(info)).set(workerAliveKey(prefix, info.id), '1', 'PX', 3 * heartbeatMs).exec();
   await beat();
   let stopped = false;
   const timer = setInterval(() => {
@@ -56,7 +54,7 @@ export async function registerWorker(redis: Redis, opts: RegisterWorkerOptions):
       if (stopped) return;
       stopped = true;
       clearInterval(timer);
-      await redis.del(aliveKey(prefix, info.id)).catch((err: unknown) => opts.log?.warn({ err }, 'could not remove the worker alive key; it expires by itself'));
+      await redis.del(workerAliveKey(prefix, info.id)).catch((err: unknown) => opts.log?.warn({ err }, 'could not remove the worker alive key; it expires by itself'));
     },
   };
 }

@@ -10,11 +10,19 @@
  *   to config.taskAttempts counted failures; then the job fails with STRATA_E_JOB_FAILED whose
  *   cause is the last error.
  * - A reduce could not fetch a map output (STRATA_E_SHUFFLE_FETCH_FAILED naming mapOutputId):
- *   that map runs again (if its worker is registered and no longer alive, every map that worker
- *   ran runs again: its disk is gone), and the reduce runs again once all maps are back, with the
- *   new locations. Neither counts as the task's failure — a lost machine is nobody's fault —
- *   but total attempts are bounded so a flapping node cannot loop forever. A fetch failure that
- *   names no map output of the job counts against the reduce, like any retryable failure.
+ *   that map runs again, and the reduce runs again once all maps are back, with the new
+ *   locations. If the worker that served it is registered and no longer alive, or its shuffle
+ *   server was unreachable (reason 'unavailable', after the reducer's own resumes), every map
+ *   output it served is presumed lost with it and all those maps run again at once, rather than
+ *   one reduce failure per output. Neither counts as the task's failure — a lost machine is
+ *   nobody's fault — but total attempts are bounded so a flapping node cannot loop forever. A
+ *   fetch failure that names no map output of the job counts against the reduce, like any
+ *   retryable failure.
+ * - An attempt the coordinator itself cancelled (STRATA_E_TASK_CANCELLED) is never the task's fault.
+ * - A retryable failure of an attempt whose speculative backup is in flight promotes the backup
+ *   (job-store retryTask) instead of queueing a new attempt. A backup's own failure
+ *   (backupFailed) only drops the backup, unless it is the user's code failing: that fails the
+ *   job as it would on the primary.
  */
 import type { Redis } from 'ioredis';
 import { StrataError } from '../../core/errors.ts';
@@ -22,6 +30,7 @@ import type { Logger } from '../../core/log.ts';
 import type { CoordinatorMetrics } from '../coordinator-metrics.ts';
 import type { JobStore, TaskRetry } from '../state/job-store.ts';
 import type { TaskRecord } from '../state/task-record.ts';
+import { workerIsGone } from './worker-liveness.ts';
 
 export interface FailurePolicyOptions {
   jobs: JobStore;
@@ -32,6 +41,8 @@ export interface FailurePolicyOptions {
   metrics?: CoordinatorMetrics;
   /** Fails the job (cancelling its other tasks). */
   failJob: (jobId: string, error: StrataError) => Promise<unknown>;
+  /** Stops attempts whose answers are no longer wanted (a backup beside an attempt that failed for good). */
+  cancelAttempts?: (jobId: string, attempts: Array<{ taskId: string; attempt: number }>, reason: string) => Promise<unknown>;
 }
 
 /** Uncounted re-runs (lost outputs) are bounded at this many times config.taskAttempts. */
@@ -46,6 +57,10 @@ export class FailurePolicy {
 
   async attemptFailed(jobId: string, task: TaskRecord, error: StrataError, opts: { counted?: boolean } = {}): Promise<void> {
     const { jobs } = this.#o;
+    if (error.code === 'STRATA_E_TASK_CANCELLED') {
+      await this.#retry(jobId, task, 'retry', error, false, 'cancelled');
+      return;
+    }
     if (error.code === 'STRATA_E_SHUFFLE_FETCH_FAILED' && task.kind === 'reduce') {
       const lost = await this.#rerunLostMaps(jobId, error);
       if (lost === 'job-failed') return;
@@ -57,11 +72,28 @@ export class FailurePolicy {
       const moved = await jobs.moveTask(jobId, task.taskId, 'fail', { attempt: task.attempt, patch: { error: error.toJSON() } });
       if (moved.ok) {
         this.#o.metrics?.tasksFinished.inc({ kind: task.kind, outcome: 'failed' });
+        if (moved.loser) await this.#o.cancelAttempts?.(jobId, [{ taskId: task.taskId, attempt: moved.loser }], `attempt ${task.attempt} failed for good`);
         await this.#o.failJob(jobId, error);
       }
       return;
     }
     await this.#retry(jobId, task, 'retry', error, opts.counted ?? true, error.code === 'STRATA_E_TASK_LOST' ? 'lost' : 'failure');
+  }
+
+  /**
+   * A speculative backup attempt failed: the primary carries on alone. The user's code failing
+   * (non-retryable) fails the job, as it would have on the primary; a fetch failure still tells
+   * us which map output is lost.
+   */
+  async backupFailed(jobId: string, task: TaskRecord, backup: number, error: StrataError): Promise<void> {
+    if (!error.retryable && error.code !== 'STRATA_E_TASK_CANCELLED') {
+      await this.attemptFailed(jobId, task, error);
+      return;
+    }
+    if (error.code === 'STRATA_E_SHUFFLE_FETCH_FAILED' && task.kind === 'reduce' && (await this.#rerunLostMaps(jobId, error)) === 'job-failed') return;
+    if (await this.#o.jobs.dropBackup(jobId, task.taskId, backup, error.toJSON())) {
+      this.#o.log.info({ jobId, taskId: task.taskId, attempt: task.attempt, backup, code: error.code }, 'speculative attempt failed; the first attempt carries on');
+    }
   }
 
   /**
@@ -74,8 +106,11 @@ export class FailurePolicy {
     const maps = (await this.#o.jobs.getTasks(jobId)).filter((t) => t.kind === 'map' && t.state === 'succeeded');
     const named = maps.find((t) => t.output?.mapOutputId === lostId);
     if (!named) return 'rerun'; // already being re-run, or an older attempt's output
-    const lost = named.worker && (await this.#workerIsGone(named.worker)) ? maps.filter((t) => t.worker === named.worker) : [named];
-    this.#o.log.warn({ jobId, mapOutputId: lostId, worker: named.worker, rerun: lost.map((t) => t.taskId) }, 'map output lost; re-running its map');
+    const address = named.output!.address;
+    const unreachable = error.details?.reason === 'unavailable' && error.details?.address === address;
+    const gone = named.worker !== undefined && (await workerIsGone(this.#o.redis, this.#o.prefix, named.worker));
+    const lost = gone || unreachable ? maps.filter((t) => (gone && t.worker === named.worker) || (unreachable && t.output?.address === address)) : [named];
+    this.#o.log.warn({ jobId, mapOutputId: lostId, worker: named.worker, address, gone, unreachable, rerun: lost.map((t) => t.taskId) }, 'map output lost; re-running its map');
     for (const m of lost) {
       const r = await this.#retry(jobId, m, 'rerun', error, false, 'output-lost');
       if (!r.ok && r.reason === 'exhausted') return 'job-failed';
@@ -89,7 +124,8 @@ export class FailurePolicy {
     if (r.ok) {
       this.#o.metrics?.taskRetries.inc({ kind: task.kind, reason });
       if (transition === 'retry') this.#o.metrics?.tasksFinished.inc({ kind: task.kind, outcome: 'retried' });
-      this.#o.log.info({ jobId, taskId: task.taskId, attempt: r.attempt, reason }, `task will run again as attempt ${r.attempt}`);
+      if ('promoted' in r) this.#o.log.info({ jobId, taskId: task.taskId, attempt: r.attempt, reason }, `attempt ${task.attempt} failed; its speculative attempt ${r.attempt} carries on`);
+      else this.#o.log.info({ jobId, taskId: task.taskId, attempt: r.attempt, reason }, `task will run again as attempt ${r.attempt}`);
     } else if (r.reason === 'exhausted') {
       this.#o.metrics?.tasksFinished.inc({ kind: task.kind, outcome: 'failed' });
       const exhausted = 'failures' in r ? r : { failures: 0, attempt: task.attempt };
@@ -102,12 +138,5 @@ export class FailurePolicy {
       );
     }
     return r;
-  }
-
-  /** A worker that registered itself and has missed its heartbeats: its map outputs are gone. */
-  async #workerIsGone(workerId: string): Promise<boolean> {
-    const { redis, prefix } = this.#o;
-    const [registered, alive] = await Promise.all([redis.hexists(`${prefix}:workers`, workerId), redis.exists(`${prefix}:worker:${workerId}:alive`)]);
-    return registered === 1 && alive === 0;
   }
 }

@@ -17,21 +17,34 @@
  * as attempt + 1, up to config.taskAttempts; a non-retryable one (the user's map threw) fails
  * the job at once with that very error; a reduce that cannot fetch a map output re-runs that
  * map (and every map of its worker if the worker is gone), then runs again with the new location.
+ * A worker that dies mid-task stops renewing its lock; BullMQ's stall check puts the same attempt
+ * back on the queue ('stalled': the task is 'queued' again) for another worker.
+ *
+ * Speculative execution (speculation.ts decides): at each poll, a running task far slower than
+ * its finished peers gets a backup attempt on the queue, if at least two workers are alive; a
+ * worker never runs two attempts of one task at once, so the backup lands elsewhere. The first
+ * attempt to succeed wins; the other is cancelled (removed from the queue, or aborted on its
+ * worker through the task-cancel channel) and its answer, should it still come, is refused.
+ * Attempts of a job that fails or is cancelled are cancelled the same way.
  */
 import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { StrataError, toStrataError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { encodeTaskCancel, taskCancelChannel } from '../../core/redis/cluster-keys.ts';
 import type { ObjectStore } from '../../core/store/store.ts';
 import { bullJobId, type MapResult, type ReduceResult } from '../../core/tasks/task-payload.ts';
 import { newVersion } from '../../core/views/view-layout.ts';
 import { abortJob, commitJob, reduceOutputKey } from '../commit.ts';
+import { badRecordBudgetError } from '../bad-record-budget.ts';
 import type { CoordinatorMetrics } from '../coordinator-metrics.ts';
 import { isTerminalJobState } from '../state/job-state.ts';
 import type { JobRecord, JobStore } from '../state/job-store.ts';
 import type { TaskRecord } from '../state/task-record.ts';
 import { decodeTaskFailure } from '../task-failure.ts';
 import { FailurePolicy } from './failure-policy.ts';
+import type { SpeculationSettings } from './speculation.ts';
+import { Speculator } from './speculator.ts';
 import { mapPayload, parseBullJobId, reducePayload, type ParsedBullJobId, type TaskQueue } from './task-queue.ts';
 
 export interface SchedulerOptions {
@@ -47,6 +60,8 @@ export interface SchedulerOptions {
   pollMs: number;
   log: Logger;
   metrics?: CoordinatorMetrics;
+  /** Backups for stragglers (config.speculation*); absent or multiplier 0: none. */
+  speculation?: SpeculationSettings;
 }
 
 /** Retryable commit failures (store briefly down) tried again at the next poll, this often. */
@@ -60,6 +75,7 @@ export class Scheduler {
   readonly #advanceQueued = new Set<string>();
   readonly #commitFailures = new Map<string, number>();
   readonly #policy: FailurePolicy;
+  readonly #speculator: Speculator;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #events: QueueEvents | undefined;
@@ -75,6 +91,16 @@ export class Scheduler {
       log: this.#log,
       ...(options.metrics ? { metrics: options.metrics } : {}),
       failJob: (jobId, error) => this.#finish(jobId, 'fail', error),
+      cancelAttempts: (jobId, attempts, reason) => this.#cancelAttempts(jobId, attempts, reason),
+    });
+    this.#speculator = new Speculator({
+      jobs: options.jobs,
+      tasks: options.tasks,
+      redis: options.redis,
+      prefix: options.prefix,
+      settings: options.speculation,
+      log: this.#log,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
   }
 
@@ -172,8 +198,11 @@ export class Scheduler {
     });
   };
 
-  #onStalled = ({ jobId }: { jobId: string }): void => {
-    this.#log.warn({ bullId: jobId }, 'a task attempt stalled (its worker stopped renewing the lock); BullMQ puts it back on the queue');
+  #onStalled = ({ jobId: bullId }: { jobId: string }): void => {
+    this.#log.warn({ bullId }, 'a task attempt stalled (its worker stopped renewing the lock); BullMQ puts it back on the queue');
+    this.#onEvent(bullId, 'a stall', async (id) => {
+      await this.#o.jobs.moveTask(id.jobId, id.taskId, 'stall', { attempt: id.attempt });
+    });
   };
 
   /** Applies a result; true when it was the current attempt's and was recorded. */
@@ -187,6 +216,12 @@ export class Scheduler {
     if (result.kind === 'map') patch.output = result.output;
     else patch.outputKey = result.outputKey;
     const moved = await this.#o.jobs.moveTask(id.jobId, id.taskId, 'succeed', { attempt: id.attempt, patch });
+    if (moved.ok && moved.loser) {
+      const won = moved.attempt === task.backup;
+      this.#speculator.settled(task.kind, won);
+      this.#log.info({ ...id, loser: moved.loser, speculativeWon: won }, won ? 'the speculative attempt finished first and won' : 'the first attempt finished before its speculative copy');
+      await this.#cancelAttempts(id.jobId, [{ taskId: id.taskId, attempt: moved.loser }], `attempt ${id.attempt} of task ${id.taskId} finished first`);
+    }
     if (!moved.ok) {
       this.#log.debug({ ...id, ...moved }, 'a result for an attempt that is no longer current was ignored');
       // A reduce attempt that finished after its job ended (cancelled, failed, or committed by
@@ -202,7 +237,14 @@ export class Scheduler {
   /** Applies a failure; true when it was the current attempt's. */
   async #failed(id: ParsedBullJobId, reason: string | undefined): Promise<boolean> {
     const task = await this.#o.jobs.getTask(id.jobId, id.taskId);
-    if (!task || task.attempt !== id.attempt || (task.state !== 'queued' && task.state !== 'running')) return false;
+    const inFlight = task !== undefined && (task.state === 'queued' || task.state === 'running');
+    if (inFlight && task.backup === id.attempt) {
+      const error = decodeTaskFailure(reason, { bullJobId: bullJobId(id) });
+      this.#log.info({ ...id, code: error.code, retryable: error.retryable, message: error.message }, 'speculative attempt failed');
+      await this.#policy.backupFailed(id.jobId, task, id.attempt, error);
+      return true;
+    }
+    if (!task || !inFlight || task.attempt !== id.attempt) return false;
     const error = decodeTaskFailure(reason, { bullJobId: bullJobId(id) });
     this.#log.info({ ...id, code: error.code, retryable: error.retryable, message: error.message }, 'task attempt failed');
     await this.#policy.attemptFailed(id.jobId, task, error);
@@ -219,6 +261,8 @@ export class Scheduler {
       const maps = tasks.filter((t) => t.kind === 'map');
       const reduces = tasks.filter((t) => t.kind === 'reduce');
       const mapsDone = maps.every((t) => t.state === 'succeeded');
+      const overBudget = job.state === 'mapping' ? badRecordBudgetError(job, maps) : undefined; // bad-record-budget.ts
+      if (overBudget) return void (await this.#finish(jobId, 'fail', overBudget));
       if (job.state === 'committing') return this.#commit(job, tasks);
       for (const t of maps) if (t.state === 'pending') await this.#enqueue(job, t, maps);
       const now = Date.now();
@@ -248,18 +292,36 @@ export class Scheduler {
     const job = await this.#o.jobs.getJob(jobId);
     if (!job || isTerminalJobState(job.state)) return;
     const tasks = await this.#o.jobs.getTasks(jobId);
-    const inFlight = tasks.filter((t) => t.state === 'queued' || t.state === 'running');
-    const fates = await mapLimit(inFlight, INSPECT_IN_FLIGHT, (t) => this.#o.tasks.inspect(bullJobId({ jobId, taskId: t.taskId, attempt: t.attempt })));
+    // Every attempt in flight: the current one of each queued or running task, and its backup.
+    const inFlight = tasks
+      .filter((t) => t.state === 'queued' || t.state === 'running')
+      .flatMap((t) => [{ t, attempt: t.attempt, backup: false }, ...(t.backup !== undefined ? [{ t, attempt: t.backup, backup: true }] : [])]);
+    const fates = await mapLimit(inFlight, INSPECT_IN_FLIGHT, ({ t, attempt }) => this.#o.tasks.inspect(bullJobId({ jobId, taskId: t.taskId, attempt })));
     const maps = tasks.filter((t) => t.kind === 'map');
-    for (const [i, t] of inFlight.entries()) {
+    for (const [i, { t, attempt, backup }] of inFlight.entries()) {
       const fate = fates[i]!;
-      const id = { jobId, taskId: t.taskId, attempt: t.attempt };
+      const id = { jobId, taskId: t.taskId, attempt };
+      // Each step re-reads the task and is guarded by its attempt, so acting on a record that an
+      // earlier step of this loop changed (a backup whose primary just won) is refused, not applied.
       if (fate.state === 'completed') await this.#completed(id, fate.result);
       else if (fate.state === 'failed') await this.#failed(id, fate.reason);
-      else if (fate.state === 'active' && t.state === 'queued') await this.#o.jobs.moveTask(jobId, t.taskId, 'start', { attempt: t.attempt, patch: fate.worker ? { worker: fate.worker } : {} });
-      else if (fate.state === 'missing') await this.#requeue(job, t, maps);
+      else if (fate.state === 'active' && (backup ? t.backupState === 'queued' : t.state === 'queued' || (fate.worker !== undefined && fate.worker !== t.worker))) {
+        await this.#o.jobs.moveTask(jobId, t.taskId, 'start', { attempt, patch: fate.worker ? { worker: fate.worker } : {} });
+      } else if (fate.state === 'missing') {
+        if (backup) await this.#o.jobs.dropBackup(jobId, t.taskId, attempt, new StrataError('STRATA_E_TASK_LOST', `speculative attempt ${attempt} of ${t.taskId} vanished from the queue`).toJSON());
+        else await this.#requeue(job, t, maps);
+      }
     }
     await this.#advance(jobId);
+    if (!this.#stopped) await this.#speculator.launch(jobId);
+  }
+
+  /** Removes attempts from the queue, and asks the workers to abort those already running. */
+  async #cancelAttempts(jobId: string, attempts: ReadonlyArray<{ taskId: string; attempt: number }>, reason: string): Promise<void> {
+    if (attempts.length === 0) return;
+    const ids = attempts.map((a) => bullJobId({ jobId, ...a }));
+    for (const id of ids) await this.#o.tasks.remove(id).catch((err: unknown) => this.#log.debug({ err, bullId: id }, 'could not remove a queued attempt'));
+    await this.#o.redis.publish(taskCancelChannel(this.#o.prefix), encodeTaskCancel({ ids, reason })).catch((err: unknown) => this.#log.warn({ err, jobId, ids }, 'could not announce cancelled attempts; their answers will be refused when they come'));
   }
 
   /** A queued attempt with no queue entry (a crash between record and add, or Redis lost it). */
@@ -305,9 +367,7 @@ export class Scheduler {
     const job = await this.#o.jobs.getJob(jobId);
     const done = await this.#o.jobs.finishJob(jobId, transition, { error: error.toJSON() });
     if (!done.ok || !job) return false;
-    for (const t of done.activeTasks) {
-      await this.#o.tasks.remove(bullJobId({ jobId, ...t })).catch((err: unknown) => this.#log.debug({ err, jobId, ...t }, 'could not remove a queued attempt'));
-    }
+    await this.#cancelAttempts(jobId, done.activeTasks, `job ${jobId} ${transition === 'fail' ? 'failed' : 'was cancelled'}`);
     await abortJob(this.#o.store, jobId, this.#log);
     const state = transition === 'fail' ? 'failed' : 'cancelled';
     this.#o.metrics?.jobFinished(state, job.submitted);

@@ -86,5 +86,6 @@ export function reducePayload(job: JobRecord, task: TaskRecord, maps: readonly T
     mapOutputs,
     outputKey: reduceOutputKey(job.id, task.taskId, task.attempt),
     params: job.spec.params,
+    ...(job.spec.realtime ? { accumulators: true } : {}),
   };
 }

@@ -62,10 +62,16 @@ export type NewTask = Pick<TaskRecord, 'taskId' | 'kind' | 'split' | 'partition'
 
 export type JobMove = { ok: true; from: JobState } | { ok: false; current: JobState | undefined };
 export type JobFinish = { ok: true; from: JobState; activeTasks: Array<{ taskId: string; attempt: number }> } | { ok: false; current: JobState | undefined };
-export type TaskMove = { ok: true; from: TaskState; attempt: number } | { ok: false; reason: string; current: TaskState | undefined; attempt: number };
-export type TaskRetry = TaskMove | { ok: false; reason: 'exhausted'; failures: number; attempt: number };
+/**
+ * `attempt` is the attempt the move was about (a backup's number for a backup's start or win);
+ * `loser` names the other attempt in flight when one succeeded (to be cancelled).
+ */
+export type TaskMove = { ok: true; from: TaskState; attempt: number; loser?: number } | { ok: false; reason: string; current: TaskState | undefined; attempt: number };
+/** `promoted`: the failed attempt's speculative backup became the task's attempt (nothing to enqueue). */
+export type TaskRetry = TaskMove | { ok: true; from: TaskState; attempt: number; promoted: true } | { ok: false; reason: 'exhausted'; failures: number; attempt: number };
+export type TaskSpeculation = { ok: true; backup: number } | { ok: false; reason: string; current: TaskState | undefined; attempt: number };
 
-type ScriptName = 'createJob' | 'moveJob' | 'finishJob' | 'moveTask' | 'retryTask';
+type ScriptName = 'createJob' | 'moveJob' | 'finishJob' | 'moveTask' | 'retryTask' | 'speculateTask' | 'dropBackup';
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
@@ -143,7 +149,7 @@ export class JobStore {
     return { ok: true, from: state as JobState, activeTasks };
   }
 
-  async moveTask(jobId: string, taskId: string, transition: 'enqueue' | 'start' | 'succeed' | 'fail', opts: { attempt?: number; patch?: Partial<TaskRecord> } = {}, now = Date.now()): Promise<TaskMove> {
+  async moveTask(jobId: string, taskId: string, transition: 'enqueue' | 'start' | 'stall' | 'succeed' | 'fail', opts: { attempt?: number; patch?: Partial<TaskRecord> } = {}, now = Date.now()): Promise<TaskMove> {
     const t = TASK_TRANSITIONS[transition];
     const reply = (await this.#scripts.moveTask(this.tasksKey(jobId), this.jobKey(jobId), taskId, t.to, t.from.join(','), opts.attempt ?? '', now, JSON.stringify(flatten(opts.patch ?? {})))) as [number, ...unknown[]];
     return taskMove(reply);
@@ -174,7 +180,20 @@ export class JobStore {
       JSON.stringify(opts.error),
     )) as [number, ...unknown[]];
     if (reply[0] === 2) return { ok: false, reason: 'exhausted', failures: Number(reply[2]), attempt: Number(reply[3]) };
+    if (reply[0] === 3) return { ok: true, from: reply[1] as TaskState, attempt: Number(reply[2]), promoted: true };
     return taskMove(reply);
+  }
+
+  /** Gives a running task a speculative backup attempt (speculateTask-2.lua); the caller enqueues it. */
+  async speculateTask(jobId: string, taskId: string, attempt: number, now = Date.now()): Promise<TaskSpeculation> {
+    const reply = (await this.#scripts.speculateTask(this.tasksKey(jobId), this.jobKey(jobId), taskId, attempt, now)) as [number, ...unknown[]];
+    if (reply[0] === 1) return { ok: true, backup: Number(reply[1]) };
+    return { ok: false, reason: String(reply[1]), current: (reply[2] || undefined) as TaskState | undefined, attempt: Number(reply[3]) };
+  }
+
+  /** Forgets a backup attempt that failed or vanished; false when it is not the task's backup. */
+  async dropBackup(jobId: string, taskId: string, backup: number, error?: StrataErrorJSON, now = Date.now()): Promise<boolean> {
+    return (await this.#scripts.dropBackup(this.tasksKey(jobId), this.jobKey(jobId), taskId, backup, now, error ? JSON.stringify(error) : '')) === 1;
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -215,7 +234,10 @@ export class JobStore {
 }
 
 function taskMove(reply: [number, ...unknown[]]): TaskMove {
-  if (reply[0] === 1) return { ok: true, from: reply[1] as TaskState, attempt: Number(reply[2]) };
+  if (reply[0] === 1) {
+    const loser = Number(reply[3] ?? 0);
+    return { ok: true, from: reply[1] as TaskState, attempt: Number(reply[2]), ...(loser > 0 ? { loser } : {}) };
+  }
   return { ok: false, reason: String(reply[1]), current: (reply[2] || undefined) as TaskState | undefined, attempt: Number(reply[3]) };
 }
 

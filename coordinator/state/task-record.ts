@@ -44,6 +44,22 @@ export interface TaskRecord {
   succeededAt?: number;
   failedAt?: number;
   cancelledAt?: number;
+  /** The highest attempt number ever issued (backups take numbers too): the next one is above it. */
+  maxAttempt?: number;
+  /** Times an attempt of this task stalled (its worker died or froze) and went back on the queue. */
+  stalls?: number;
+  /** Speculative backup attempts launched for this task, in all. */
+  speculations?: number;
+  /** 1 when the current attempt was launched as a speculative backup (and so, once succeeded, won). */
+  speculative?: number;
+  /** The primary attempt that last got a backup: each attempt is speculated on at most once. */
+  speculatedFor?: number;
+  /** A speculative attempt in flight beside the current one (its attempt number), and its progress. */
+  backup?: number;
+  backupState?: 'queued' | 'running';
+  backupWorker?: string;
+  backupQueuedAt?: number;
+  backupRunningAt?: number;
 }
 
 const NESTED = ['split', 'output', 'counters', 'error', 'lastError'] as const;

@@ -2,7 +2,8 @@
  * The states of one map or reduce task of a job, and the only ways between them.
  *
  *   pending ─enqueue─▶ queued ─start─▶ running ─succeed─▶ succeeded
- *      ▲                 │                │                  │
+ *      ▲                 │  ▲             │                  │
+ *      │                 │  └───stall─────┤                  │   (its worker died: BullMQ re-queues the same attempt)
  *      └────retry────────┴────────────────┘                  │   (a failed attempt: attempt + 1)
  *      └────rerun────────────────────────────────────────────┘   (a map's output was lost)
  *   pending | queued | running ─fail─▶ failed;  ─(job fails or is cancelled)─▶ cancelled
@@ -14,6 +15,13 @@
  * 'succeeded' is not terminal for a map: its output lives on one worker's disk until the job
  * commits, and a lost output sends it back to 'pending' (rerun), as Hadoop re-runs the maps of a
  * lost node. 'failed' and 'cancelled' are terminal; the tasks of a terminal job never move.
+ * 'start' is accepted from 'running' too: a stalled attempt taken again by another worker whose
+ * 'stalled' event was missed still gets its new worker recorded.
+ *
+ * Speculative execution: a running task may also have one backup attempt in flight (task-record.ts
+ * `backup`), a later attempt number on the queue at the same time. start, stall and succeed name
+ * either attempt; the first to succeed wins and the other is the loser (cancelled, its answer
+ * refused). A retryable failure of the primary promotes the backup instead of starting afresh.
  */
 
 export const TASK_STATES = ['pending', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -25,7 +33,9 @@ export const TASK_TRANSITIONS = {
   /** The scheduler put this attempt on the queue. */
   enqueue: { from: ['pending'], to: 'queued' },
   /** A worker took it (BullMQ 'active'). */
-  start: { from: ['queued'], to: 'running' },
+  start: { from: ['queued', 'running'], to: 'running' },
+  /** Its worker stopped renewing the lock: BullMQ put the same attempt back on the queue. */
+  stall: { from: ['running'], to: 'queued' },
   /** Its result arrived ('active' may be missed, hence queued too). */
   succeed: { from: ['queued', 'running'], to: 'succeeded' },
   /** Failed for good (a non-retryable error). Attempts used up go through retryTask. */

@@ -8,7 +8,8 @@
  * Redis cannot bind port 0, so a free port is found with a throwaway listener; if another
  * process takes it first, redis-server exits with "Address already in use" and we try another.
  * Ready means PING answers and INFO reports our child's pid (never someone else's Redis). No
- * snapshots (`--save ''`); AOF only when asked. The child dies with this process (child-guard.ts).
+ * snapshots (`--save ''`); AOF only when asked. Started again with the same `dir` and `port`, it
+ * replays its AOF (a crash-restart test). The child dies with this process (child-guard.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -24,8 +25,10 @@ export interface StartRedisServerOptions {
   dir: string;
   /** A fixed port; default: a free one. With a fixed port a clash is an error, not a retry. */
   port?: number;
-  /** Turn on the append-only file (fsync every second) for durability tests. Default false. */
+  /** Turn on the append-only file for durability tests. Default false. */
   appendonly?: boolean;
+  /** With appendonly: when the AOF is fsynced ('always': before each write is acknowledged). Default 'everysec'. */
+  appendfsync?: 'always' | 'everysec' | 'no';
   /** The redis-server program; default: ensureRedisServer(). */
   bin?: string;
   /** Milliseconds to wait for PING. Default 10 000. */
@@ -61,7 +64,7 @@ export async function startRedisServer(opts: StartRedisServerOptions): Promise<R
 type StartAttempt = { ok: true; server: RedisServer } | { ok: false; portTaken: boolean; error: StrataError };
 
 async function tryStart(bin: string, port: number, opts: StartRedisServerOptions): Promise<StartAttempt> {
-  const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', opts.appendonly ? 'yes' : 'no', '--dir', opts.dir, '--daemonize', 'no', '--logfile', ''];
+  const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', opts.appendfsync ?? 'everysec', '--dir', opts.dir, '--daemonize', 'no', '--logfile', ''];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = tailOf(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

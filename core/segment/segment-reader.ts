@@ -8,8 +8,13 @@
  *
  * Consecutive wanted blocks are fetched in reads of up to `readBytes` (one read ahead while the
  * current batch decodes), so a split costs few round trips on S3. Every block is CRC-checked.
+ *
+ * Skip mode (a job with a bad-record budget): `blocks(selection, { skipCorrupt: true })` yields a
+ * block that fails its checks as `{ index, info, records: [], corrupt }` and goes on with the next
+ * one. The footer (itself CRC-checked) says where every block starts and how many records it
+ * held, so one damaged block never hides the others and the loss is known exactly.
  */
-import { StrataError } from '../errors.ts';
+import { isStrataError, StrataError } from '../errors.ts';
 import { HEADER_SIZE, TRAILER_SIZE, checkHeader, decodeBlock, decodeFooter, footerLengthFromTrailer, type BlockInfo, type SegmentFooter, type SegmentRecord } from './segment-format.ts';
 
 /** Reads `length` bytes at `offset`; must return exactly that many. */
@@ -29,7 +34,15 @@ export interface BlockSelection {
 export interface DecodedBlock {
   index: number;
   info: BlockInfo;
+  /** Empty for a skipped corrupt block: `info.count` records were lost. */
   records: SegmentRecord[];
+  /** In skip mode, why this block was skipped (STRATA_E_SEGMENT_CORRUPT naming the segment and block). */
+  corrupt?: StrataError;
+}
+
+export interface BlockReadOptions {
+  /** Yield a block that fails its CRC, length or decoding check as `corrupt` instead of throwing. Default false. */
+  skipCorrupt?: boolean;
 }
 
 /** Bytes read from the end of a segment to find its footer in one request, usually. */
@@ -72,7 +85,7 @@ export class SegmentReader {
   }
 
   /** The selected blocks, decoded and checked, in order. */
-  async *blocks(selection: BlockSelection = {}): AsyncGenerator<DecodedBlock> {
+  async *blocks(selection: BlockSelection = {}, options: BlockReadOptions = {}): AsyncGenerator<DecodedBlock> {
     const wanted = this.#select(selection);
     const batches = this.#batches(wanted);
     let next = batches.length ? this.#fetch(batches[0]!) : undefined;
@@ -86,7 +99,14 @@ export class SegmentReader {
       for (const index of batch.indices) {
         const info = this.footer.blocks[index]!;
         const block = bytes.subarray(info.offset - base, info.offset - base + info.length);
-        const records = decodeBlock(block, { key: this.key, index, offset: info.offset }, info) as SegmentRecord[];
+        let records: SegmentRecord[];
+        try {
+          records = decodeBlock(block, { key: this.key, index, offset: info.offset }, info) as SegmentRecord[];
+        } catch (err) {
+          if (!options.skipCorrupt || !isStrataError(err, 'STRATA_E_SEGMENT_CORRUPT')) throw err;
+          yield { index, info, records: [], corrupt: err };
+          continue;
+        }
         yield { index, info, records };
       }
     }

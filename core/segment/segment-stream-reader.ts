@@ -6,17 +6,25 @@
  *
  * Blocks are CRC-checked as they arrive; at the end the footer's CRC, its block table and its
  * record count are checked against what was read, so a truncated stream never passes silently.
+ *
+ * With `skipCorrupt`, a block whose CRC or payload is bad is yielded as `{ records: [], corrupt }`
+ * and reading goes on (its length field still says where the next block starts; a damaged length
+ * shows as a mismatch with the footer, which always fails). How many records such a block held is
+ * known only from the footer: `onFooter` gets it, and `footer.blocks[index].count` tells.
  */
-import { StrataError } from '../errors.ts';
+import { isStrataError, StrataError } from '../errors.ts';
 import { BLOCK_HEADER_SIZE, END_MARKER_SIZE, HEADER_SIZE, checkHeader, decodeBlock, decodeFooter, type SegmentFooter, type SegmentRecord } from './segment-format.ts';
 
 export interface StreamedBlock {
   index: number;
   offset: number;
+  /** Empty for a skipped corrupt block. */
   records: SegmentRecord[];
+  /** With skipCorrupt, why this block was skipped (STRATA_E_SEGMENT_CORRUPT naming the segment and block). */
+  corrupt?: StrataError;
 }
 
-export async function* readSegmentStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { key?: string; onFooter?: (footer: SegmentFooter) => void } = {}): AsyncGenerator<StreamedBlock> {
+export async function* readSegmentStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { key?: string; onFooter?: (footer: SegmentFooter) => void; skipCorrupt?: boolean } = {}): AsyncGenerator<StreamedBlock> {
   const key = options.key ?? '(segment)';
   const bytes = new ByteQueue(Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : toAsync(source));
   const truncated = (offset: number, what: string) =>
@@ -26,7 +34,8 @@ export async function* readSegmentStream(source: AsyncIterable<Uint8Array> | Ite
   if (!header) throw new StrataError('STRATA_E_SEGMENT_FORMAT', `${key} is not a Strata segment (shorter than its header)`, { details: { key } });
   checkHeader(header, key);
   let offset = HEADER_SIZE;
-  const seen: { offset: number; length: number; count: number }[] = [];
+  // count is undefined for a skipped block: its header cannot be trusted.
+  const seen: { offset: number; length: number; count: number | undefined }[] = [];
   for (let index = 0; ; index++) {
     const lengthBytes = await bytes.peek(4);
     if (!lengthBytes) throw truncated(offset, `the header of block ${index}`);
@@ -34,7 +43,16 @@ export async function* readSegmentStream(source: AsyncIterable<Uint8Array> | Ite
     if (payloadLength === 0) break;
     const block = await bytes.take(BLOCK_HEADER_SIZE + payloadLength);
     if (!block) throw truncated(offset, `block ${index}`);
-    const records = decodeBlock(block, { key, index, offset }) as SegmentRecord[];
+    let records: SegmentRecord[];
+    try {
+      records = decodeBlock(block, { key, index, offset }) as SegmentRecord[];
+    } catch (err) {
+      if (!options.skipCorrupt || !isStrataError(err, 'STRATA_E_SEGMENT_CORRUPT')) throw err;
+      seen.push({ offset, length: block.length, count: undefined });
+      yield { index, offset, records: [], corrupt: err };
+      offset += block.length;
+      continue;
+    }
     seen.push({ offset, length: block.length, count: records.length });
     yield { index, offset, records };
     offset += block.length;
@@ -45,8 +63,8 @@ export async function* readSegmentStream(source: AsyncIterable<Uint8Array> | Ite
   const footer = decodeFooter(tail, size, key);
   const matches =
     footer.blocks.length === seen.length &&
-    footer.blocks.every((b, i) => b.offset === seen[i]!.offset && b.length === seen[i]!.length && b.count === seen[i]!.count) &&
-    footer.records === seen.reduce((n, b) => n + b.count, 0);
+    footer.blocks.every((b, i) => b.offset === seen[i]!.offset && b.length === seen[i]!.length && (seen[i]!.count === undefined || b.count === seen[i]!.count)) &&
+    footer.records === seen.reduce((n, b, i) => n + (b.count ?? footer.blocks[i]!.count), 0);
   if (!matches) {
     throw new StrataError('STRATA_E_SEGMENT_CORRUPT', `segment ${key}: the footer lists ${footer.blocks.length} blocks / ${footer.records} records but the stream held ${seen.length} blocks; the segment is damaged`, {
       details: { key, offset },

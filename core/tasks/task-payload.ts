@@ -27,6 +27,20 @@ export interface JobSpec {
   params: Record<string, ParamValue>;
   /** sha256 (hex) of the bundle stored at code/<codeHash>.mjs. */
   codeHash: string;
+  /** Bad records the job may skip and quarantine (defineJob's badRecords); absent means 0. */
+  badRecords?: { max: number };
+  /** Set by the coordinator on the batch run of a realtime view (see RealtimeBoundary). */
+  realtime?: RealtimeBoundary;
+}
+
+/**
+ * Where a realtime view's batch run ends: it read every segment up to and including the sealed
+ * speed bucket `boundary`, and its view stores aggregator accumulators (so servers can merge the
+ * realtime buckets after the boundary into them).
+ */
+export interface RealtimeBoundary {
+  boundary: number;
+  bucketMs: number;
 }
 
 /** Per-task and per-job counters, summed by the coordinator into the manifest. */
@@ -94,6 +108,8 @@ export interface ReduceTask extends TaskBase {
   /** Attempt-scoped temporary key; only the coordinator's commit makes it visible. */
   outputKey: string;
   params: Record<string, ParamValue>;
+  /** Store each key's encoded accumulator instead of its result (a realtime view's batch run). */
+  accumulators?: boolean;
 }
 
 /** A plain function call on the pool (not MapReduce). */
@@ -143,3 +159,7 @@ export function mapOutputId(task: Pick<MapTask, 'jobId' | 'taskId' | 'attempt'>)
 
 /** The BullMQ queue every task goes through, under the cluster's Redis prefix. */
 export const TASK_QUEUE = 'tasks';
+
+/** Where a job's quarantined bad records are: one NDJSON file per map attempt (worker writes, coordinator and `strata status` name it). */
+export const quarantinePrefix = (jobId: string): string => `quarantine/${jobId}/`;
+export const quarantineKey = (task: Pick<MapTask, 'jobId' | 'taskId' | 'attempt'>): string => `${quarantinePrefix(task.jobId)}${task.taskId}-a${task.attempt}.ndjson`;

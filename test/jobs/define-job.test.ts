@@ -91,6 +91,13 @@ describe('defineJob', () => {
     ['a param that is an object', { params: { since: { d: 1 } } }, 'params', /param `since`/],
     ['a typo in an option', { partition: 4 }, 'partitions', /unknown option `partition`; did you mean `partitions`\?/],
     ['a typo in an input option', { input: { dataset: 'pv', form: '2024-01-01' } }, 'input', /`input\.form`; did you mean `input\.from`\?/],
+    ['a bad-record budget given as a bare number', { badRecords: 100 }, 'badRecords', /`badRecords` must be an object \{ max \}; got 100 \(number\)[\s\S]*badRecords: \{ max: 100 \}/],
+    ['a negative bad-record budget', { badRecords: { max: -1 } }, 'badRecords', /`badRecords\.max` must be a whole number ≥ 0 .*got -1 \(number\)/],
+    ['a fractional bad-record budget', { badRecords: { max: 2.5 } }, 'badRecords', /got 2\.5 \(number\)/],
+    ['an infinite bad-record budget', { badRecords: { max: Infinity } }, 'badRecords', /got Infinity \(number\)/],
+    ['a typo in the bad-record budget', { badRecords: { mx: 10 } }, 'badRecords', /^defineJob\('pageviews'\): unknown option `badRecords\.mx`; did you mean `badRecords\.max`\?/],
+    ['another name for the bad-record budget', { badRecords: { limit: 10 } }, 'badRecords', /unknown option `badRecords\.limit`; `badRecords` takes only `max`/],
+    ['a typo of badRecords', { badRecord: { max: 10 } }, 'badRecords', /unknown option `badRecord`; did you mean `badRecords`\?/],
   ];
 
   it.each(cases)('rejects %s with STRATA_E_JOB_DEFINITION naming the job, option and value, with an example', (_what, change, option, pattern) => {
@@ -100,6 +107,19 @@ describe('defineJob', () => {
     const job = (change.name as string | undefined) ?? 'pageviews';
     expect(err.message.startsWith(`defineJob('${job}')`)).toBe(true);
     expect((err.details as { problems: Array<{ option: string }> }).problems.map((p) => p.option)).toContain(option);
+  });
+
+  it('takes a bad-record budget into the definition and the static spec; without one, max is 0 and the spec has none', () => {
+    const tolerant = defineJob({ ...valid, badRecords: { max: 100 } });
+    expect(tolerant.badRecords).toEqual({ max: 100 });
+    expect(Object.isFrozen(tolerant.badRecords)).toBe(true);
+    expect(tolerant.staticSpec()).toMatchObject({ badRecords: { max: 100 } });
+    expect(JSON.parse(JSON.stringify(tolerant.staticSpec())).badRecords).toEqual({ max: 100 });
+    const strict = defineJob(valid);
+    expect(strict.badRecords).toEqual({ max: 0 });
+    expect(strict.staticSpec()).not.toHaveProperty('badRecords');
+    // An explicit 0 is the default, stated: the spec stays as a job without the option.
+    expect(defineJob({ ...valid, badRecords: { max: 0 } }).staticSpec()).toEqual(strict.staticSpec());
   });
 
   it('reports every problem at once', () => {

@@ -7,17 +7,25 @@
  *
  * stop() stops the server and removes the folder. Give each test its own key prefix or queue
  * name; the server is shared by the tests of the file.
+ *
+ * Crash tests: `startTestRedis({ appendonly: true, appendfsync: 'everysec' })`, then `kill()`
+ * (SIGKILL: only what the AOF already holds survives) and `restart()` (same port and folder, so
+ * clients reconnect to the same URL and Redis replays its AOF).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startRedisServer, type RedisServer } from '../../core/redis/start-redis-server.ts';
+import { startRedisServer, type RedisServer, type StartRedisServerOptions } from '../../core/redis/start-redis-server.ts';
 
 export interface TestRedis extends RedisServer {
   dir: string;
+  /** SIGKILLs redis-server and waits for it to be gone. */
+  kill(): Promise<void>;
+  /** Starts redis-server again on the same port and folder; `pid` then names the new process. */
+  restart(): Promise<void>;
 }
 
-export async function startTestRedis(opts: { appendonly?: boolean; port?: number } = {}): Promise<TestRedis> {
+export async function startTestRedis(opts: Pick<StartRedisServerOptions, 'appendonly' | 'appendfsync' | 'port'> = {}): Promise<TestRedis> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-redis-'));
   let server: RedisServer;
   try {
@@ -27,8 +35,26 @@ export async function startTestRedis(opts: { appendonly?: boolean; port?: number
     throw err;
   }
   return {
-    ...server,
+    url: server.url,
+    port: server.port,
     dir,
+    get pid() {
+      return server.pid;
+    },
+    get watchdogPid() {
+      return server.watchdogPid;
+    },
+    get exited() {
+      return server.exited;
+    },
+    async kill() {
+      process.kill(server.pid, 'SIGKILL');
+      await server.exited;
+      await server.stop(); // releases the watchdog
+    },
+    async restart() {
+      server = await startRedisServer({ dir, ...opts, port: server.port });
+    },
     stop: async (graceMs?: number) => {
       await server.stop(graceMs);
       await rm(dir, { recursive: true, force: true });

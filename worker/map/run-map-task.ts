@@ -11,16 +11,24 @@
  * Runs in a worker thread (threads/task-handlers.ts) but needs none: tests call it directly. The
  * attempt's folder is emptied first, so a re-run of the same attempt starts clean. Errors in the
  * job's code are non-retryable and say where: STRATA_E_JOB_MAP_FAILED names the segment, block,
- * record index and shows the record, with the user's error (and stack) as `cause`.
+ * record index and shows the record, with the user's error (and stack) as `cause`. A segment
+ * block that fails its CRC is STRATA_E_SEGMENT_CORRUPT naming the segment and the block.
+ *
+ * Skip mode, for a job with `badRecords: { max }` above 0 (Hadoop's skip mode): a record map
+ * throws on (or emits an unencodable key or value for) is skipped with everything it emitted, a
+ * damaged block is skipped whole; both are counted in counters.badRecords and written to the
+ * attempt's quarantine file (quarantine-file.ts). The coordinator fails the job when the sum over
+ * its tasks passes `max` (coordinator/bad-record-budget.ts); a task that alone passes it stops at
+ * once with STRATA_E_JOB_BAD_RECORDS.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { StrataError } from '../../core/errors.ts';
+import { isStrataError, StrataError } from '../../core/errors.ts';
 import { encodeKey, type Key, type KeyPart } from '../../core/keys/key-codec.ts';
 import type { Logger } from '../../core/log.ts';
 import { openSegment } from '../../core/segment/open-segment.ts';
 import type { ObjectStore } from '../../core/store/store.ts';
-import { emptyCounters, mapOutputId, type Counters, type MapTask } from '../../core/tasks/task-payload.ts';
+import { emptyCounters, mapOutputId, quarantinePrefix, type Counters, type MapTask } from '../../core/tasks/task-payload.ts';
 import { describeValue, preview } from '../../jobs/describe-value.ts';
 import { plainValueProblem } from '../../jobs/plain-value.ts';
 import type { JobContext, JobDefinition } from '../../jobs/types.ts';
@@ -29,6 +37,7 @@ import { attemptDir } from '../map-outputs.ts';
 import { openRunFile, writeRunFile, type RunFileReader, type RunFileSummary } from '../shuffle/run-file.ts';
 import { MapBuffer, runEntries } from './map-buffer.ts';
 import { mergeRuns } from './merge-runs.ts';
+import { QuarantineFile } from './quarantine-file.ts';
 import { shuffleCombiner } from './shuffle-combiner.ts';
 
 export interface MapTaskEnv {
@@ -62,6 +71,11 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
   const context: JobContext = Object.freeze({ params: Object.freeze({ ...job.params, ...task.params }) });
   const { split } = task;
   const spills: RunFileSummary[] = [];
+  const budget = job.badRecords?.max ?? 0; // a bundle built before badRecords existed has none
+  const quarantine = budget > 0 ? new QuarantineFile(env.store, task, dir) : undefined;
+  // Skip mode: the emits of the record being mapped, applied only once map returned, so a record
+  // that throws half way leaves nothing behind.
+  const pending: Array<[Uint8Array, KeyPart, unknown]> = [];
 
   // Where the record being mapped is, for messages; updated per record, read only on error.
   let block = split.startBlock;
@@ -89,7 +103,12 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
         }),
       );
     }
-    buffer.add(bytes, Array.isArray(key) ? (key as Key)[0]! : (key as KeyPart), value, where);
+    const row = Array.isArray(key) ? (key as Key)[0]! : (key as KeyPart);
+    if (quarantine) {
+      pending.push([bytes, row, value]);
+      return;
+    }
+    buffer.add(bytes, row, value, where);
     counters.recordsOut++;
   };
   const location = () => ({ segmentKey: split.segmentKey, block, recordIndex: index, position });
@@ -103,33 +122,89 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
     env.log?.debug({ spill: spills.length, bytes: summary.bytes, records: summary.records }, 'map buffer spilled');
   };
 
-  const segment = await openSegment(env.store, split.segmentKey);
-  for await (const decoded of segment.blocks({ fromBlock: split.startBlock, toBlock: split.endBlock })) {
-    env.signal?.throwIfAborted();
-    block = decoded.index;
-    counters.bytesIn += decoded.info.length;
-    const records = decoded.records;
-    for (index = 0; index < records.length; index++, position++) {
-      const record = records[index];
-      let returned: unknown;
-      try {
-        returned = job.map(record, emit, context);
-      } catch (err) {
-        if (errors.isOwn(err)) throw err;
-        throw new StrataError('STRATA_E_JOB_MAP_FAILED', `${errors.label}: map threw on ${where()}: ${errorMessage(err)}. The record: ${preview(record)}`, {
-          cause: err,
-          details: { job: job.name, ...location(), record: preview(record) },
-        });
+  /** In skip mode: counts one more lot of bad records and stops the task once it alone passes the budget. */
+  const skipped = async (n: number, last: string) => {
+    counters.badRecords += n;
+    if (counters.badRecords <= budget) return;
+    const file = await quarantine!.commit().catch(() => undefined);
+    throw new StrataError(
+      'STRATA_E_JOB_BAD_RECORDS',
+      `${errors.label}: map task ${task.taskId} alone met ${counters.badRecords.toLocaleString('en-US')} bad records, more than the job's budget of badRecords.max = ${budget.toLocaleString('en-US')}; the last: ${last}. ` +
+        `They are quarantined in ${file ?? quarantinePrefix(task.jobId)} (strata status ${task.jobId} --quarantine prints them). ` +
+        `Fix the job or the input, or, if such records are expected, raise the budget: badRecords: { max: ${suggestMax(counters.badRecords, budget)} } in defineJob.`,
+      { details: { job: job.name, jobId: task.jobId, taskId: task.taskId, badRecords: counters.badRecords, max: budget, quarantine: file ?? quarantinePrefix(task.jobId) } },
+    );
+  };
+
+  try {
+    const segment = await openSegment(env.store, split.segmentKey);
+    for await (const decoded of segment.blocks({ fromBlock: split.startBlock, toBlock: split.endBlock }, { skipCorrupt: quarantine !== undefined })) {
+      env.signal?.throwIfAborted();
+      block = decoded.index;
+      counters.bytesIn += decoded.info.length;
+      if (decoded.corrupt) {
+        const { count, offset } = decoded.info;
+        env.log?.warn({ segmentKey: split.segmentKey, block, records: count, err: decoded.corrupt }, 'skipped a damaged segment block (the job has a bad-record budget)');
+        await quarantine!.addBlock({ segment: split.segmentKey, block, offset, records: count, code: decoded.corrupt.code, error: decoded.corrupt.message });
+        position += count;
+        await skipped(count, `block ${block} of ${split.segmentKey} (${count} records) is damaged: ${decoded.corrupt.message}`);
+        continue;
       }
-      if (typeof (returned as { then?: unknown } | undefined)?.then === 'function') {
-        throw new StrataError('STRATA_E_JOB_MAP_FAILED', `${errors.label}: map returned a Promise for ${where()}; map must be synchronous (emit inside map, do not await).`, {
-          details: { job: job.name, ...location() },
-        });
+      const records = decoded.records;
+      for (index = 0; index < records.length; index++, position++) {
+        const record = records[index];
+        let returned: unknown;
+        try {
+          returned = job.map(record, emit, context);
+        } catch (err) {
+          const failure = errors.isOwn(err)
+            ? (err as StrataError)
+            : new StrataError('STRATA_E_JOB_MAP_FAILED', `${errors.label}: map threw on ${where()}: ${errorMessage(err)}. The record: ${preview(record)}`, {
+                cause: err,
+                details: { job: job.name, ...location(), record: preview(record) },
+              });
+          if (!quarantine || !isRecordFault(failure)) throw failure;
+          pending.length = 0;
+          const user = failure.code === 'STRATA_E_JOB_MAP_FAILED' ? err : failure;
+          await quarantine.addRecord({
+            segment: split.segmentKey,
+            block,
+            record: index,
+            position,
+            code: failure.code,
+            error: errorMessage(user),
+            ...(user instanceof Error && user.stack ? { stack: user.stack.split('\n').slice(0, 6).join('\n') } : {}),
+            value: record,
+          });
+          await skipped(1, failure.message);
+          continue;
+        }
+        if (typeof (returned as { then?: unknown } | undefined)?.then === 'function') {
+          throw new StrataError('STRATA_E_JOB_MAP_FAILED', `${errors.label}: map returned a Promise for ${where()}; map must be synchronous (emit inside map, do not await).`, {
+            details: { job: job.name, ...location() },
+          });
+        }
+        if (pending.length > 0) {
+          for (const [bytes, row, value] of pending) buffer.add(bytes, row, value, where);
+          counters.recordsOut += pending.length;
+          pending.length = 0;
+        }
+        if (buffer.bytes >= env.memoryBudgetBytes) await spill();
       }
-      if (buffer.bytes >= env.memoryBudgetBytes) await spill();
+      counters.recordsIn += records.length;
     }
-    counters.recordsIn += records.length;
+  } catch (err) {
+    // What was quarantined before a failure is still worth reading.
+    if (quarantine && !isStrataError(err, 'STRATA_E_JOB_BAD_RECORDS')) await quarantine.commit().catch(() => undefined);
+    if (isStrataError(err, 'STRATA_E_SEGMENT_CORRUPT') && !quarantine) {
+      // No cause: the message already holds the reader's words, and its stack is ours, not the user's.
+      throw new StrataError('STRATA_E_SEGMENT_CORRUPT', `${errors.label}: ${err.message}. To run the job anyway, skipping damaged blocks and counting their records as bad, give it a budget: badRecords: { max: N } in defineJob`, {
+        details: { job: job.name, jobId: task.jobId, taskId: task.taskId, ...err.details },
+      });
+    }
+    throw err;
   }
+  if (quarantine) await quarantine.commit();
 
   const output = path.join(dir, 'output.run');
   let summary: RunFileSummary;
@@ -148,4 +223,14 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
   counters.bytesOut = summary.bytes;
   counters.durationMs = Math.round(performance.now() - started);
   return { mapOutputId: id, path: output, counters };
+}
+
+/** Errors a single record causes: map threw on it, or emitted a key or value that cannot be encoded for it. */
+function isRecordFault(err: StrataError): boolean {
+  return err.code === 'STRATA_E_JOB_MAP_FAILED' || err.code === 'STRATA_E_JOB_VALUE';
+}
+
+/** A budget to suggest when one task alone passed it: one task saw only part of the input, so well above what it met. */
+function suggestMax(met: number, budget: number): number {
+  return Math.max(met * 2, budget * 10);
 }

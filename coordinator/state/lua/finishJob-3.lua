@@ -11,8 +11,9 @@
     ARGV[3] now (ms)
     ARGV[4] extra fields: JSON object of string values (error, version)
 
-  Returns { 1, fromState, 'taskId.attempt', ... } naming the tasks that were queued or running
-  (their queue entries are to be removed), or, refused, { 0, currentState } ('' when no job).
+  Returns { 1, fromState, 'taskId.attempt', ... } naming the attempts that were queued or running,
+  speculative backups included (their queue entries are to be removed and running ones
+  cancelled), or, refused, { 0, currentState } ('' when no job).
 ]]
 local rcall = redis.call
 local to = ARGV[1]
@@ -40,6 +41,9 @@ if to ~= 'succeeded' then
     local s = rec.state
     if s == 'pending' or s == 'queued' or s == 'running' then
       if s ~= 'pending' then table.insert(out, all[i] .. '.' .. rec.attempt) end
+      if rec.backup ~= nil then table.insert(out, all[i] .. '.' .. rec.backup) end
+      rec.backup = nil
+      rec.backupState = nil
       rec.state = 'cancelled'
       rec.cancelledAt = tonumber(ARGV[3])
       rcall('HSET', KEYS[2], all[i], cjson.encode(rec))

@@ -13,9 +13,19 @@
 
   Refused when the job is missing or terminal (its tasks are frozen), the task is missing,
   in a terminal state (failed, cancelled), not in an allowed state, or at another attempt.
-  Returns { 1, fromState, attempt } or { 0, reason, currentState, currentAttempt }.
+
+  The expected attempt may also be the task's speculative backup (rec.backup) for start,
+  stall and succeed ('running', 'queued' from running, 'succeeded'): start and stall then
+  update the backup's own fields; succeed makes the backup the task's attempt (it won). A
+  succeed (or a fail) of the primary while a backup is in flight names the backup as the loser,
+  and a winning backup names the primary.
+
+  Returns { 1, fromState, attempt, loser } (loser 0 when none) or
+  { 0, reason, currentState, currentAttempt }.
 ]]
 local rcall = redis.call
+local now = tonumber(ARGV[5])
+local to = ARGV[2]
 local jobState = rcall('HGET', KEYS[2], 'state')
 if not jobState then return { 0, 'no-job', '', 0 } end
 if jobState == 'succeeded' or jobState == 'failed' or jobState == 'cancelled' then return { 0, 'job-' .. jobState, '', 0 } end
@@ -25,15 +35,71 @@ local rec = cjson.decode(text)
 local state = rec.state
 if state == 'failed' or state == 'cancelled' then return { 0, 'terminal', state, rec.attempt } end
 if not string.find(',' .. ARGV[3] .. ',', ',' .. state .. ',', 1, true) then return { 0, 'state', state, rec.attempt } end
-if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= rec.attempt then return { 0, 'attempt', state, rec.attempt } end
 
-for field, value in pairs(cjson.decode(ARGV[6])) do
-  if value == cjson.null then rec[field] = nil else rec[field] = value end
+local patch = cjson.decode(ARGV[6])
+local function apply()
+  for field, value in pairs(patch) do
+    if value == cjson.null then rec[field] = nil else rec[field] = value end
+  end
 end
+local function clearBackup()
+  rec.backup = nil
+  rec.backupState = nil
+  rec.backupWorker = nil
+  rec.backupQueuedAt = nil
+  rec.backupRunningAt = nil
+end
+local function save()
+  rcall('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+  rcall('HSET', KEYS[2], 'updated', ARGV[5])
+end
+
+local expected = tonumber(ARGV[4])
+if expected and expected ~= rec.attempt then
+  -- Not the current attempt: only the backup in flight may still be heard from. (A backup exists
+  -- only while the primary is queued or running, so 'queued' here is a stall, never an enqueue:
+  -- enqueue's from-state, pending, was refused above.)
+  if rec.backup == nil or expected ~= rec.backup or (to ~= 'running' and to ~= 'queued' and to ~= 'succeeded') then
+    return { 0, 'attempt', state, rec.attempt }
+  end
+  if to == 'running' then
+    rec.backupState = 'running'
+    rec.backupRunningAt = now
+    if type(patch.worker) == 'string' then rec.backupWorker = patch.worker end
+    save()
+    return { 1, state, expected, 0 }
+  end
+  if to == 'queued' then
+    rec.backupState = 'queued'
+    rec.stalls = (rec.stalls or 0) + 1
+    save()
+    return { 1, state, expected, 0 }
+  end
+  -- The backup won: it becomes the task's attempt, with its own times.
+  local loser = rec.attempt
+  rec.attempt = expected
+  rec.queuedAt = rec.backupQueuedAt
+  rec.runningAt = rec.backupRunningAt
+  rec.worker = rec.backupWorker
+  rec.speculative = 1
+  clearBackup()
+  apply()
+  rec.state = 'succeeded'
+  rec.succeededAt = now
+  save()
+  return { 1, state, expected, loser }
+end
+
+local loser = 0
+apply()
 -- A failure of the task itself (not a lost output) counts, as in retryTask.
-if ARGV[2] == 'failed' then rec.failures = (rec.failures or 0) + 1 end
-rec.state = ARGV[2]
-rec[ARGV[2] .. 'At'] = tonumber(ARGV[5])
-rcall('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
-rcall('HSET', KEYS[2], 'updated', ARGV[5])
-return { 1, state, rec.attempt }
+if to == 'failed' then rec.failures = (rec.failures or 0) + 1 end
+if to == 'queued' and state == 'running' then rec.stalls = (rec.stalls or 0) + 1 end
+if (to == 'succeeded' or to == 'failed') and rec.backup ~= nil then
+  loser = rec.backup
+  clearBackup()
+end
+rec.state = to
+rec[to .. 'At'] = now
+save()
+return { 1, state, rec.attempt, loser }
