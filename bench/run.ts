@@ -7,6 +7,8 @@ const benches: Record<string, () => Promise<{ run(argv: string[]): Promise<void>
   ingest: () => import('./ingest-bench.ts'),
   batch: () => import('./batch-bench.ts'),
   serve: () => import('./serve-bench.ts'),
+  'ingest-http': () => import('./ingest-http-bench.ts'),
+  realtime: () => import('./realtime-latency-bench.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -15,6 +15,7 @@ import { isStrataError, StrataError, type StrataErrorJSON } from '../core/errors
 import type { JobSpec } from '../core/tasks/task-payload.ts';
 import type { JobStatus } from '../coordinator/job-status.ts';
 import type { JobState } from '../coordinator/state/job-state.ts';
+import type { RealtimeRegistration } from '../speed/realtime-registry.ts';
 
 // The answers' types are the coordinator's own (type-only: nothing of the coordinator loads here).
 export type { JobStatus, PhaseProgress, TaskStatus } from '../coordinator/job-status.ts';
@@ -59,6 +60,28 @@ export class CoordinatorClient {
     return this.#request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`, {});
   }
 
+  /** Registers a job's view for realtime and starts its first recomputation. */
+  registerRealtime(spec: JobSpec, everyMs: number | null): Promise<{ registration: RealtimeRegistration; job: JobStatus }> {
+    return this.#request('POST', '/v1/realtime/views', { spec, everyMs });
+  }
+
+  async realtimeViews(): Promise<RealtimeRegistration[]> {
+    return (await this.#request<{ views: RealtimeRegistration[] }>('GET', '/v1/realtime/views')).views;
+  }
+
+  unregisterRealtime(view: string): Promise<{ view: string; removed: boolean }> {
+    return this.#request('DELETE', `/v1/realtime/views/${encodeURIComponent(view)}`);
+  }
+
+  /** A recomputation of a realtime view now (the batch layer's loop does this every `everyMs`). */
+  recompute(view: string): Promise<JobStatus> {
+    return this.#request('POST', `/v1/realtime/views/${encodeURIComponent(view)}/recompute`, {});
+  }
+
+  setCadence(view: string, everyMs: number | null): Promise<RealtimeRegistration> {
+    return this.#request('PUT', `/v1/realtime/views/${encodeURIComponent(view)}/cadence`, { everyMs });
+  }
+
   /**
    * Polls until the job ends, calling `onStatus` with each answer; resolves with the final status.
    * A coordinator that restarts carries its jobs on, so an unreachable or retryable answer is
@@ -86,7 +109,7 @@ export class CoordinatorClient {
     }
   }
 
-  async #request<T>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
+  async #request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', route: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.url}${route}`, {

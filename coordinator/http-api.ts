@@ -6,6 +6,11 @@
  *   GET  /v1/jobs[?limit=N]     → { jobs: JobStatus[] }, newest first
  *   GET  /v1/jobs/:id[?tasks=1] → JobStatus (404 STRATA_E_JOB_NOT_FOUND)
  *   POST /v1/jobs/:id/cancel    → JobStatus (a finished job is answered as it is)
+ *   POST   /v1/realtime/views   { spec, everyMs } → 201 { registration, job }  (the first recomputation)
+ *   GET    /v1/realtime/views   → { views: RealtimeRegistration[] }
+ *   DELETE /v1/realtime/views/:view               → { view, removed }
+ *   POST   /v1/realtime/views/:view/recompute     → 201 JobStatus   (what strata batch asks for)
+ *   PUT    /v1/realtime/views/:view/cadence  { everyMs } → RealtimeRegistration
  *   GET  /healthz  /readyz  /metrics   (no token: for probes and Prometheus)
  *
  *   const app = buildHttpApi({ service, token, metrics, ready: async () => (await redis.ping()) === 'PONG' });
@@ -16,7 +21,9 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { isStrataError, StrataError, type ErrorCode, type StrataErrorJSON } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { CoordinatorMetrics } from './coordinator-metrics.ts';
+import { VIEW_NAME_PATTERN } from '../core/views/view-layout.ts';
 import type { JobService } from './job-service.ts';
+import type { RealtimeBatches } from './realtime-batches.ts';
 
 export interface HttpApiOptions {
   service: JobService;
@@ -27,6 +34,7 @@ export interface HttpApiOptions {
   log?: Logger;
   /** Largest request body, bytes. Default 1 MiB (a spec is a few hundred bytes). */
   bodyLimit?: number;
+  realtime?: RealtimeBatches;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -39,6 +47,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   STRATA_E_DATE_RANGE: 400,
   STRATA_E_BUNDLE: 400,
   STRATA_E_VIEW_NAME: 400,
+  STRATA_E_REALTIME_JOB: 400,
+  STRATA_E_REALTIME_NOT_REGISTERED: 404,
+  STRATA_E_SPEED_IN_FLIGHT: 503,
   STRATA_E_REDIS_UNAVAILABLE: 503,
   STRATA_E_STORE_UNAVAILABLE: 503,
 };
@@ -112,7 +123,36 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
   });
   app.post('/v1/jobs/:id/cancel', async (req) => service.cancel(checkId((req.params as { id: string }).id)));
 
+  // Realtime views: registered jobs the speed layer folds and the batch layer recomputes.
+  const realtime = (): RealtimeBatches => {
+    if (!opts.realtime) throw new StrataError('STRATA_E_USAGE', 'this coordinator runs without realtime views');
+    return opts.realtime;
+  };
+  app.post('/v1/realtime/views', async (req, reply) => {
+    const body = req.body as { spec?: unknown; everyMs?: unknown } | undefined;
+    if (typeof body !== 'object' || body === null || !('spec' in body)) {
+      throw new StrataError('STRATA_E_USAGE', 'POST /v1/realtime/views takes { "spec": JobSpec, "everyMs": number | null } (strata views register builds it from your job file)');
+    }
+    return reply.status(201).send(await realtime().register(body.spec, { everyMs: everyMsOf(body.everyMs) }));
+  });
+  app.get('/v1/realtime/views', async () => ({ views: await realtime().list() }));
+  app.delete('/v1/realtime/views/:view', async (req) => realtime().unregister(viewOf(req.params)));
+  app.post('/v1/realtime/views/:view/recompute', async (req, reply) => reply.status(201).send(await realtime().recompute(viewOf(req.params))));
+  app.put('/v1/realtime/views/:view/cadence', async (req) => realtime().setCadence(viewOf(req.params), everyMsOf((req.body as { everyMs?: unknown } | undefined)?.everyMs)));
+
   return app;
+}
+
+function everyMsOf(v: unknown): number | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1000) throw new StrataError('STRATA_E_USAGE', `everyMs must be null or a whole number of milliseconds ≥ 1000; got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function viewOf(params: unknown): string {
+  const { view } = params as { view: string };
+  if (!VIEW_NAME_PATTERN.test(view)) throw new StrataError('STRATA_E_VIEW_NAME', `${JSON.stringify(view.slice(0, 80))} is not a view name`, { details: { view: view.slice(0, 80) } });
+  return view;
 }
 
 function checkId(id: string): string {

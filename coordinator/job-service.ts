@@ -10,6 +10,7 @@
  */
 import { StrataError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/store/store.ts';
+import type { JobSpec, RealtimeBoundary } from '../core/tasks/task-payload.ts';
 import type { CoordinatorMetrics } from './coordinator-metrics.ts';
 import { parseJobSpec } from './job-spec-schema.ts';
 import { jobStatus, type JobStatus } from './job-status.ts';
@@ -34,9 +35,13 @@ export class JobService {
     this.#o = options;
   }
 
-  async submit(specInput: unknown): Promise<JobStatus> {
-    const spec = parseJobSpec(specInput);
-    const plan = await planJob(this.#o.store, spec, { splitTargetBytes: this.#o.splitTargetBytes });
+  /**
+   * `opts.realtime`: the batch run of a realtime view (realtime-batches.ts only; never from a
+   * client): reads the segments up to the sealed bucket and writes accumulators, not results.
+   */
+  async submit(specInput: unknown, opts: { realtime?: RealtimeBoundary } = {}): Promise<JobStatus> {
+    const spec: JobSpec = { ...parseJobSpec(specInput), ...(opts.realtime ? { realtime: opts.realtime } : {}) };
+    const plan = await planJob(this.#o.store, spec, { splitTargetBytes: this.#o.splitTargetBytes, ...(opts.realtime ? { maxBucket: opts.realtime.boundary } : {}) });
     const tasks: NewTask[] = [
       ...plan.splits.map((split, i): NewTask => ({ taskId: `m-${i}`, kind: 'map', split })),
       ...Array.from({ length: spec.partitions }, (_, p): NewTask => ({ taskId: `r-${p}`, kind: 'reduce', partition: p })),

@@ -25,6 +25,8 @@ const clusterInfoSchema = z.object({
   store: z.string(),
   /** The cluster's view server (`strata serve`), when it runs one; files written before it existed lack it. */
   serveUrl: z.string().optional(),
+  /** The cluster's speed layer ingest API (`strata speed`), when it runs one. */
+  speedUrl: z.string().optional(),
   /** Process ids of the cluster's children, by role (redis, coordinator, worker-0, …). */
   pids: z.record(z.string(), z.number().int()).default({}),
 });

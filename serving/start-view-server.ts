@@ -19,6 +19,8 @@ import type { ObjectStore } from '../core/store/store.ts';
 import { viewsChannel } from '../core/views/view-layout.ts';
 import { BlockCache } from '../core/viewfile/block-cache.ts';
 import { ServeMetrics } from './serve-metrics.ts';
+import { LiveChanges } from './live-changes.ts';
+import { RealtimeSource } from './realtime-merge.ts';
 import { buildViewServerApi } from './view-server-api.ts';
 import { ViewRegistry } from './view-registry.ts';
 
@@ -28,7 +30,7 @@ export interface ViewServerOptions {
   host?: string;
   port?: number;
   redisUrl?: string;
-  /** Bytes of decoded blocks cached across all views. Default 64 MiB. */
+  /** Bytes of blocks cached across all views. Default config.serveBlockCacheBytes. */
   cacheBytes?: number;
   /** A store already open (tests); otherwise opened from the config and closed by stop(). */
   store?: ObjectStore;
@@ -48,17 +50,24 @@ export async function startViewServer(config: StrataConfig, opts: ViewServerOpti
   const ownStore = !opts.store;
   // A folder of this process alone: several servers may share serveCacheDir.
   const cacheDir = path.join(config.serveCacheDir || path.join(config.home, 'serve-cache'), `${process.pid}-${randomBytes(4).toString('hex')}`);
-  const cache = new BlockCache(opts.cacheBytes ?? 64 * 1024 * 1024);
+  const cache = new BlockCache(opts.cacheBytes ?? config.serveBlockCacheBytes);
   const metrics = new ServeMetrics(cache);
-  const registry = new ViewRegistry({ store, cacheDir, cache, metrics, ...(log ? { log } : {}) });
+  const redisUrl = opts.redisUrl ?? config.redisUrl;
+  // Realtime views read their speed-layer buckets from Redis on every request.
+  const reader = redisUrl ? await connectRedis(redisUrl, { role: 'command', name: 'serve', ...(log ? { log } : {}) }) : undefined;
+  const realtime = reader ? new RealtimeSource({ redis: reader, prefix: config.redisPrefix, store, codeDir: path.join(cacheDir, 'code') }) : undefined;
+  const registry = new ViewRegistry({ store, cacheDir, cache, metrics, ...(log ? { log } : {}), ...(realtime ? { realtime } : {}) });
   let ready = false;
   let subscriber: Redis | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const app = buildViewServerApi({ registry, metrics, ready: () => ready, ...(log ? { log } : {}) });
+  const live = new LiveChanges({ registry, prefix: config.redisPrefix, ...(log ? { log } : {}) });
+  const app = buildViewServerApi({ registry, metrics, ready: () => ready, live, ...(log ? { log } : {}) });
 
   const stop = async () => {
     clearInterval(timer);
+    live.stop();
     subscriber?.disconnect();
+    reader?.disconnect();
     await app.close(); // waits for requests in flight
     await registry.stop();
     await rm(cacheDir, { recursive: true, force: true });
@@ -66,10 +75,10 @@ export async function startViewServer(config: StrataConfig, opts: ViewServerOpti
   };
 
   try {
-    const redisUrl = opts.redisUrl ?? config.redisUrl;
     if (redisUrl) {
       // Subscribe before the first load, so a version published meanwhile is not missed.
       subscriber = await connectRedis(redisUrl, { role: 'subscriber', name: 'serve', ...(log ? { log } : {}) });
+      await live.start(subscriber);
       const channel = viewsChannel(config.redisPrefix);
       subscriber.on('message', (ch: string, message: string) => {
         if (ch !== channel) return;

@@ -20,6 +20,7 @@ import type { ObjectStore } from '../core/store/store.ts';
 import { listViews, listVersions, readCurrentVersion, VIEW_NAME_PATTERN } from '../core/views/view-layout.ts';
 import type { BlockCache } from '../core/viewfile/block-cache.ts';
 import { LoadedVersion } from './loaded-version.ts';
+import type { RealtimeMerge, RealtimeSource } from './realtime-merge.ts';
 import type { ServeMetrics } from './serve-metrics.ts';
 
 export interface ViewRegistryOptions {
@@ -29,6 +30,8 @@ export interface ViewRegistryOptions {
   cache: BlockCache;
   log?: Logger;
   metrics?: ServeMetrics;
+  /** Reads realtime buckets for versions of realtime views; absent when the server has no Redis. */
+  realtime?: RealtimeSource;
 }
 
 export interface ViewSummary {
@@ -41,6 +44,8 @@ export interface ViewSummary {
   partitions: number;
   records: number;
   loadedAt: string;
+  /** A realtime view: answers add the speed layer's buckets after this one to the batch version. */
+  realtime?: { boundary: number; bucketMs: number };
 }
 
 interface ViewSlot {
@@ -55,12 +60,30 @@ export class ViewRegistry {
   readonly #slots = new Map<string, ViewSlot>();
   #loads = 0;
   #stopped = false;
+  /** The realtime half of each loaded version of a realtime view. */
+  readonly #merges = new WeakMap<LoadedVersion, RealtimeMerge>();
+  readonly #swapListeners = new Set<(view: string, version: string) => void>();
 
   constructor(private readonly opts: ViewRegistryOptions) {}
 
   /** The current version of a view with one more holder, or undefined. Release it when done. */
   acquire(view: string): LoadedVersion | undefined {
     return this.#slots.get(view)?.current?.acquire();
+  }
+
+  /**
+   * How `v` answers: 'batch' (a plain view), its RealtimeMerge, or 'unavailable' for a realtime
+   * version on a server without Redis (it must not answer without the realtime part).
+   */
+  realtimeOf(v: LoadedVersion): RealtimeMerge | 'batch' | 'unavailable' {
+    if (!v.manifest.job.realtime) return 'batch';
+    return this.#merges.get(v) ?? 'unavailable';
+  }
+
+  /** Calls `listener(view, version)` after every swap; returns the unsubscribe function. */
+  onSwap(listener: (view: string, version: string) => void): () => void {
+    this.#swapListeners.add(listener);
+    return () => this.#swapListeners.delete(listener);
   }
 
   list(): ViewSummary[] {
@@ -76,6 +99,7 @@ export class ViewRegistry {
         partitions: v.manifest.partitions,
         records: v.manifest.records,
         loadedAt: new Date(v.loadedAt).toISOString(),
+        ...(v.manifest.job.realtime ? { realtime: v.manifest.job.realtime } : {}),
       });
     }
     return out;
@@ -118,6 +142,13 @@ export class ViewRegistry {
     const started = performance.now();
     const dir = path.join(this.opts.cacheDir, view, `${version}-${++this.#loads}`);
     const loaded = await LoadedVersion.load({ store, view, version, dir, cache: this.opts.cache });
+    try {
+      const merge = await this.opts.realtime?.forVersion(loaded);
+      if (merge) this.#merges.set(loaded, merge);
+    } catch (err) {
+      await loaded.close();
+      throw err;
+    }
     if (this.#stopped) {
       await loaded.close();
       return;
@@ -136,6 +167,7 @@ export class ViewRegistry {
     this.opts.metrics?.loaded.set({ view, version }, 1);
     this.opts.metrics?.swaps.observe({ view }, seconds);
     this.opts.log?.info({ view, version, previous: old?.version, ms: Math.round(seconds * 1000) }, old ? 'view version swapped' : 'view version loaded');
+    for (const listener of this.#swapListeners) listener(view, version);
   }
 
   /** Waits for loads in progress, then closes every version once its requests are done. */

@@ -12,6 +12,10 @@
  *                                           { view, version, values: [v | null…], missing: [index…] }
  *   GET  /v1/views/:view/scan[/<part>…][?prefix=<JSON>&limit=N&cursor=C]
  *                                           { view, version, entries: [[key, value]…], cursor? }
+ *   GET  /v1/views/:view/changes            server-sent events: changed keys, new versions (live-changes.ts)
+ *
+ * A realtime view (registered with strata views register) answers batch ⊕ realtime and adds
+ * `sources` ({ batch, realtime, boundary, buckets }: how much came from each; realtime-merge.ts).
  *   GET  /healthz  /readyz  /metrics
  *
  *   const app = buildViewServerApi({ registry, metrics, ready: () => true });
@@ -23,7 +27,9 @@ import { isStrataError, StrataError, type ErrorCode, type StrataErrorJSON } from
 import type { KeyPart } from '../core/keys/key-codec.ts';
 import type { Logger } from '../core/log.ts';
 import { VIEW_NAME_PATTERN } from '../core/views/view-layout.ts';
+import type { LiveChanges } from './live-changes.ts';
 import type { LoadedVersion } from './loaded-version.ts';
+import type { RealtimeMerge } from './realtime-merge.ts';
 import { checkKey, decodeCursor, encodeCursor, jsonKeyParam, pathParts } from './request-keys.ts';
 import type { ServeMetrics } from './serve-metrics.ts';
 import type { ViewRegistry } from './view-registry.ts';
@@ -41,6 +47,8 @@ export interface ViewServerApiOptions {
   bodyLimit?: number;
   /** Longest request URL, bytes (414 beyond). Default 8 KiB. */
   maxUrlBytes?: number;
+  /** Server-sent events of changed keys (GET /v1/views/:view/changes). */
+  live?: LiveChanges;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -50,6 +58,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   STRATA_E_VIEW_NOT_FOUND: 404,
   STRATA_E_KEY_NOT_FOUND: 404,
   STRATA_E_REQUEST_TOO_LARGE: 413,
+  STRATA_E_REALTIME_STATE: 503,
 };
 
 const MSGPACK = 'application/msgpack';
@@ -125,9 +134,15 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
     const q = req.query as { key?: string; string?: string };
     const key = q.key !== undefined ? jsonKeyParam('key', q.key, false) : pathParts(req.url, '/get/', flag(q.string));
     if (key.length === 0) throw new StrataError('STRATA_E_KEY_INVALID', 'name a key: /v1/views/:view/get/<part>/<part>… or ?key=<JSON array>');
-    return withVersion(req, reply, async (v) => {
+    return withVersion(req, reply, async (v, rt) => {
+      const missing = () => new StrataError('STRATA_E_KEY_NOT_FOUND', `view "${v.view}" (version ${v.version}) has no key ${JSON.stringify(key)}`, { details: { view: v.view, version: v.version, key } });
+      if (rt) {
+        const answer = await rt.get(v, key);
+        if (!answer) throw missing();
+        return { view: v.view, version: v.version, key, value: answer.value, sources: answer.sources };
+      }
       const value = await v.get(key);
-      if (value === undefined) throw new StrataError('STRATA_E_KEY_NOT_FOUND', `view "${v.view}" (version ${v.version}) has no key ${JSON.stringify(key)}`, { details: { view: v.view, version: v.version, key } });
+      if (value === undefined) throw missing();
       return { view: v.view, version: v.version, key, value };
     });
   };
@@ -140,12 +155,25 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
     if (!list) throw new StrataError('STRATA_E_USAGE', 'POST /v1/views/:view/get takes a JSON array of keys, such as [["/home",1],["/about",2]], or { "keys": [...] }');
     if (list.length > maxKeys) throw new StrataError('STRATA_E_REQUEST_TOO_LARGE', `a multi-get may ask for at most ${maxKeys} keys; got ${list.length}: split it into several requests`, { details: { keys: list.length, maxKeys } });
     const keys = list.map((k, i) => checkKey(k, false, `key ${i}`));
-    return withVersion(req, reply, async (v) => {
-      const found = await Promise.all(keys.map((k) => v.get(k)));
+    return withVersion(req, reply, async (v, rt) => {
+      const answers = rt ? await rt.getMany(v, keys) : undefined;
+      const found = answers ? answers.map((a) => a?.value) : await Promise.all(keys.map((k) => v.get(k)));
       const missing: number[] = [];
       found.forEach((x, i) => x === undefined && missing.push(i));
-      return { view: v.view, version: v.version, values: found.map((x) => (x === undefined ? null : x)), missing };
+      const values = found.map((x) => (x === undefined ? null : x));
+      return { view: v.view, version: v.version, values, missing, ...(answers ? { sources: answers.map((a) => a?.sources ?? null) } : {}) };
     });
+  });
+
+  app.get('/v1/views/:view/changes', async (req, reply) => {
+    const view = viewParam(req);
+    const v = registry.acquire(view);
+    if (!v) throw notFound(view);
+    const version = v.version;
+    v.release();
+    if (!opts.live) throw new StrataError('STRATA_E_USAGE', 'this view server was built without live updates; poll GET /v1/views/:view/get instead');
+    reply.hijack();
+    opts.live.open(view, version, reply.raw);
   });
 
   const scan = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -155,21 +183,28 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
     const limit = q.limit === undefined ? Math.min(100, maxScanLimit) : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > maxScanLimit) throw new StrataError('STRATA_E_USAGE', `limit must be a whole number from 1 to ${maxScanLimit}; got ${JSON.stringify(q.limit)}`);
     const after = q.cursor !== undefined ? decodeCursor(q.cursor) : undefined;
-    return withVersion(req, reply, async (v) => {
-      const page = await v.scan(prefix, limit, after);
-      return { view: v.view, version: v.version, entries: page.entries, ...(page.last ? { cursor: encodeCursor(page.last) } : {}) };
+    return withVersion(req, reply, async (v, rt) => {
+      const page = rt ? await rt.scan(v, prefix, limit, after) : await v.scan(prefix, limit, after);
+      return { view: v.view, version: v.version, entries: page.entries, ...('sources' in page ? { sources: page.sources } : {}), ...(page.last ? { cursor: encodeCursor(page.last) } : {}) };
     });
   };
   app.get('/v1/views/:view/scan', scan);
   app.get('/v1/views/:view/scan/*', scan);
 
-  /** Runs `answer` on the view's current version, held for the whole request. */
-  async function withVersion(req: FastifyRequest, reply: FastifyReply, answer: (v: LoadedVersion) => Promise<unknown>): Promise<FastifyReply> {
+  /**
+   * Runs `answer` on the view's current version, held for the whole request, with its realtime
+   * merge when it is a realtime view.
+   */
+  async function withVersion(req: FastifyRequest, reply: FastifyReply, answer: (v: LoadedVersion, rt: RealtimeMerge | undefined) => Promise<unknown>): Promise<FastifyReply> {
     const view = viewParam(req);
     const v = registry.acquire(view);
     if (!v) throw notFound(view);
     try {
-      const body = await answer(v);
+      const how = registry.realtimeOf(v);
+      if (how === 'unavailable') {
+        throw new StrataError('STRATA_E_REALTIME_STATE', `view "${view}" is a realtime view and this server has no Redis connection for its realtime part; start strata serve with the cluster's Redis URL (--redis)`, { details: { view, version: v.version } });
+      }
+      const body = await answer(v, how === 'batch' ? undefined : how);
       void reply.header('strata-view-version', v.version);
       return send(req, reply, body);
     } finally {

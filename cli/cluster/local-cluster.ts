@@ -1,11 +1,11 @@
 /**
  * A whole Strata cluster on this machine, as real processes: its own redis-server, a coordinator,
- * N workers and a view server (`node cli/bin.mjs coordinator|worker|serve`). `strata dev`,
+ * N workers, a view server and the speed layer (`node cli/bin.mjs coordinator|worker|serve|speed`). `strata dev`,
  * `strata demo` and the integration tests start clusters this way.
  *
  *   const cluster = await startLocalCluster({ home: '.strata', workers: 2 });
- *   cluster.info;          // { redisUrl, redisPrefix, token, coordinatorUrl, serveUrl, store, pids } (also in .strata/cluster.json)
- *   await cluster.stop();  // workers, then coordinator and view server, then Redis; removes cluster.json
+ *   cluster.info;          // { redisUrl, redisPrefix, token, coordinatorUrl, serveUrl, speedUrl, store, pids } (also in .strata/cluster.json)
+ *   await cluster.stop();  // workers, then coordinator, view server and speed, then Redis; removes cluster.json
  *
  * Each cluster gets a random token and a random Redis key prefix, so clusters never see each
  * other's queues even on a shared Redis. Children are configured through their environment
@@ -26,6 +26,8 @@ const COORDINATOR_READY = /^coordinator listening on (https?:\/\/\S+)/;
 const WORKER_READY = /^worker\b.*\b(ready|listening|started|running)\b/i;
 /** What `strata serve` prints once every published view is loaded and it listens (cli/commands/serve.ts). */
 const SERVE_READY = /^serve listening on (https?:\/\/\S+)/;
+/** What `strata speed` prints once it holds the speed lease, has recovered and listens (cli/commands/speed.ts). */
+const SPEED_READY = /^speed listening on (https?:\/\/\S+)/;
 
 export interface LocalClusterOptions {
   /** Folder for cluster.json, logs, Redis and worker scratch space; created if missing. */
@@ -44,6 +46,10 @@ export interface LocalClusterOptions {
   viewServer?: boolean;
   /** View server port. Default 0: a free one, read back from its ready line. */
   servePort?: number;
+  /** Start the speed layer (`strata speed`). Default true. */
+  speed?: boolean;
+  /** Speed layer port. Default 0: a free one, read back from its ready line. */
+  speedPort?: number;
   /** Further settings for every child, by config option name (memoryBudgetBytes, heartbeatMs, …). */
   config?: Partial<Record<OptionName, string | number>>;
   /** Per-child settings for the workers only (e.g. workerThreads). */
@@ -65,6 +71,8 @@ export interface LocalCluster {
   workers: Service[];
   /** The view server, unless started with viewServer: false. */
   serve: Service | undefined;
+  /** The speed layer, unless started with speed: false. */
+  speed: Service | undefined;
   /** Resolves when any child exits while the cluster is meant to be running. */
   unexpectedExit: Promise<{ name: string } & ServiceExit>;
   stop(): Promise<void>;
@@ -150,7 +158,22 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
               readyTimeoutMs,
             }),
           ];
-    const results = await Promise.allSettled([startCoordinator, ...startWorkers, ...startServe]);
+    // The speed layer needs only Redis and the store too.
+    const startSpeed =
+      options.speed === false
+        ? []
+        : [
+            startService({
+              name: 'speed',
+              args: ['speed'],
+              env: { ...base, ...settingsEnv({ ...shared, speedHost: '127.0.0.1', speedPort: options.speedPort ?? 0 }) },
+              cwd: home,
+              logFile: path.join(logDir, 'speed.log'),
+              isReady: (line) => SPEED_READY.test(line),
+              readyTimeoutMs,
+            }),
+          ];
+    const results = await Promise.allSettled([startCoordinator, ...startWorkers, ...startServe, ...startSpeed]);
     const services = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     // Workers hand their running tasks back within their own grace (10 s, worker-process.ts);
     // a SIGKILL before that would lose the hand-back, so they get a little longer.
@@ -165,6 +188,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const serve = services.find((s) => s.name === 'serve');
     info.coordinatorUrl = COORDINATOR_READY.exec(coordinator.readyLine)![1]!;
     if (serve) info.serveUrl = SERVE_READY.exec(serve.readyLine)![1]!;
+    const speed = services.find((s) => s.name === 'speed');
+    if (speed) info.speedUrl = SPEED_READY.exec(speed.readyLine)![1]!;
     for (const s of services) info.pids[s.name] = s.pid;
 
     if (!options.noClusterFile) await writeClusterFile(home, info);
@@ -180,6 +205,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       coordinator,
       workers,
       serve,
+      speed,
       unexpectedExit,
       stop: () =>
         (stopped ??= (async () => {

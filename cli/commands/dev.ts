@@ -9,7 +9,7 @@
  *     workers      2: pids 4250, 4251
  *     …
  *
- * Starts its own redis-server, a coordinator, N workers and a view server as child processes
+ * Starts its own redis-server, a coordinator, N workers, a view server and the speed layer as child processes
  * (cli/cluster/local-cluster.ts) and writes <home>/cluster.json, which every other command in
  * this folder reads to find the cluster (coordinator URL, token, Redis, store; strata get and
  * strata scan ask its view server). Ctrl-C (or
@@ -33,7 +33,7 @@ interface DevFlags {
 export function register(program: Command): void {
   program
     .command('dev')
-    .description('run a local cluster (Redis, coordinator, workers, view server) in the foreground until Ctrl-C')
+    .description('run a local cluster (Redis, coordinator, workers, view server, speed layer) in the foreground until Ctrl-C')
     .option('--workers <n>', 'worker processes', '2')
     .option('--store <url>', 'store URL (default: STRATA_STORE, else .strata/store)')
     .option('--port <port>', 'coordinator port (default: STRATA_COORDINATOR_PORT, 7070; 0 picks a free one)')
@@ -61,6 +61,7 @@ export function register(program: Command): void {
       say(`strata dev: cluster up in ${((performance.now() - t0) / 1000).toFixed(1)} s (Ctrl-C stops it)`);
       say(`  coordinator   ${info.coordinatorUrl} (pid ${cluster.coordinator.pid})`);
       if (cluster.serve) say(`  view server   ${info.serveUrl} (pid ${cluster.serve.pid})`);
+      if (cluster.speed) say(`  speed ingest  ${info.speedUrl}/v1/datasets/<dataset>/records (pid ${cluster.speed.pid})`);
       say(`  workers       ${cluster.workers.length}: pids ${cluster.workers.map((w) => w.pid).join(', ')}`);
       say(`  redis         ${info.redisUrl}${cluster.redis ? ` (pid ${cluster.redis.pid})` : ''}, key prefix ${info.redisPrefix}`);
       say(`  store         ${info.store}`);
@@ -70,7 +71,7 @@ export function register(program: Command): void {
 
       const outcome = await Promise.race([stop.then((why) => ({ why })), cluster.unexpectedExit.then((exit) => ({ exit }))]);
       if ('exit' in outcome) {
-        const dead = [cluster.coordinator, ...cluster.workers, ...(cluster.serve ? [cluster.serve] : [])].find((s) => s.name === outcome.exit.name)!;
+        const dead = [cluster.coordinator, ...cluster.workers, ...(cluster.serve ? [cluster.serve] : []), ...(cluster.speed ? [cluster.speed] : [])].find((s) => s.name === outcome.exit.name)!;
         await cluster.stop();
         throw new StrataError(
           'STRATA_E_SERVICE_START_FAILED',

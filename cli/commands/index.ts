@@ -21,10 +21,12 @@ export const commands: CommandEntry[] = [
   { name: 'status', load: () => import('./status.ts') },
   { name: 'cancel', load: () => import('./cancel.ts') },
   { name: 'views', load: () => import('./views.ts') },
+  { name: 'batch', load: () => import('./batch.ts') },
   { name: 'get', load: () => import('./get.ts') },
   { name: 'scan', load: () => import('./scan.ts') },
   // the processes of a cluster
   { name: 'coordinator', load: () => import('./coordinator.ts') },
   { name: 'worker', load: () => import('./worker.ts') },
   { name: 'serve', load: () => import('./serve.ts') },
+  { name: 'speed', load: () => import('./speed.ts') },
 ];

@@ -10,14 +10,17 @@
  * input range and time from its manifest; the current one is marked.
  * `strata views rollback <view> [version]`: points _CURRENT back at an older committed version
  * (default: the one before the current) and announces it, so every view server follows. Nothing
- * is deleted: rolling forward again is one more rollback to the newer version.
+ * is deleted: rolling forward again is one more rollback to the newer version. Each publish
+ * deletes versions older than the newest STRATA_VIEW_VERSIONS_KEPT before the current one
+ * (core/views/view-retention.ts), so those are the rollback targets there are.
  */
 import type { Command } from 'commander';
-import { StrataError } from '../../core/errors.ts';
+import { isStrataError, StrataError } from '../../core/errors.ts';
 import { connectRedis } from '../../core/redis/connect-redis.ts';
 import { listVersions, listViews, readCurrentVersion, readManifest, setCurrentVersion, viewsChannel, type ViewManifest } from '../../core/views/view-layout.ts';
 import { openTargetStore, resolveTarget, withTargetOptions, type ClusterTarget, type TargetFlags } from '../cluster/cluster-target.ts';
 import { formatTable, isoSeconds } from './jobs.ts';
+import { registerRealtimeCommands } from './views-realtime.ts';
 
 export interface ViewSummary {
   view: string;
@@ -66,13 +69,16 @@ export function register(program: Command): void {
     process.stdout.write(`${formatTable(rows, new Set([2, 3, 4]))}\n`);
   });
 
+  registerRealtimeCommands(cmd);
   withTargetOptions(cmd.command('history').description('list every committed version of a view, newest first').argument('<view>').option('--json', 'print JSON'), { coordinator: false }).action(
     async (view: string, flags: TargetFlags & { json?: boolean }) => {
       const store = await openTargetStore(await resolveTarget(flags));
       try {
         const current = await readCurrentVersion(store, view);
         if (current === undefined) throw new StrataError('STRATA_E_VIEW_NOT_FOUND', `no view "${view}" has been published in ${store.url}; list the views with strata views`, { details: { view } });
-        const manifests = await Promise.all((await listVersions(store, view)).reverse().map((v) => readManifest(store, view, v)));
+        // A version retention deletes between the listing and the read is left out, not an error.
+        const read = await Promise.all((await listVersions(store, view)).reverse().map((v) => readManifest(store, view, v).catch((err: unknown) => (isStrataError(err, 'STRATA_E_STORE_NOT_FOUND') ? undefined : Promise.reject(err)))));
+        const manifests = read.filter((m): m is ViewManifest => m !== undefined);
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(manifests.map((m) => ({ ...historyOf(m), current: m.version === current })), null, 2)}\n`);
           return;

@@ -7,9 +7,10 @@
  *   plan.splits.length   // map tasks
  *   plan.input.segments  // the lineage that goes into the manifest
  */
+import { parseSegmentKey } from '../../core/dataset/dataset-layout.ts';
 import { listSegments } from '../../core/dataset/list-segments.ts';
 import { listSegmentsWithFooters } from '../../core/dataset/dataset-stats.ts';
-import { StrataError } from '../../core/errors.ts';
+import { isStrataError, StrataError } from '../../core/errors.ts';
 import type { ObjectStore } from '../../core/store/store.ts';
 import type { JobSpec, Split } from '../../core/tasks/task-payload.ts';
 import type { PlannedInput } from '../state/job-store.ts';
@@ -25,13 +26,24 @@ export interface JobPlan {
 
 export const bundleKey = (codeHash: string): string => `code/${codeHash}.mjs`;
 
-export async function planJob(store: ObjectStore, spec: JobSpec, opts: { splitTargetBytes: number }): Promise<JobPlan> {
+export interface PlanOptions {
+  splitTargetBytes: number;
+  /** A realtime view's batch run: only segments of speed buckets up to this one (and every file-ingested segment). */
+  maxBucket?: number;
+}
+
+export async function planJob(store: ObjectStore, spec: JobSpec, opts: PlanOptions): Promise<JobPlan> {
   await checkBundle(store, spec.codeHash);
   const { dataset, from, to } = spec.input;
   const range = { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
-  const segments = await listSegmentsWithFooters(store, dataset, range);
+  const maxBucket = opts.maxBucket;
+  const segments = await listSegmentsWithFooters(store, dataset, range, maxBucket === undefined ? undefined : (s) => (parseSegmentKey(s.key)?.bucket ?? -1) <= maxBucket).catch((err: unknown) => {
+    // A realtime view may be registered before its first event: its first version is empty.
+    if (maxBucket !== undefined && isStrataError(err, 'STRATA_E_DATASET_NOT_FOUND')) return [];
+    throw err;
+  });
   const splits = segments.flatMap((s) => cutSplits(s.key, s.footer.blocks, opts.splitTargetBytes));
-  if (splits.length === 0) throw await emptyRange(store, dataset, range);
+  if (splits.length === 0 && maxBucket === undefined) throw await emptyRange(store, dataset, range);
   let minTime: number | null = null;
   let maxTime: number | null = null;
   for (const { footer } of segments) {

@@ -2,18 +2,24 @@
  * Where a dataset's segments live in the store, and how their names sort.
  *
  *   segmentKey('pageviews', '2026-01-05', nextSequence(), sha)
- *     // 'master/pageviews/dt=2026-01-05/1767600000000000001-<sha256>.seg'
- *   parseSegmentKey(key)  // { dataset, date, seq, sha256 }
+ *     // 'master/pageviews/dt=2026-01-05/1767600000000000001-<sha256>.seg'        (strata ingest)
+ *   segmentKey('pageviews', '2026-01-05', nextSequence(), sha, 29446201)
+ *     // 'master/pageviews/dt=2026-01-05/1767600000000000001-b29446201-<sha256>.seg'  (speed layer)
+ *   parseSegmentKey(key)  // { dataset, date, seq, sha256, bucket? }
  *
  * The sequence is 13 digits of milliseconds and 6 of a per-process counter, taken when a segment
  * is committed, so within a day folder key order is commit (append) order. The SHA-256 of the
  * segment's bytes makes the name unique across processes and lets anyone verify the content.
  * A record's day folder is the UTC date of its event time.
+ *
+ * A speed-layer segment also carries the realtime bucket of the commit that wrote it
+ * (`-b<bucket>`, speed/commit-log.ts): the batch layer reads the segments whose bucket is at or
+ * below the boundary it sealed, plus every segment without a bucket (file ingests).
  */
 import { StrataError } from '../errors.ts';
 import { assertDatasetName } from './dataset-name.ts';
 
-const SEGMENT_KEY = /^master\/([a-z0-9][a-z0-9_-]{0,63})\/dt=(\d{4}-\d{2}-\d{2})\/(\d{19})-([0-9a-f]{64})\.seg$/;
+const SEGMENT_KEY = /^master\/([a-z0-9][a-z0-9_-]{0,63})\/dt=(\d{4}-\d{2}-\d{2})\/(\d{19})-(?:b(0|[1-9]\d{0,14})-)?([0-9a-f]{64})\.seg$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DAY_MS = 86_400_000;
 
@@ -23,6 +29,8 @@ export interface SegmentName {
   date: string;
   seq: string;
   sha256: string;
+  /** The realtime bucket of the speed commit that wrote it; absent for segments of `strata ingest`. */
+  bucket?: number;
 }
 
 export function datasetPrefix(dataset: string): string {
@@ -30,13 +38,17 @@ export function datasetPrefix(dataset: string): string {
   return `master/${dataset}/`;
 }
 
-export function segmentKey(dataset: string, date: string, seq: string, sha256: string): string {
-  return `${datasetPrefix(dataset)}dt=${date}/${seq}-${sha256}.seg`;
+export function segmentKey(dataset: string, date: string, seq: string, sha256: string, bucket?: number): string {
+  if (bucket !== undefined && !(Number.isSafeInteger(bucket) && bucket >= 0)) throw new StrataError('STRATA_E_INTERNAL', `segment bucket ${bucket} is not a non-negative integer`);
+  return `${datasetPrefix(dataset)}dt=${date}/${seq}-${bucket === undefined ? '' : `b${bucket}-`}${sha256}.seg`;
 }
 
 export function parseSegmentKey(key: string): SegmentName | undefined {
   const m = SEGMENT_KEY.exec(key);
-  return m ? { dataset: m[1]!, date: m[2]!, seq: m[3]!, sha256: m[4]! } : undefined;
+  if (!m) return undefined;
+  const name: SegmentName = { dataset: m[1]!, date: m[2]!, seq: m[3]!, sha256: m[5]! };
+  if (m[4] !== undefined) name.bucket = Number(m[4]);
+  return name;
 }
 
 let lastMs = 0;

@@ -35,8 +35,8 @@ export interface SegmentWithFooter extends SegmentEntry {
 const FOOTER_READS_IN_FLIGHT = 16;
 
 /** Every segment of the dataset (pruned by date) with its footer. */
-export async function listSegmentsWithFooters(store: ObjectStore, dataset: string, range: DateRange = {}): Promise<SegmentWithFooter[]> {
-  const segments = await listSegments(store, dataset, range);
+export async function listSegmentsWithFooters(store: ObjectStore, dataset: string, range: DateRange = {}, keep: (s: SegmentEntry) => boolean = () => true): Promise<SegmentWithFooter[]> {
+  const segments = (await listSegments(store, dataset, range)).filter(keep);
   return mapLimit(segments, FOOTER_READS_IN_FLIGHT, async (s) => ({ ...s, footer: await readSegmentFooter(store, s.key, s.size) }));
 }
 

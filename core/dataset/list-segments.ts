@@ -3,7 +3,7 @@
  *
  *   await listDatasets(store);                                                   // ['pageviews', 'ticks']
  *   const segs = await listSegments(store, 'pageviews', { from: '2026-01-01', to: '2026-01-31' });
- *   segs[0]   // { key, date: '2026-01-01', seq, sha256, size, modified }
+ *   segs[0]   // { key, date: '2026-01-01', seq, sha256, size, modified, bucket? }
  *
  * Segments come in append order within a day and days in order, i.e. key order. Pruning uses the
  * `dt=` folder alone (no segment is opened); the narrowest common key prefix of the range is
@@ -20,6 +20,8 @@ export interface SegmentEntry {
   date: string;
   seq: string;
   sha256: string;
+  /** The realtime bucket of the speed commit that wrote the segment; absent for file ingests. */
+  bucket?: number;
   size: number;
   modified: number;
 }

@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 describe('strata dev', () => {
-  it('starts Redis, a coordinator, workers and a view server, writes cluster.json (with serveUrl) for the other commands, and Ctrl-C stops it all', async () => {
+  it('starts Redis, a coordinator, workers, a view server and the speed layer, writes cluster.json (with serveUrl and speedUrl) for the other commands, and Ctrl-C stops it all', async () => {
     const dev = spawn(process.execPath, [STRATA_BIN, 'dev', '--workers', '2', '--port', '0'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -58,11 +58,19 @@ describe('strata dev', () => {
         void new Promise((r) => setTimeout(r, 50_000)).then(() => reject(new Error(`strata dev did not come up: ${stdout}${stderr}`)));
         void Promise.resolve().then(() => exited).then(() => clearInterval(check));
       });
-      expect(stdout).toMatch(/^strata dev: cluster up in [\d.]+ s \(Ctrl-C stops it\)\n {2}coordinator {3}http:\/\/127\.0\.0\.1:\d+ \(pid \d+\)\n {2}view server {3}http:\/\/127\.0\.0\.1:\d+ \(pid \d+\)\n {2}workers {7}2: pids \d+, \d+\n {2}redis {9}redis:\/\/127\.0\.0\.1:\d+ \(pid \d+\), key prefix strata-[0-9a-f]{8}\n {2}store {9}file:\/\/.*\/\.strata\/store\n {2}logs {10}\.strata\/logs\/\n {2}cluster file {2}\.strata\/cluster\.json/);
+      expect(stdout).toMatch(/^strata dev: cluster up in [\d.]+ s \(Ctrl-C stops it\)\n {2}coordinator {3}http:\/\/127\.0\.0\.1:\d+ \(pid \d+\)\n {2}view server {3}http:\/\/127\.0\.0\.1:\d+ \(pid \d+\)\n {2}speed ingest {2}http:\/\/127\.0\.0\.1:\d+\/v1\/datasets\/<dataset>\/records \(pid \d+\)\n {2}workers {7}2: pids \d+, \d+\n {2}redis {9}redis:\/\/127\.0\.0\.1:\d+ \(pid \d+\), key prefix strata-[0-9a-f]{8}\n {2}store {9}file:\/\/.*\/\.strata\/store\n {2}logs {10}\.strata\/logs\/\n {2}cluster file {2}\.strata\/cluster\.json/);
       const info = (await readClusterFile(path.join(cwd, '.strata')))!;
-      expect(Object.keys(info.pids).sort()).toEqual(['coordinator', 'redis', 'serve', 'worker-0', 'worker-1']);
+      expect(Object.keys(info.pids).sort()).toEqual(['coordinator', 'redis', 'serve', 'speed', 'worker-0', 'worker-1']);
       for (const pid of Object.values(info.pids)) expect(alive(pid)).toBe(true);
       expect(stdout).toContain(`  view server   ${info.serveUrl} (pid ${info.pids.serve})\n`);
+      // The speed layer of cluster.json takes records with the cluster token.
+      const posted = await fetch(`${info.speedUrl}/v1/datasets/ticks/records`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${info.token}`, 'content-type': 'application/x-ndjson' },
+        body: '{"time":"2026-01-05T10:00:00Z","symbol":"ACME"}\n',
+      });
+      expect(posted.status).toBe(200);
+      expect(await posted.json()).toMatchObject({ records: 1, commitId: 1 });
 
       // strata get finds the view server through cluster.json, and it answers (its counter rises).
       const store = await openStore(info.store);
@@ -78,7 +86,7 @@ describe('strata dev', () => {
       const [jobs, second] = await Promise.all([strata(['jobs']), strata(['dev'])]);
       expect(jobs).toEqual({ code: 0, stdout: 'no jobs yet; run one with: strata submit <job.ts>\n', stderr: '' });
       expect(second.code).toBe(2);
-      expect(second.stderr).toMatch(/^strata: a cluster is already running in .*\.strata \(redis pid \d+, coordinator pid \d+, worker-0 pid \d+, worker-1 pid \d+, serve pid \d+\); stop it first .* \[STRATA_E_USAGE\]\n$/);
+      expect(second.stderr).toMatch(/^strata: a cluster is already running in .*\.strata \(redis pid \d+, coordinator pid \d+, worker-0 pid \d+, worker-1 pid \d+, serve pid \d+, speed pid \d+\); stop it first .* \[STRATA_E_USAGE\]\n$/);
 
       dev.kill('SIGINT');
       expect(await exited).toBe(0);

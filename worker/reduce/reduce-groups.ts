@@ -6,18 +6,20 @@
  *   for await (const [key, value] of reduceGroups(job, groups)) await writer.add(key, value);
  *
  * aggregate: acc = identity(); acc = merge(acc, decode(v)) for each map output's accumulator,
- *            in map-output order; the view value is result(acc).
+ *            in map-output order; the view value is result(acc), or encode(acc) for the batch
+ *            run of a realtime view (`accumulators`), which servers merge with realtime buckets.
  * reduce:    the map outputs' value lists concatenated in order (combined lists when the job has
  *            a combine), then reduce(key, values). Keys are handed to user code decoded.
  */
 import { decodeKey } from '../../core/keys/key-codec.ts';
-import { decodeAccumulator } from '../../jobs/aggregators/aggregator.ts';
+import { decodeAccumulator, encodeAccumulator } from '../../jobs/aggregators/aggregator.ts';
 import type { JobDefinition } from '../../jobs/types.ts';
 import type { KeyGroup } from '../group-by-key.ts';
 import { JobErrors } from '../job-errors.ts';
 import { unpackValue } from '../shuffle-value.ts';
 
-export async function* reduceGroups(job: JobDefinition<unknown, unknown, unknown>, groups: AsyncIterable<KeyGroup[]>): AsyncGenerator<[Uint8Array, unknown]> {
+export async function* reduceGroups(job: JobDefinition<unknown, unknown, unknown>, groups: AsyncIterable<KeyGroup[]>, opts: { accumulators?: boolean } = {}): AsyncGenerator<[Uint8Array, unknown]> {
+  const accumulators = opts.accumulators === true;
   const errors = new JobErrors(job);
   const agg = job.aggregate;
   const reduce = job.reduce;
@@ -34,7 +36,7 @@ export async function* reduceGroups(job: JobDefinition<unknown, unknown, unknown
           throw errors.wrap(err, key, `the aggregator ${agg.name}() failed to merge`);
         }
         try {
-          out = agg.result(acc);
+          out = accumulators ? encodeAccumulator(agg, acc) : agg.result(acc);
         } catch (err) {
           throw errors.wrap(err, key, `the aggregator ${agg.name}() failed to produce a result`);
         }

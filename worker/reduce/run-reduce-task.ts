@@ -50,14 +50,14 @@ export async function runReduceTask(job: JobDefinition<unknown, unknown, unknown
   const groups = groupByKey(kWayMerge(sources, compareEntries));
   let records = 0;
   async function* counted() {
-    for await (const entry of reduceGroups(job, groups)) {
+    for await (const entry of reduceGroups(job, groups, { accumulators: task.accumulators === true })) {
       records++;
       yield entry;
     }
   }
   // Only what the data determines: a retried attempt, a rerun or another store must write the
   // same bytes. Which job and attempt wrote it is lineage, kept in the version's _MANIFEST.json.
-  const metadata = { view: job.view, job: job.name, partition: task.partition };
+  const metadata = { view: job.view, job: job.name, partition: task.partition, ...(task.accumulators ? { values: 'accumulators' } : {}) };
   const info = await env.store.put(task.outputKey, encodeViewFile(counted(), { metadata }), { overwrite: true });
   counters.recordsIn = stats.entries;
   counters.shuffleBytes = stats.bytes;

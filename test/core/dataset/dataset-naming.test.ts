@@ -1,11 +1,16 @@
 /**
  * The naming rules of the master dataset: dataset names, event times, day folders, sequences.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isStrataError } from '../../../core/errors.ts';
 import { checkDateRange, nextSequence, parseSegmentKey, segmentKey, utcDate } from '../../../core/dataset/dataset-layout.ts';
 import { assertDatasetName } from '../../../core/dataset/dataset-name.ts';
+import { listDatasets, listSegments } from '../../../core/dataset/list-segments.ts';
+import { openStore } from '../../../core/store/open-store.ts';
 import { eventTimeOf, explainBadEventTime } from '../../../core/dataset/event-time.ts';
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -100,6 +105,45 @@ describe('layout', () => {
     expect(parseSegmentKey(key)).toEqual({ dataset: 'pv', date: '2026-01-05', seq: '0000000000001000000', sha256: sha });
     expect(parseSegmentKey(`${key}.stats.json`)).toBeUndefined();
     expect(parseSegmentKey('master/pv/dt=2026-01-05/notes.txt')).toBeUndefined();
+  });
+
+  it('speed segment keys carry their bucket (-b<bucket>); file-ingest keys have none; both parse', () => {
+    const sha = 'cd'.repeat(32);
+    const key = segmentKey('pv', '2026-01-05', '0000000000001000000', sha, 29446201);
+    expect(key).toBe(`master/pv/dt=2026-01-05/0000000000001000000-b29446201-${sha}.seg`);
+    expect(parseSegmentKey(key)).toEqual({ dataset: 'pv', date: '2026-01-05', seq: '0000000000001000000', sha256: sha, bucket: 29446201 });
+    expect(parseSegmentKey(segmentKey('pv', '2026-01-05', '0000000000001000000', sha, 0))?.bucket).toBe(0);
+    expect('bucket' in parseSegmentKey(segmentKey('pv', '2026-01-05', '0000000000001000000', sha))!).toBe(false);
+    for (const bad of [`-b-${sha}`, `-b01-${sha}`, `-bx-${sha}`, `-b1${sha}`, `-b1-b2-${sha}`]) expect(parseSegmentKey(`master/pv/dt=2026-01-05/0000000000001000000${bad}.seg`), bad).toBeUndefined();
+    expect(() => segmentKey('pv', '2026-01-05', '0000000000001000000', sha, -1)).toThrow(/bucket -1/);
+    fc.assert(
+      fc.property(fc.option(fc.integer({ min: 0, max: 10 ** 15 - 1 }), { nil: undefined }), (bucket) => {
+        expect(parseSegmentKey(segmentKey('pv', '2026-01-05', '0000000000001000000', sha, bucket))?.bucket).toBe(bucket);
+      }),
+    );
+  });
+
+  it('listSegments lists file-ingest and speed segments of a day together in sequence order, with the bucket where there is one', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-layout-'));
+    const store = await openStore(`file://${dir}`);
+    try {
+      const sha = (c: string) => c.repeat(64);
+      const keys = [
+        segmentKey('pv', '2026-01-05', '0000000000001000000', sha('a')),
+        segmentKey('pv', '2026-01-05', '0000000000002000000', sha('b'), 7),
+        segmentKey('pv', '2026-01-05', '0000000000003000000', sha('c')),
+        segmentKey('pv', '2026-01-06', '0000000000004000000', sha('d'), 9),
+      ];
+      for (const k of [...keys].reverse()) await store.put(k, new Uint8Array([1]));
+      const listed = await listSegments(store, 'pv');
+      expect(listed.map((s) => s.key)).toEqual(keys);
+      expect(listed.map((s) => s.bucket)).toEqual([undefined, 7, undefined, 9]);
+      expect((await listSegments(store, 'pv', { from: '2026-01-06' })).map((s) => s.bucket)).toEqual([9]);
+      expect(await listDatasets(store)).toEqual(['pv']);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('date ranges must be calendar dates with from ≤ to (STRATA_E_DATE_RANGE)', () => {
