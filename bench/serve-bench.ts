@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- serve [--keys N] [--concurrency 50] [--seconds 10] [--rate 2000] [--profile] [--no-redis]`:
+ * `npm run bench -- serve [--keys N] [--concurrency 50] [--seconds 10] [--rate 2000] [--block-cache-bytes B] [--view-block-bytes B] [--profile] [--no-redis]`:
  * random-key GETs against `strata serve` (a child process over a view of N [url, hour] keys,
  * published to a temporary file store as the coordinator lays it out), beside two baselines
  * measured in the same run:
@@ -10,8 +10,10 @@
  * at a fixed `rate` (requests sent on schedule, latency from the due time: the latency a client
  * sees at a moderate load; --rate 0 skips it).
  * Prints requests/s, p50/p99, errors, server CPU per request, the view server's RSS beside the
- * view's data size, and the ratios (targets: strata/bare rps ≥ 0.5 closed loop, strata p99 ≤ 5 ms
- * at the fixed rate).
+ * view's data size and beside the RSS of the same server with no view (what the view itself
+ * costs), and the ratios (targets: strata/bare rps ≥ 0.5 closed loop, strata p99 ≤ 5 ms at the
+ * fixed rate). --block-cache-bytes sets the server's STRATA_SERVE_BLOCK_CACHE_BYTES;
+ * --view-block-bytes writes the view with data blocks of that size instead of the default 16 KiB.
  * --profile writes a V8 CPU profile of the view server and prints where its time went.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -40,7 +42,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
 /** Publishes the view one part at a time, each streamed through encodeViewFile (memory: one block). */
-export async function publish(store: ObjectStore, keys: number, partitions: number): Promise<{ bytes: number; version: string }> {
+export async function publish(store: ObjectStore, keys: number, partitions: number, blockSize?: number): Promise<{ bytes: number; version: string }> {
   const version = newVersion(Date.now(), 'bench');
   const partOfRow = rowPartitions(keys, partitions);
   const parts: ViewManifest['parts'] = [];
@@ -53,7 +55,7 @@ export async function publish(store: ObjectStore, keys: number, partitions: numb
         yield e;
       }
     })();
-    const info = await store.put(partKey(VIEW, version, p), encodeViewFile(counted));
+    const info = await store.put(partKey(VIEW, version, p), encodeViewFile(counted, blockSize === undefined ? {} : { blockSize }));
     parts.push({ partition: p, key: partKey(VIEW, version, p), bytes: info.size, records });
     bytes += info.size;
   }
@@ -205,6 +207,8 @@ export async function run(argv: string[]): Promise<void> {
       'redis-requests': { type: 'string', default: '1000000' },
       'no-redis': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      'block-cache-bytes': { type: 'string' },
+      'view-block-bytes': { type: 'string' },
     },
   });
   const keys = Number(values.keys);
@@ -220,15 +224,25 @@ export async function run(argv: string[]): Promise<void> {
     const storeUrl = `file://${path.join(dir, 'store')}`;
     const store = await openStore(storeUrl);
     const p0 = performance.now();
-    const { bytes } = await publish(store, keys, partitions);
+    const { bytes } = await publish(store, keys, partitions, values['view-block-bytes'] === undefined ? undefined : Number(values['view-block-bytes']));
     await store.close();
     say(`view: ${fmt(keys)} [url, hour] keys, integer values, ${partitions} parts, ${mib(bytes)} of view files (published in ${((performance.now() - p0) / 1000).toFixed(1)} s); ${concurrency} keep-alive connections, ${seconds} s per run${fixed ? ` (closed loop, then open loop at ${fmt(rate)} req/s)` : ''}, ${os.cpus().length} cores`);
 
+    const serveEnv = {
+      ...process.env,
+      STRATA_HOME: path.join(dir, 'home'),
+      STRATA_REDIS_URL: '',
+      STRATA_LOG_LEVEL: 'warn',
+      ...(values['block-cache-bytes'] !== undefined ? { STRATA_SERVE_BLOCK_CACHE_BYTES: values['block-cache-bytes'] } : {}),
+    };
+    const serveArgs = (store: string) => [path.join(ROOT, 'cli/bin.mjs'), 'serve', '--store', store, '--port', '0', '--host', '127.0.0.1'];
+    // The same server over an empty store: the memory a view server takes before any view.
+    const empty = await startServer(serveArgs(`file://${path.join(dir, 'empty-store')}`), serveEnv);
+    const emptyRss = procStats(empty.child.pid!).rssBytes;
+    await empty.stop();
+
     const profDir = path.join(dir, 'profile');
-    const serve = await startServer(
-      [...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), path.join(ROOT, 'cli/bin.mjs'), 'serve', '--store', storeUrl, '--port', '0', '--host', '127.0.0.1'],
-      { ...process.env, STRATA_HOME: path.join(dir, 'home'), STRATA_REDIS_URL: '', STRATA_LOG_LEVEL: 'warn' },
-    );
+    const serve = await startServer([...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...serveArgs(storeUrl)], serveEnv);
     let strata;
     let strataFixed;
     let loadedRss: ProcStats;
@@ -257,6 +271,8 @@ export async function run(argv: string[]): Promise<void> {
     if (strataFixed) say(line('strata serve', strataFixed));
     if (nodeFixed) say(line('bare node:http + Map', nodeFixed));
     say(`strata serve memory: RSS ${mib(loadedRss.rssBytes)} once loaded, ${mib(strata.after.rssBytes)} after the run (peak ${mib(strata.after.peakRssBytes)}), for ${mib(bytes)} of view files; bare node + Map: RSS ${mib(node.after.rssBytes)}`);
+    const added = strata.after.peakRssBytes - emptyRss;
+    say(`strata serve with no view: RSS ${mib(emptyRss)}; the view adds ${mib(added)} at peak = ${((added / bytes) * 100).toFixed(0)}% of its data size`);
     if (!values['no-redis']) {
       const r = await redisBaseline(dir, keys, concurrency, Number(values['redis-requests']));
       say(`redis-server GET (redis-benchmark -c ${concurrency} -r ${keys}, C client): ${fmt(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.seconds.toFixed(1)} s); redis RSS ${mib(r.rssBytes)}`);

@@ -16,10 +16,12 @@
  *     2. put views/<view>/<version>/_MANIFEST.json (create-only)
  *     3. put views/<view>/_CURRENT {"version"} (overwrite): the single step that publishes
  *     4. PUBLISH <P>:views {"view","version"} so view servers load it
- *     5. delete tmp/jobs/<jobId>/
+ *     5. retention: delete committed versions beyond config.viewVersionsKept before the current
+ *        one (core/views/view-retention.ts; never the current one, never master/)
+ *     6. delete tmp/jobs/<jobId>/
  *   A failure before step 3 publishes nothing: readers follow _CURRENT, and listVersions lists
- *   only versions with a manifest. (Parts already copied stay, unreferenced: views/ is
- *   immutable, even to the coordinator.) Steps 4 and 5 cannot fail the commit; they are logged.
+ *   only versions with a manifest. (Parts already copied stay, unreferenced, until retention
+ *   removes the folder.) Steps 4–6 cannot fail the commit; they are logged.
  * - abortJob: the coordinator, once, when a job fails or is cancelled: deletes tmp/jobs/<jobId>/.
  *   The scheduler then marks the job succeeded (after commitJob) or failed/cancelled (after abortJob).
  */
@@ -28,6 +30,7 @@ import type { Logger } from '../core/log.ts';
 import type { ObjectInfo, ObjectStore } from '../core/store/store.ts';
 import { addCounters, emptyCounters } from '../core/tasks/task-payload.ts';
 import { manifestKey, partKey, readCurrentVersion, readManifest, setCurrentVersion, viewsChannel, type ViewManifest } from '../core/views/view-layout.ts';
+import { pruneAfterPublish } from '../core/views/view-retention.ts';
 import type { JobRecord } from './state/job-store.ts';
 import type { TaskRecord } from './state/task-record.ts';
 
@@ -39,6 +42,8 @@ export interface CommitDeps {
   prefix: string;
   log?: Logger;
   now?: () => number;
+  /** config.viewVersionsKept: committed versions kept before the current one (retention). */
+  versionsKept?: number;
 }
 
 export const jobTmpPrefix = (jobId: string): string => `tmp/jobs/${jobId}/`;
@@ -79,6 +84,7 @@ export async function commitJob(deps: CommitDeps, job: JobRecord, tasks: readonl
   } catch (err) {
     deps.log?.warn({ err, jobId: job.id, view, version }, 'announcing the new version failed; view servers will see _CURRENT when they next poll');
   }
+  await pruneAfterPublish(deps, view); // retention: never throws
   await abortJob(store, job.id, deps.log);
   return manifest;
 }

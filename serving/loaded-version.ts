@@ -1,15 +1,17 @@
 /**
  * One version of one view, loaded for serving: a reader per part file (index and bloom filter in
- * memory, data blocks read from a local copy through the shared BlockCache), and a count of the
- * requests using it, so it is closed only once the last of them is done.
+ * memory, data blocks read from a local copy with one pread each, hot ones kept in the shared
+ * BlockCache), and a count of the requests using it, so it is closed only once the last of them is done.
  *
  *   const v = await LoadedVersion.load({ store, view: 'pageviews', version, dir, cache });
  *   v.acquire();
  *   try { await v.get(['/home', 3]); } finally { v.release(); }
  *   v.retire();                                   // closes once no request holds it
  *
- * Part files are streamed whole into `dir` before the version is offered to any request: a swap
- * never waits on the store, and a store outage does not fail reads of a loaded version.
+ * Part files are streamed whole into `dir`, and every block's checksum verified, before the
+ * version is offered to any request: a swap never waits on the store, a store outage does not fail
+ * reads of a loaded version, and a damaged copy fails the load (the version in service stays)
+ * rather than the requests that would have read it.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, rename } from 'node:fs/promises';
@@ -70,7 +72,9 @@ export class LoadedVersion {
         // renamed: a half-written copy is never opened. A failed copy is removed with `dir`.
         await pipeline(await store.getStream(p.key), createWriteStream(`${file}.tmp`));
         await rename(`${file}.tmp`, file);
-        parts[p.partition] = await ViewFileReader.open(file, { cache: opts.cache });
+        // Every block's checksum is verified here, once: a damaged copy fails the load (the version
+        // in service stays), and lookups skip the check.
+        parts[p.partition] = await ViewFileReader.open(file, { cache: opts.cache, checkBlocks: 'at-open' });
       }),
     );
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -44,6 +44,11 @@ export interface MergedPage {
   last?: Uint8Array;
 }
 
+/** What answers a key from the batch version: a LoadedVersion, or a ViewReader over the store. */
+export interface KeyLookup {
+  get(key: Key): Promise<unknown>;
+}
+
 export interface RealtimeSourceOptions {
   redis: Redis;
   prefix: string;
@@ -61,8 +66,8 @@ export class RealtimeSource {
     this.#code = new CodeCache(options.store, options.codeDir);
   }
 
-  /** The merge for a loaded version, or undefined when it is a plain batch view. */
-  async forVersion(v: LoadedVersion): Promise<RealtimeMerge | undefined> {
+  /** The merge for a loaded version (or a ViewReader), or undefined when it is a plain batch view. */
+  async forVersion(v: Pick<LoadedVersion, 'view' | 'version' | 'manifest'>): Promise<RealtimeMerge | undefined> {
     const rt = v.manifest.job.realtime;
     if (!rt) return undefined;
     const job = await loadJob(this.#code, v.manifest.job.codeHash);
@@ -80,11 +85,11 @@ export class RealtimeMerge {
     readonly boundary: number,
   ) {}
 
-  async get(v: LoadedVersion, key: Key): Promise<MergedAnswer | undefined> {
+  async get(v: KeyLookup, key: Key): Promise<MergedAnswer | undefined> {
     return (await this.getMany(v, [key]))[0];
   }
 
-  async getMany(v: LoadedVersion, keys: readonly Key[]): Promise<Array<MergedAnswer | undefined>> {
+  async getMany(v: KeyLookup, keys: readonly Key[]): Promise<Array<MergedAnswer | undefined>> {
     const encoded = keys.map((k) => encodeKey(k));
     const batch = await Promise.all(keys.map((k) => v.get(k)));
     return this.#combine(encoded, batch);

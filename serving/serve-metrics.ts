@@ -38,7 +38,7 @@ export class ServeMetrics {
     this.swapFailures = new Counter({ name: 'strata_serve_swap_failures_total', help: 'Version loads that failed (the version in service stayed).', labelNames: ['view'], registers });
     for (const [name, help, field] of [
       ['strata_serve_block_cache_hits', 'Block cache lookups that found the block.', 'hits'],
-      ['strata_serve_block_cache_misses', 'Block cache lookups that read the block from the local part file.', 'misses'],
+      ['strata_serve_block_cache_misses', 'Block cache lookups that read the block from the local part file (one pread).', 'misses'],
       ['strata_serve_block_cache_evictions', 'Blocks evicted from the block cache.', 'evictions'],
     ] as const) {
       new Counter({
@@ -52,8 +52,16 @@ export class ServeMetrics {
       });
     }
     new Gauge({
+      name: 'strata_serve_block_cache_max_bytes',
+      help: 'The block cache budget (config serveBlockCacheBytes); blocks beyond it are read from the local part files, mostly from the OS page cache.',
+      registers,
+      collect() {
+        this.set(cache.maxBytes);
+      },
+    });
+    new Gauge({
       name: 'strata_serve_block_cache_bytes',
-      help: 'Bytes of decoded blocks in the block cache.',
+      help: 'Bytes of view file blocks held in the block cache.',
       registers,
       collect() {
         this.set(cache.bytes);

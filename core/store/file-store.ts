@@ -130,7 +130,7 @@ export class FileStore implements ObjectStore {
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'EPERM') return; // no object there
       throw ioError('delete', key, err);
     }
-    await this.pruneEmptyDirs(path.dirname(file));
+    await this.pruneEmptyDirs(path.dirname(file), key);
   }
 
   async close(): Promise<void> {}
@@ -209,8 +209,9 @@ export class FileStore implements ObjectStore {
     }
   }
 
-  private async pruneEmptyDirs(dir: string): Promise<void> {
-    const stopAt = path.join(this.root, 'tmp');
+  /** Removes the folders a delete emptied, up to tmp/ or views/<view>/ (never those themselves). */
+  private async pruneEmptyDirs(dir: string, key: string): Promise<void> {
+    const stopAt = key.startsWith('tmp/') ? path.join(this.root, 'tmp') : path.join(this.root, ...key.split('/').slice(0, 2));
     for (let d = dir; d.startsWith(`${stopAt}${path.sep}`); d = path.dirname(d)) {
       try {
         await fs.rmdir(d);

@@ -8,7 +8,7 @@
  *   assertOverwritable('master/x.seg');    // throws STRATA_E_STORE_IMMUTABLE
  */
 import { StrataError } from '../errors.ts';
-import { isImmutableKey, type ByteRange } from './store.ts';
+import { isDeletableKey, isImmutableKey, type ByteRange } from './store.ts';
 
 /** The local store keeps in-flight writes here; no key may live under it on any backend. */
 export const PARTIAL_DIR = '.partial';
@@ -58,10 +58,14 @@ export function assertOverwritable(key: string): void {
   }
 }
 
-/** Throws STRATA_E_STORE_IMMUTABLE unless `key` is under tmp/, the only place anything is deleted. */
+/** Throws STRATA_E_STORE_IMMUTABLE unless `key` is under tmp/ or views/<view>/<version>/ (see isDeletableKey). */
 export function assertDeletable(key: string): void {
-  if (!key.startsWith('tmp/')) {
-    throw new StrataError('STRATA_E_STORE_IMMUTABLE', `refusing to delete ${key}: only keys under tmp/ may be deleted`, { details: { key } });
+  if (!isDeletableKey(key)) {
+    throw new StrataError(
+      'STRATA_E_STORE_IMMUTABLE',
+      `refusing to delete ${key}: only keys under tmp/ and views/<view>/<version>/ may be deleted; master/ and code/ are never deleted, and a view's _CURRENT is moved, not deleted`,
+      { details: { key } },
+    );
   }
 }
 

@@ -10,9 +10,12 @@
  * - key: a relative, '/'-separated path such as `views/pageviews/v3/part-0.sv`: no leading '/', no empty,
  *   '.' or '..' segment, no backslash or NUL, at most 1024 bytes (STRATA_E_STORE_KEY otherwise; store-rules.ts).
  * - immutable key: anything under `master/`, `code/`, or `views/<view>/<version>/`. Written once,
- *   never overwritten or deleted: the store itself refuses (STRATA_E_STORE_EXISTS / _IMMUTABLE).
+ *   never overwritten: the store itself refuses (STRATA_E_STORE_EXISTS / _IMMUTABLE).
  * - pointer: a small mutable object such as `views/<view>/_CURRENT`; written with `{ overwrite: true }`.
- * - tmp/: in-flight work; the only prefix where `delete` is allowed.
+ * - deletable key: under `tmp/` (in-flight work) or `views/<view>/<version>/` (derived data: a
+ *   version is recomputable from master/ and code/, and retention deletes old ones, see
+ *   core/views/view-retention.ts). Nothing under `master/` or `code/`, and no pointer, is ever
+ *   deleted: the store refuses (STRATA_E_STORE_IMMUTABLE).
  *
  * Writes are atomic: a reader sees the whole object or nothing, never a prefix of it.
  */
@@ -56,14 +59,21 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Create-only server-side copy (hard link on file://, CopyObject on s3://): how staged tmp/ output is committed. */
   copy(fromKey: string, toKey: string): Promise<ObjectInfo>;
-  /** Deletes an object under `tmp/` (STRATA_E_STORE_IMMUTABLE elsewhere). Deleting an absent key is not an error. */
+  /** Deletes an object under `tmp/` or `views/<view>/<version>/` (STRATA_E_STORE_IMMUTABLE elsewhere, see isDeletableKey). Deleting an absent key is not an error. */
   delete(key: string): Promise<void>;
   close(): Promise<void>;
 }
 
 const IMMUTABLE = [/^master\//, /^code\//, /^views\/[^/]+\/[^/]+\//];
 
-/** True for keys that may be written once and never overwritten or deleted. */
+/** True for keys that may be written once and never overwritten. */
 export function isImmutableKey(key: string): boolean {
   return IMMUTABLE.some((re) => re.test(key));
+}
+
+const DELETABLE = [/^tmp\//, /^views\/[^/]+\/[^/]+\//];
+
+/** True for keys that may be deleted: in-flight work under tmp/ and view versions' files; never master/ or code/. */
+export function isDeletableKey(key: string): boolean {
+  return DELETABLE.some((re) => re.test(key));
 }

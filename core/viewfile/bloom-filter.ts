@@ -52,9 +52,10 @@ export class BloomFilter {
   }
 
   private add(h: number): void {
-    const step = stride(h);
-    for (let i = 0; i < this.hashes; i++) {
-      const bit = (h + i * step) % this.size;
+    const size = this.size;
+    const step = stride(h) % size;
+    // Bit i is (h + i * stride) mod size, stepped without a division per probe.
+    for (let i = 0, bit = h % size; i < this.hashes; i++, bit = bit + step >= size ? bit + step - size : bit + step) {
       this.bits[bit >>> 3]! |= 1 << (bit & 7);
     }
   }
@@ -62,9 +63,9 @@ export class BloomFilter {
   /** False means the key is certainly absent; true means it may be present. */
   mayContain(h: number): boolean {
     if (this.size === 0) return false;
-    const step = stride(h);
-    for (let i = 0; i < this.hashes; i++) {
-      const bit = (h + i * step) % this.size;
+    const size = this.size;
+    const step = stride(h) % size;
+    for (let i = 0, bit = h % size; i < this.hashes; i++, bit = bit + step >= size ? bit + step - size : bit + step) {
       if ((this.bits[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
     }
     return true;

@@ -9,6 +9,7 @@
  * as truncation (STRATA_E_VIEWFILE_CORRUPT).
  */
 
+import { readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { StrataError } from '../errors.ts';
 import type { ObjectStore } from '../store/store.ts';
@@ -17,6 +18,12 @@ export interface RandomAccessSource {
   /** Total size in bytes. */
   size: number;
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The same read done synchronously into `into` (from its start), returning the bytes read; only
+   * sources for which that is cheap offer it (a local file: one pread, ~3 µs from the page cache,
+   * against ~25 µs of thread-pool round trip for an async read).
+   */
+  readSync?(offset: number, length: number, into: Uint8Array): number;
   close?(): Promise<void>;
   /** Names the file in error messages (a path or store key). */
   name?: string;
@@ -39,6 +46,15 @@ export async function fileSource(path: string): Promise<RandomAccessSource> {
           done += bytesRead;
         }
         return buf;
+      },
+      readSync(offset, length, into) {
+        let done = 0;
+        while (done < length) {
+          const n = readSync(handle.fd, into, done, length - done, offset + done);
+          if (n === 0) break;
+          done += n;
+        }
+        return done;
       },
       close: () => handle.close(),
     };

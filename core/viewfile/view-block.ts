@@ -93,34 +93,55 @@ interface Cursor {
 // Lookups are synchronous once the block is loaded, so they can share one cursor.
 const lookup: Cursor = { pos: 0, key: new Uint8Array(MAX_KEY_BYTES), keyLength: 0 };
 
-/** A verified block payload, searchable without decoding all of it. */
+/**
+ * A verified block payload, searchable without decoding all of it. The restart table is read in
+ * place, so wrapping a payload allocates nothing but this object: a lookup may search a block
+ * read into a shared buffer and drop it (see ViewFileReader).
+ */
 export class DataBlock {
-  private readonly restarts: Uint32Array;
+  /** Number of restarts. */
+  private readonly restartCount: number;
   /** Where the entries end and the restart table begins. */
   private readonly end: number;
 
   constructor(
+    /** Holds the payload in its first `byteLength` bytes (a larger buffer may be reused for it). */
     private readonly payload: Uint8Array,
     /** Entries in the block (from the index). */
     readonly count: number,
-    private readonly source: string,
-    private readonly what: string,
+    /** The file and the block, for error messages. */
+    readonly source: string,
+    readonly what: string,
+    readonly byteLength = payload.length,
   ) {
-    const n = payload.length >= 4 ? readU32(payload, payload.length - 4) : -1;
-    const end = payload.length - 4 - 4 * n;
-    if (n < 1 || end < 0 || n !== Math.ceil(count / RESTART_INTERVAL)) throw this.fail(`has a bad restart table (${n} restarts for ${count} entries)`, payload.length);
-    this.restarts = new Uint32Array(n);
+    const n = byteLength >= 4 && byteLength <= payload.length ? readU32(payload, byteLength - 4) : -1;
+    const end = byteLength - 4 - 4 * n;
+    if (n < 1 || end < 0 || n !== Math.ceil(count / RESTART_INTERVAL)) throw this.fail(`has a bad restart table (${n} restarts for ${count} entries)`, byteLength);
+    let previous = -1;
     for (let i = 0; i < n; i++) {
       const r = readU32(payload, end + 4 * i);
-      if (r >= end || (i === 0 ? r !== 0 : r <= this.restarts[i - 1]!)) throw this.fail(`restart ${i} points outside the block`, end + 4 * i);
-      this.restarts[i] = r;
+      if (r >= end || (i === 0 ? r !== 0 : r <= previous)) throw this.fail(`restart ${i} points outside the block`, end + 4 * i);
+      previous = r;
     }
+    this.restartCount = n;
     this.end = end;
   }
 
-  /** Approximate memory held, for the block cache. */
-  get bytes(): number {
-    return this.payload.length + this.restarts.length * 4 + 120;
+  /** The same block over a copy of its payload: one that may outlive a shared or cached buffer. */
+  copy(): DataBlock {
+    const into = new Uint8Array(this.byteLength);
+    this.copyTo(into);
+    return new DataBlock(into, this.count, this.source, this.what);
+  }
+
+  /** Copies the payload to the start of `into` (at least byteLength long). */
+  copyTo(into: Uint8Array): void {
+    into.set(this.byteLength === this.payload.length ? this.payload : this.payload.subarray(0, this.byteLength));
+  }
+
+  /** Offset of restart entry r (checked in the constructor). */
+  private restart(r: number): number {
+    return readU32(this.payload, this.end + 4 * r);
   }
 
   /** Whether the block's first key is `key` (the reader checks blocks against the index). */
@@ -133,9 +154,9 @@ export class DataBlock {
     const r = this.lastRestartAtOrBefore(key, lookup);
     if (r < 0) return undefined;
     const c = lookup;
-    c.pos = this.restarts[r]!;
+    c.pos = this.restart(r);
     c.keyLength = 0;
-    const stop = r + 1 < this.restarts.length ? this.restarts[r + 1]! : this.end;
+    const stop = r + 1 < this.restartCount ? this.restart(r + 1) : this.end;
     while (c.pos < stop) {
       const valueLength = this.next(c);
       const order = compareRange(c.key, c.keyLength, key);
@@ -150,7 +171,7 @@ export class DataBlock {
   *entries<V>(from: Uint8Array | undefined, read: ValueReader<V>): Generator<[Uint8Array, V]> {
     const c: Cursor = { pos: 0, key: new Uint8Array(MAX_KEY_BYTES), keyLength: 0 };
     const r = from ? Math.max(0, this.lastRestartAtOrBefore(from, c)) : 0;
-    c.pos = this.restarts[r]!;
+    c.pos = this.restart(r);
     c.keyLength = 0;
     let seen = r * RESTART_INTERVAL;
     while (c.pos < this.end) {
@@ -168,7 +189,7 @@ export class DataBlock {
   private lastRestartAtOrBefore(key: Uint8Array, c: Cursor): number {
     if (this.compareRestart(0, key, c) > 0) return -1;
     let lo = 0;
-    let hi = this.restarts.length - 1;
+    let hi = this.restartCount - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (this.compareRestart(mid, key, c) <= 0) lo = mid;
@@ -179,7 +200,7 @@ export class DataBlock {
 
   /** Compares a restart entry's whole key (stored unshared) with `key`, in place. */
   private compareRestart(r: number, key: Uint8Array, c: Cursor): number {
-    c.pos = this.restarts[r]!;
+    c.pos = this.restart(r);
     if (this.varint(c) !== 0) throw this.fail(`restart ${r} is prefix-compressed`, c.pos);
     const len = this.varint(c);
     const start = c.pos;

@@ -70,8 +70,11 @@ export function frame(payload: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Checks a frame read from `offset` and returns its payload (a view, no copy). `what` names it and its offset. */
-export function unframe(bytes: Uint8Array, source: string, what: string, offset: number): Uint8Array {
+/**
+ * Checks a frame read from `offset` and returns its payload (a view, no copy). `what` names it and
+ * its offset. `checkCrc: false` skips the checksum, for bytes already verified once (see ViewFileReader).
+ */
+export function unframe(bytes: Uint8Array, source: string, what: string, offset: number, checkCrc = true): Uint8Array {
   if (bytes.length < FRAME_HEADER_SIZE) throw corrupt(source, `${what} is truncated (${bytes.length} bytes)`, { offset });
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const length = view.getUint32(0);
@@ -79,7 +82,7 @@ export function unframe(bytes: Uint8Array, source: string, what: string, offset:
     throw corrupt(source, `${what} says it holds ${length} bytes but ${bytes.length - FRAME_HEADER_SIZE} were expected`, { offset });
   }
   const payload = bytes.subarray(FRAME_HEADER_SIZE);
-  if (checksum(payload) !== view.getUint32(4)) throw corrupt(source, `${what} (${bytes.length} bytes) failed its CRC32 check`, { offset });
+  if (checkCrc && checksum(payload) !== view.getUint32(4)) throw corrupt(source, `${what} (${bytes.length} bytes) failed its CRC32 check`, { offset });
   return payload;
 }
 

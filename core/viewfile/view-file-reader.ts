@@ -12,6 +12,15 @@
  * reads exactly one block (stats.blockReads counts reads that reach the source). A scan reads only
  * blocks that overlap its range, prefetching the next one it will certainly need. Every read is
  * checked (lengths, CRC32); damage is STRATA_E_VIEWFILE_CORRUPT naming the file, part and offset.
+ *
+ * A source that reads synchronously (a local file: fileSource) is read with one pread per block
+ * (~3 µs from the page cache, against ~25 µs for an async read through the thread pool), into a
+ * buffer shared by all readers that a lookup searches and lets go: a lookup allocates nothing but
+ * its key and value. A block cache, given one, keeps its own copy. A disk read blocks the event
+ * loop meanwhile: right for a local copy mostly in the page cache, which is what fileSource is for.
+ * `checkBlocks: 'at-open'` verifies every block's CRC32 once, reading the file through when it
+ * opens, instead of at each read: for a local copy nothing else writes (the view server's), it
+ * moves that cost out of the lookups and turns a damaged copy into a failed open, not failed lookups.
  */
 
 import { StrataError } from '../errors.ts';
@@ -21,12 +30,14 @@ import { bloomHash, type BloomFilter } from './bloom-filter.ts';
 import { fileSource, type RandomAccessSource } from './random-access-source.ts';
 import { DataBlock, viewOf, type ValueReader } from './view-block.ts';
 import { corrupt, unframe, valueUnpackr, type ViewFileFooter } from './view-file-format.ts';
-import { readExactly, readTail, type ViewFileTail } from './view-file-tail.ts';
+import { readExactly, readTail, verifyBlocks, type ViewFileTail } from './view-file-tail.ts';
 import type { ViewFileKey } from './view-file-writer.ts';
 
 export interface ViewFileReaderOptions {
   /** A BlockCache shared with other readers, or a byte budget for a cache of this reader's own. Default: none. */
   cache?: BlockCache | number;
+  /** When block checksums are verified: at each block read (default), or all at once when the file opens. */
+  checkBlocks?: 'each-read' | 'at-open';
 }
 
 export interface ScanOptions {
@@ -55,6 +66,10 @@ export interface ViewFileReaderStats {
 
 let nextReaderId = 1;
 
+// The buffer every synchronous lookup reads its block into. A lookup reads, searches and decodes
+// without yielding, so no two ever hold it at once; it grows to the largest block seen.
+let scratch = new Uint8Array(64 * 1024);
+
 export class ViewFileReader {
   readonly stats: ViewFileReaderStats = { blockReads: 0, bytesRead: 0, bloomNegatives: 0 };
   private readonly id = nextReaderId++;
@@ -72,6 +87,8 @@ export class ViewFileReader {
     private readonly source: RandomAccessSource,
     tail: ViewFileTail,
     private readonly cache: BlockCache | undefined,
+    /** Whether each block read checks its CRC32 (false once the whole file was verified at open). */
+    private readonly checkCrc: boolean,
   ) {
     this.name = source.name ?? 'view file';
     ({ footer: this.footer, firstKeys: this.firstKeys, offsets: this.offsets, lengths: this.lengths, counts: this.counts, bloom: this.bloom } = tail);
@@ -82,7 +99,10 @@ export class ViewFileReader {
     const src = typeof source === 'string' ? await fileSource(source) : source;
     try {
       const cache = typeof options.cache === 'number' ? new BlockCache(options.cache) : options.cache;
-      return new ViewFileReader(src, await readTail(src), cache);
+      const atOpen = options.checkBlocks === 'at-open';
+      const reader = new ViewFileReader(src, await readTail(src), cache, !atOpen);
+      if (atOpen) await verifyBlocks(src, reader.name, reader.offsets, reader.lengths);
+      return reader;
     } catch (err) {
       if (typeof source === 'string') await src.close?.();
       throw err;
@@ -119,7 +139,7 @@ export class ViewFileReader {
     const k = keyBytes(key);
     const i = this.candidateBlock(k);
     if (i < 0) return undefined;
-    return (this.cache?.get(this.id, i) ?? (await this.fetchBlock(i))).get(k, this.unpack);
+    return (this.lookupBlock(i) ?? (await this.fetchBlock(i))).get(k, this.unpack);
   }
 
   async has(key: ViewFileKey): Promise<boolean> {
@@ -131,7 +151,7 @@ export class ViewFileReader {
     const k = keyBytes(key);
     const i = this.candidateBlock(k);
     if (i < 0) return undefined;
-    return (this.cache?.get(this.id, i) ?? (await this.fetchBlock(i))).get(k, copyOf);
+    return (this.lookupBlock(i) ?? (await this.fetchBlock(i))).get(k, copyOf);
   }
 
   /** The only block that may hold `key`, or -1 when the key range or the bloom filter rules it out. */
@@ -212,9 +232,43 @@ export class ViewFileReader {
     return lo;
   }
 
+  /** Block i for a scan, which holds it across yields: never the shared lookup buffer. */
   private loadBlock(i: number): Promise<DataBlock> {
     const cached = this.cache?.get(this.id, i);
-    return cached ? Promise.resolve(cached) : this.fetchBlock(i);
+    if (cached) return Promise.resolve(cached.copy());
+    if (!this.source.readSync) return this.fetchBlock(i);
+    try {
+      const block = this.toBlock(i, this.readBlockSync(i, new Uint8Array(this.lengths[i]!)));
+      this.cache?.set(this.id, i, block);
+      return Promise.resolve(block);
+    } catch (err) {
+      return Promise.reject(err); // like an async read: a damaged prefetched block fails only when reached
+    }
+  }
+
+  /**
+   * Block i for a lookup, to search at once (it may lie in the cache's buffers or the shared
+   * lookup buffer): from the cache, or read synchronously (the cache keeps a copy); undefined when
+   * the source reads only asynchronously.
+   */
+  private lookupBlock(i: number): DataBlock | undefined {
+    const cached = this.cache?.get(this.id, i);
+    if (cached || !this.source.readSync) return cached;
+    const length = this.lengths[i]!;
+    if (scratch.length < length) scratch = new Uint8Array(Math.max(length, 2 * scratch.length));
+    const block = this.toBlock(i, this.readBlockSync(i, scratch.subarray(0, length)));
+    this.cache?.set(this.id, i, block);
+    return block;
+  }
+
+  /** Reads block i's bytes into `into` (exactly its length) with the source's synchronous read. */
+  private readBlockSync(i: number, into: Uint8Array): Uint8Array {
+    const offset = this.offsets[i]!;
+    this.stats.blockReads++;
+    const n = this.source.readSync!(offset, into.length, into);
+    if (n !== into.length) throw corrupt(this.name, `block ${i} at offset ${offset} is truncated: read ${n} of ${into.length} bytes`, { offset });
+    this.stats.bytesRead += n;
+    return into;
   }
 
   /** Reads block i from the source, joining a read of it already in flight. */
@@ -230,13 +284,20 @@ export class ViewFileReader {
   private async readBlock(i: number): Promise<DataBlock> {
     const offset = this.offsets[i]!;
     const length = this.lengths[i]!;
-    const what = `block ${i} at offset ${offset}`;
     this.stats.blockReads++;
-    const bytes = await readExactly(this.source, this.name, offset, length, what);
+    const bytes = await readExactly(this.source, this.name, offset, length, `block ${i} at offset ${offset}`);
     this.stats.bytesRead += length;
-    const block = new DataBlock(unframe(bytes, this.name, what, offset), this.counts[i]!, this.name, what);
-    if (!block.firstKeyIs(this.firstKeys[i]!)) throw corrupt(this.name, `${what} does not start with the key the index gives for it`, { offset });
+    const block = this.toBlock(i, bytes);
     this.cache?.set(this.id, i, block);
+    return block;
+  }
+
+  /** Checks block i's bytes (frame, CRC32 unless verified at open, restart table, first key). */
+  private toBlock(i: number, bytes: Uint8Array): DataBlock {
+    const offset = this.offsets[i]!;
+    const what = `block ${i} at offset ${offset}`;
+    const block = new DataBlock(unframe(bytes, this.name, what, offset, this.checkCrc), this.counts[i]!, this.name, what);
+    if (!block.firstKeyIs(this.firstKeys[i]!)) throw corrupt(this.name, `${what} does not start with the key the index gives for it`, { offset });
     return block;
   }
 

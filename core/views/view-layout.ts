@@ -95,9 +95,12 @@ export async function setCurrentVersion(store: ObjectStore, view: string, versio
   assertViewName(view);
   if (!(await store.stat(manifestKey(view, version)))) {
     const versions = await listVersions(store, view);
-    throw new StrataError('STRATA_E_VIEW_NOT_FOUND', `view "${view}" has no committed version ${version}; its versions are ${versions.length ? versions.join(', ') : '(none)'}`, {
-      details: { view, version, versions },
-    });
+    throw new StrataError(
+      'STRATA_E_VIEW_NOT_FOUND',
+      `view "${view}" has no committed version ${version}; its versions are ${versions.length ? versions.join(', ') : '(none)'} ` +
+        '(after each publish only the newest few older versions are kept, STRATA_VIEW_VERSIONS_KEPT; an older one comes back by running its job again)',
+      { details: { view, version, versions } },
+    );
   }
   await store.put(currentKey(view), new TextEncoder().encode(`${JSON.stringify({ version })}\n`), { overwrite: true });
 }

@@ -1,6 +1,7 @@
 /**
  * `strata views history` and `strata views rollback` as real processes: a rollback moves
- * _CURRENT back to a committed version, announces it on the cluster's Redis, and deletes nothing.
+ * _CURRENT back to a committed version, announces it on the cluster's Redis, and deletes nothing;
+ * a version retention deleted is refused with the versions that are left.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { writeClusterFile } from '../../core/cluster-file.ts';
 import { openStore } from '../../core/store/open-store.ts';
 import type { ObjectStore } from '../../core/store/store.ts';
 import { listVersions, readCurrentVersion } from '../../core/views/view-layout.ts';
+import { pruneViewVersions } from '../../core/views/view-retention.ts';
 import { ViewReader } from '../../core/views/view-reader.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { publishView } from './fixtures/publish-view.ts';
@@ -82,7 +84,8 @@ describe('strata views rollback', () => {
     const before = await readCurrentVersion(store, 'pageviews');
     const bad = await strata(['views', 'rollback', 'pageviews', 'v0000000000009-nope']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('view "pageviews" has no committed version v0000000000009-nope; its versions are v0000000000001-good, v0000000000002-double [STRATA_E_VIEW_NOT_FOUND]');
+    expect(bad.stderr).toContain('view "pageviews" has no committed version v0000000000009-nope; its versions are v0000000000001-good, v0000000000002-double (after each publish');
+    expect(bad.stderr).toContain('STRATA_VIEW_VERSIONS_KEPT; an older one comes back by running its job again) [STRATA_E_VIEW_NOT_FOUND]');
     const unknown = await strata(['views', 'rollback', 'nosuch']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('STRATA_E_VIEW_NOT_FOUND');
@@ -90,5 +93,24 @@ describe('strata views rollback', () => {
     expect(oldest.code).toBe(2);
     expect(oldest.stderr).toContain('has no version older than the current v0000000000001-good');
     expect(await readCurrentVersion(store, 'pageviews')).toBe(before);
+  });
+
+  it('a version retention deleted cannot be rolled back to: the error names the versions left, which history lists and rollback reaches', async () => {
+    const v = (i: number) => `v000000000001${i}-c${i}`;
+    for (let i = 1; i <= 5; i++) await publishView(store, 'clicks', [[['/c', i], i]], { partitions: 1, version: v(i) });
+    expect((await pruneViewVersions(store, 'clicks', { keep: 2 })).deleted).toEqual([v(1), v(2)]);
+    const gone = await strata(['views', 'rollback', 'clicks', v(1)]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain(`view "clicks" has no committed version ${v(1)}; its versions are ${v(3)}, ${v(4)}, ${v(5)} (after each publish only the newest few older versions are kept, STRATA_VIEW_VERSIONS_KEPT`);
+    const history = await strata(['views', 'history', 'clicks', '--json']);
+    expect(history.code).toBe(0);
+    expect((JSON.parse(history.stdout) as Array<{ version: string; current: boolean }>).map((h) => [h.version, h.current])).toEqual([
+      [v(5), true],
+      [v(4), false],
+      [v(3), false],
+    ]);
+    const back = await strata(['views', 'rollback', 'clicks', v(3)]);
+    expect(back.code).toBe(0);
+    expect(await readCurrentVersion(store, 'clicks')).toBe(v(3));
   });
 });

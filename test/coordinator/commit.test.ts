@@ -98,4 +98,15 @@ describe('commitJob', () => {
     expect(await keysUnder(store, 'tmp/jobs/j5/')).toEqual([]);
   });
 
+  // Runs after the one above, on the versions it leaves: 42-j1, 100-j4 (current), 200-j5.
+  it('each publish deletes the versions older than the current one beyond the three kept by default', async () => {
+    const deps = { store, prefix: 'p', publish: async () => 0, now: () => 60 };
+    for (const [i, id] of ['j6', 'j7', 'j8', 'j9'].entries()) {
+      await commitJob(deps, job(id, `v0000000000${300 + 100 * i}-${id}`, 30 + i), await reduceTasks(id));
+    }
+    expect(await readCurrentVersion(store, 'v')).toBe('v0000000000600-j9');
+    expect(await listVersions(store, 'v')).toEqual(['v0000000000300-j6', 'v0000000000400-j7', 'v0000000000500-j8', 'v0000000000600-j9']);
+    expect(await keysUnder(store, 'views/v/v0000000000042-j1/')).toEqual([]);
+  });
+
 });

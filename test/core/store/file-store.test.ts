@@ -90,6 +90,19 @@ describe('FileStore specifics', () => {
     expect(await fs.readdir(path.join(dir, 'tmp'))).toEqual([]);
   });
 
+  it("deleting a view version's last file removes its folder, but not the view's folder or its _CURRENT", async () => {
+    const dir = freshDir();
+    const store = await FileStore.open(pathToFileURL(dir).href);
+    await store.put('views/pv/v0000000000001-a/part-0.sv', new Uint8Array(1));
+    await store.put('views/pv/v0000000000001-a/_MANIFEST.json', new Uint8Array(1));
+    await store.put('views/pv/_CURRENT', new Uint8Array(1));
+    await store.delete('views/pv/v0000000000001-a/_MANIFEST.json');
+    await store.delete('views/pv/v0000000000001-a/part-0.sv');
+    expect(await fs.readdir(path.join(dir, 'views/pv'))).toEqual(['_CURRENT']);
+    await store.put('views/pv/v0000000000001-a/part-0.sv', new Uint8Array(2)); // the folder comes back on a new put
+    expect((await store.stat('views/pv/v0000000000001-a/part-0.sv'))?.size).toBe(2);
+  });
+
   it('one key cannot be both an object and a folder here: the clash fails with STRATA_E_STORE_KEY', async () => {
     const store = await FileStore.open(pathToFileURL(freshDir()).href);
     await store.put('tmp/a', new Uint8Array(1));

@@ -187,17 +187,23 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       expect(await store.stat('master/new.seg')).toBeUndefined();
     });
 
-    it('delete is refused outside tmp/ and allowed inside it, absent keys included', async () => {
+    it('delete is allowed under tmp/ and views/<view>/<version>/, absent keys included, and refused for master/, code/ and pointers', async () => {
       const store = await fresh();
       await store.put('master/d/1.seg', bytes('m'));
+      await store.put('code/abc.mjs', bytes('c'));
       await store.put('views/v/_CURRENT', bytes('p'));
       await store.put('tmp/job-1/a/part', bytes('t'));
       await store.put('tmp/job-1/b', bytes('t'));
-      await rejectsWith(store.delete('master/d/1.seg'), 'STRATA_E_STORE_IMMUTABLE');
-      await rejectsWith(store.delete('views/v/_CURRENT'), 'STRATA_E_STORE_IMMUTABLE');
-      await rejectsWith(store.delete('tmpx/1'), 'STRATA_E_STORE_IMMUTABLE');
-      expect(await store.stat('master/d/1.seg')).toBeDefined();
-      expect(await store.stat('views/v/_CURRENT')).toBeDefined();
+      await store.put('views/v/v0000000000001-a/part-0.sv', bytes('old part'));
+      await store.put('views/v/v0000000000001-a/_MANIFEST.json', bytes('{}'));
+      await store.put('views/v/v0000000000002-b/part-0.sv', bytes('new part'));
+      for (const key of ['master/d/1.seg', 'code/abc.mjs', 'views/v/_CURRENT', 'tmpx/1', 'master/never-there.seg', 'views/v', 'viewsx/v/v1/part-0.sv']) {
+        const err = await rejectsWith(store.delete(key), 'STRATA_E_STORE_IMMUTABLE');
+        expect(err.message).toContain(key);
+      }
+      expect(text(await store.get('master/d/1.seg'))).toBe('m');
+      expect(text(await store.get('code/abc.mjs'))).toBe('c');
+      expect(text(await store.get('views/v/_CURRENT'))).toBe('p');
       await store.delete('tmp/job-1/a/part');
       expect(await store.stat('tmp/job-1/a/part')).toBeUndefined();
       await store.delete('tmp/job-1/a/part');
@@ -205,6 +211,30 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       expect((await listAll(store, 'tmp/')).map((o) => o.key)).toEqual(['tmp/job-1/b']);
       await store.put('tmp/job-1/a/part', bytes('again')); // a deleted tmp key can be written anew
       expect(text(await store.get('tmp/job-1/a/part'))).toBe('again');
+      // A whole view version goes; its neighbours and the view's pointer stay.
+      await store.delete('views/v/v0000000000001-a/_MANIFEST.json');
+      await store.delete('views/v/v0000000000001-a/part-0.sv');
+      await store.delete('views/v/v0000000000001-a/part-0.sv');
+      expect((await listAll(store, 'views/')).map((o) => o.key)).toEqual(['views/v/_CURRENT', 'views/v/v0000000000002-b/part-0.sv']);
+      // Deletable is not overwritable: a version's files are still written once.
+      await rejectsWith(store.put('views/v/v0000000000002-b/part-0.sv', bytes('changed'), { overwrite: true }), 'STRATA_E_STORE_IMMUTABLE');
+      expect(text(await store.get('views/v/v0000000000002-b/part-0.sv'))).toBe('new part');
+    });
+
+    it('nothing under master/ can be deleted, overwritten or replaced, whatever the route', async () => {
+      const store = await fresh();
+      const key = 'master/pv/dt=2026-01-01/1-ab.seg';
+      await store.put(key, bytes('the record of what happened'));
+      await rejectsWith(store.delete(key), 'STRATA_E_STORE_IMMUTABLE');
+      await rejectsWith(store.put(key, bytes('rewritten'), { overwrite: true }), 'STRATA_E_STORE_IMMUTABLE');
+      await rejectsWith(store.put(key, bytes('rewritten')), 'STRATA_E_STORE_EXISTS');
+      await store.put('tmp/impostor', bytes('rewritten'));
+      await rejectsWith(store.copy('tmp/impostor', key), 'STRATA_E_STORE_EXISTS');
+      for (const sneaky of ['tmp/../master/pv/dt=2026-01-01/1-ab.seg', 'views/../master/pv/dt=2026-01-01/1-ab.seg', 'views/v/../../master/pv/dt=2026-01-01/1-ab.seg']) {
+        await rejectsWith(store.delete(sneaky), 'STRATA_E_STORE_KEY');
+      }
+      expect(text(await store.get(key))).toBe('the record of what happened');
+      expect((await listAll(store, 'master/')).map((o) => o.key)).toEqual([key]);
     });
 
     it('copy commits a tmp/ object under a new key, create-only, leaving the source', async () => {
