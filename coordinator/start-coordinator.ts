@@ -84,13 +84,14 @@ export async function startCoordinator(config: StrataConfig, options: StartCoord
       log,
       metrics,
       speculation: speculationSettings(config),
+      versionsKept: config.viewVersionsKept,
     });
     await scheduler.start(events);
     closers.push(() => scheduler.stop());
 
     const service = new JobService({ jobs, scheduler, store, splitTargetBytes: config.splitTargetBytes, metrics });
     const sealer = new CommitLog(redis, { prefix, bucketMs: config.speedBucketMs });
-    const realtime = new RealtimeBatches({ redis, prefix, store, service, sealer, log });
+    const realtime = new RealtimeBatches({ redis, prefix, store, service, sealer, log, versionsKept: config.viewVersionsKept + 1 });
     realtime.start();
     closers.push(() => realtime.stop());
     const app = buildHttpApi({ service, realtime, token: config.token, metrics, log, ready: async () => (await redis.ping()) === 'PONG' });

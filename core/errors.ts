@@ -22,7 +22,7 @@ export const ERROR_CODES = {
 
   STRATA_E_STORE_URL: { retryable: false, doc: 'The store URL is not file:///dir or s3://bucket/prefix?endpoint=….' },
   STRATA_E_STORE_EXISTS: { retryable: false, doc: 'A create-only write hit a key that already exists.' },
-  STRATA_E_STORE_IMMUTABLE: { retryable: false, doc: 'An overwrite or delete of an immutable key (anything outside tmp/ that is not a pointer) was refused.' },
+  STRATA_E_STORE_IMMUTABLE: { retryable: false, doc: 'An overwrite or delete the store refuses: anything under master/ or code/, and any overwrite outside tmp/ that is not a pointer (deletes are allowed only under tmp/ and of whole view versions, by retention).' },
   STRATA_E_STORE_NOT_FOUND: { retryable: false, doc: 'The store has no object at that key.' },
   STRATA_E_STORE_UNAVAILABLE: { retryable: true, doc: 'The store could not be reached (S3 server down, wrong endpoint, bad credentials).' },
   STRATA_E_STORE_IO: { retryable: true, doc: 'A read or write to the store failed part way.' },

@@ -22,7 +22,13 @@ import type { Command } from 'commander';
 import { isStrataError, StrataError } from '../../core/errors.ts';
 import { formatKey, type KeyPart } from '../../core/keys/key-codec.ts';
 import { ViewReader } from '../../core/views/view-reader.ts';
-import { openTargetStore, resolveTarget, withTargetOptions, type TargetFlags } from '../cluster/cluster-target.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { connectRedis } from '../../core/redis/connect-redis.ts';
+import type { ObjectStore } from '../../core/store/store.ts';
+import { RealtimeSource } from '../../serving/realtime-merge.ts';
+import { openTargetStore, resolveTarget, withTargetOptions, type ClusterTarget, type TargetFlags } from '../cluster/cluster-target.ts';
 import { ViewServerClient } from '../cluster/view-server-client.ts';
 import { keyPartFromText } from '../../core/keys/key-part-text.ts';
 
@@ -59,6 +65,10 @@ export function register(program: Command): void {
     try {
       const reader = await ViewReader.open(store, view, flags.version ? { version: flags.version } : {});
       try {
+        if (reader.manifest.job.realtime) {
+          await getRealtimeFromStore(target, store, reader, key);
+          return;
+        }
         const value = await reader.get(key);
         if (value === undefined) {
           const alternative = stringReading(key, parts);
@@ -103,4 +113,30 @@ function stringReading(key: readonly KeyPart[], parts: readonly string[]): KeyPa
 function keyNotFound(view: string, version: string, key: KeyPart[], existingAlternative: KeyPart[] | undefined): StrataError {
   const hint = existingAlternative ? `; the key ${formatKey(existingAlternative)} (all strings) exists: add --string` : `; list keys with strata scan ${view} <first part>`;
   return new StrataError('STRATA_E_KEY_NOT_FOUND', `view "${view}" (version ${version}) has no key ${formatKey(key)}${hint}`, { details: { view, version, key } });
+}
+
+/**
+ * A realtime view without a view server: the stored version holds accumulators up to its
+ * boundary, so the answer needs the realtime buckets from the cluster's Redis too (never the
+ * batch half alone, which would silently miss recent events).
+ */
+async function getRealtimeFromStore(target: ClusterTarget, store: ObjectStore, reader: ViewReader, key: KeyPart[]): Promise<void> {
+  if (!target.redisUrl) {
+    throw new StrataError(
+      'STRATA_E_REALTIME_STATE',
+      `view "${reader.view}" is a realtime view: its values are batch ⊕ realtime, and the realtime half is in the cluster's Redis; start a view server (strata serve) or give the Redis URL (--redis, or .strata/cluster.json from strata dev)`,
+      { details: { view: reader.view, version: reader.version } },
+    );
+  }
+  const redis = await connectRedis(target.redisUrl, { role: 'command', name: 'strata-get' });
+  const codeDir = await mkdtemp(path.join(os.tmpdir(), 'strata-get-code-'));
+  try {
+    const merge = await new RealtimeSource({ redis, prefix: target.redisPrefix, store, codeDir }).forVersion(reader);
+    const answer = await merge!.get(reader, key);
+    if (!answer) throw keyNotFound(reader.view, reader.version, key, undefined);
+    process.stdout.write(`${JSON.stringify(answer.value)}\n`);
+  } finally {
+    redis.disconnect();
+    await rm(codeDir, { recursive: true, force: true });
+  }
 }

@@ -62,6 +62,8 @@ export interface SchedulerOptions {
   metrics?: CoordinatorMetrics;
   /** Backups for stragglers (config.speculation*); absent or multiplier 0: none. */
   speculation?: SpeculationSettings;
+  /** config.viewVersionsKept: committed versions kept before the current one. */
+  versionsKept?: number;
 }
 
 /** Retryable commit failures (store briefly down) tried again at the next poll, this often. */
@@ -338,7 +340,7 @@ export class Scheduler {
   async #commit(job: JobRecord, tasks: readonly TaskRecord[]): Promise<void> {
     const { store, redis, prefix } = this.#o;
     try {
-      await commitJob({ store, prefix, log: this.#log, publish: (channel, message) => redis.publish(channel, message) }, job, tasks);
+      await commitJob({ store, prefix, log: this.#log, publish: (channel, message) => redis.publish(channel, message), ...(this.#o.versionsKept !== undefined ? { versionsKept: this.#o.versionsKept } : {}) }, job, tasks);
     } catch (err) {
       const e = toStrataError(err, 'STRATA_E_STORE_IO');
       const tries = (this.#commitFailures.get(job.id) ?? 0) + 1;

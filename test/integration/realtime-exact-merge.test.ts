@@ -126,5 +126,47 @@ describe('realtime view: batch ⊕ realtime equals a full recomputation', () => 
     const last = await expectExact('at the end');
     expect(last.sources?.some((s) => s !== null && s.batch !== null)).toBe(true);
   }, 240_000);
-});
 
+  it('streams changed keys and new versions to live clients, and strata get without a view server still merges both halves', async () => {
+    const events: Array<{ event: string; data: { keys?: string[][]; version?: string } }> = [];
+    const sse = await fetch(`${cluster.info.serveUrl}/v1/views/clicks/changes`);
+    expect(sse.headers.get('content-type')).toContain('text/event-stream');
+    const reader = sse.body!.getReader();
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(frame)?.[1];
+          const data = /^data: (.*)$/m.exec(frame)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) });
+        }
+      }
+    })().catch(() => {});
+    const waitFor = async (pred: () => boolean, what: string) => {
+      for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(pred(), what).toBe(true);
+    };
+    await waitFor(() => events.some((e) => e.event === 'hello'), 'a hello event');
+    await ingest(['/p7', '/p9']);
+    await waitFor(() => events.some((e) => e.event === 'keys' && JSON.stringify(e.data.keys).includes('/p7') && JSON.stringify(e.data.keys).includes('/p9')), 'a keys event naming /p7 and /p9');
+    const job = await api.recompute('clicks');
+    const version = await waitForVersion(job.id);
+    await waitFor(() => events.some((e) => e.event === 'version' && e.data.version === version), `a version event for ${version}`);
+    await reader.cancel();
+    await reading;
+
+    await ingest(['/p9']);
+    const expected = acked.filter((r) => r.page === '/p9').length;
+    const noServer = { ...cluster.env, STRATA_SERVE_URL: 'http://127.0.0.1:9' };
+    const got = await cluster.strata(['get', 'clicks', '/p9'], { env: noServer });
+    expect(got.code, got.stderr).toBe(0);
+    expect(JSON.parse(got.stdout)).toBe(expected);
+  }, 120_000);
+});
