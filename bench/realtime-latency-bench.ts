@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { bundleJob, uploadBundle } from '../cli/bundle-job.ts';
 import { startLocalCluster } from '../cli/cluster/local-cluster.ts';
 import { jobSpecOf } from '../cli/commands/submit.ts';
+import { ViewServerClient } from '../cli/cluster/view-server-client.ts';
 import { CoordinatorClient } from '../cli/coordinator-client.ts';
 import { openStore } from '../core/store/open-store.ts';
 import { tickBatches } from './ingest-http-ticks.ts';
@@ -72,24 +73,12 @@ export async function run(argv: string[]): Promise<void> {
 
     // The live stream, read as it arrives.
     const sseSeen = new Map<string, number>();
-    const sse = await fetch(`${info.serveUrl}/v1/views/${VIEW}/changes`);
-    const reader = sse.body!.getReader();
+    const stopLive = new AbortController();
     const reading = (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += decoder.decode(value, { stream: true });
-        let end;
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const frame = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (!frame.startsWith('event: keys') || !data) continue;
-          const now = performance.now();
-          for (const k of (JSON.parse(data) as { keys: string[][] }).keys) if (k[0]!.startsWith('PROBE')) sseSeen.set(JSON.stringify(k), now);
-        }
+      for await (const e of new ViewServerClient(info.serveUrl!).changes(VIEW, stopLive.signal)) {
+        if (e.event !== 'keys') continue;
+        const now = performance.now();
+        for (const k of e.data.keys ?? []) if (String(k[0]).startsWith('PROBE')) sseSeen.set(JSON.stringify(k), now);
       }
     })().catch(() => {});
 
@@ -128,7 +117,7 @@ export async function run(argv: string[]): Promise<void> {
     stop = true;
     await Promise.all(loops);
     const seconds = (performance.now() - t0) / 1000;
-    await reader.cancel().catch(() => {});
+    stopLive.abort();
     await reading;
 
     say(`background ingest: ${Math.round(background / seconds).toLocaleString('en-US')} records/s acknowledged (${clients} clients × ${perBatch}-record batches)`);

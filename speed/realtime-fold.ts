@@ -20,18 +20,9 @@ import { openSegment } from '../core/segment/open-segment.ts';
 import type { ObjectStore } from '../core/store/store.ts';
 import type { AnyAggregator } from '../jobs/aggregators/aggregator.ts';
 import type { JobContext, JobDefinition } from '../jobs/types.ts';
+import type { CommittedCommit } from './commit-hook.ts';
 import { getRealtimeView, type RealtimeRegistration } from './realtime-registry.ts';
 import { RealtimeState, type Partial } from './realtime-state.ts';
-
-/** What the group commit hands the hook (see group-commit.ts). */
-export interface FoldableCommit {
-  dataset: string;
-  id: number;
-  bucket: number;
-  segments: string[];
-  views: string[];
-  records?: Record<string, unknown>[];
-}
 
 export interface RealtimeFolderOptions {
   redis: Redis;
@@ -56,7 +47,7 @@ export class RealtimeFolder {
     this.#code = new CodeCache(options.store, options.codeDir);
   }
 
-  async onCommitted(commit: FoldableCommit): Promise<void> {
+  async onCommitted(commit: CommittedCommit): Promise<void> {
     for (const view of commit.views) {
       const reg = await getRealtimeView(this.#o.redis, this.#o.prefix, view);
       // Unregistered since the commit began: nothing serves this view's realtime part any more.
@@ -72,7 +63,7 @@ export class RealtimeFolder {
     }
   }
 
-  async #readBack(commit: FoldableCommit, reg: RealtimeRegistration): Promise<Record<string, unknown>[]> {
+  async #readBack(commit: CommittedCommit, reg: RealtimeRegistration): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
     for (const key of commit.segments) {
       if (!inRange(key, reg)) continue;
@@ -82,7 +73,7 @@ export class RealtimeFolder {
     return out;
   }
 
-  async #announce(state: RealtimeState, commit: FoldableCommit, partials: readonly Partial[]): Promise<void> {
+  async #announce(state: RealtimeState, commit: CommittedCommit, partials: readonly Partial[]): Promise<void> {
     const keys = partials.slice(0, MAX_ANNOUNCED_KEYS).map((p) => p.key);
     const message = JSON.stringify({ view: state.view, bucket: commit.bucket, commit: commit.id, keys: keys.map((k) => Buffer.from(k).toString('base64')), more: partials.length - keys.length });
     try {

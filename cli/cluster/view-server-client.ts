@@ -28,6 +28,11 @@ export interface ServerScanPage {
   cursor?: string;
 }
 
+export interface LiveEvent {
+  event: string;
+  data: { view: string; version?: string; keys?: KeyPart[][]; more?: number; bucket?: number };
+}
+
 export class ViewServerClient {
   readonly url: string;
   readonly #timeoutMs: number;
@@ -53,6 +58,36 @@ export class ViewServerClient {
     const res = await this.#request(`/v1/views/${encodeURIComponent(view)}/scan?${query}`);
     if (res.status !== 200) throw await errorOf(res, this.url);
     return (await res.json()) as ServerScanPage;
+  }
+
+  /**
+   * The view's live changes (server-sent events), until `signal` aborts or the server closes:
+   * `{ event: 'hello' | 'keys' | 'version', data }` (see serving/live-changes.ts).
+   */
+  async *changes(view: string, signal?: AbortSignal): AsyncGenerator<LiveEvent> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}/v1/views/${encodeURIComponent(view)}/changes`, { headers: { accept: 'text/event-stream' }, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      throw new StrataError('STRATA_E_SERVE_UNAVAILABLE', `the view server at ${this.url} did not answer (${(err as Error).message}); check --server or STRATA_SERVE_URL`, { details: { url: this.url }, cause: err });
+    }
+    if (res.status !== 200 || !res.body) throw await errorOf(res, this.url);
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += decoder.decode(chunk as Uint8Array, { stream: true });
+        for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+          const frame = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(frame)?.[1];
+          const data = /^data: (.*)$/m.exec(frame)?.[1];
+          if (event && data) yield { event, data: JSON.parse(data) as LiveEvent['data'] };
+        }
+      }
+    } catch (err) {
+      if (!signal?.aborted) throw err;
+    }
   }
 
   async #request(pathAndQuery: string): Promise<Response> {

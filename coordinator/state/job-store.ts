@@ -15,8 +15,8 @@
  *   P:jobs:live        set: jobs not yet terminal (what a starting coordinator picks up)
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { luaScripts, type LuaScript } from '../../core/redis/lua-scripts.ts';
 import { StrataError, type StrataErrorJSON } from '../../core/errors.ts';
 import type { JobSpec } from '../../core/tasks/task-payload.ts';
 import { JOB_TRANSITIONS, type JobState, type JobTransition } from './job-state.ts';
@@ -72,34 +72,18 @@ export type TaskRetry = TaskMove | { ok: true; from: TaskState; attempt: number;
 export type TaskSpeculation = { ok: true; backup: number } | { ok: false; reason: string; current: TaskState | undefined; attempt: number };
 
 type ScriptName = 'createJob' | 'moveJob' | 'finishJob' | 'moveTask' | 'retryTask' | 'speculateTask' | 'dropBackup';
-type Script = (...args: (string | number)[]) => Promise<unknown>;
-
-const LUA_DIR = new URL('./lua/', import.meta.url);
-const SCRIPTS = Object.fromEntries(
-  readdirSync(LUA_DIR).flatMap((file) => {
-    const m = /^(\w+)-(\d+)\.lua$/.exec(file);
-    return m ? [[m[1]!, { numberOfKeys: Number(m[2]), lua: readFileSync(new URL(file, LUA_DIR), 'utf8') }]] : [];
-  }),
-) as Record<ScriptName, { numberOfKeys: number; lua: string }>;
 
 const NUMBER_FIELDS = ['inputBytes', 'inputRecords', 'maps', 'reduces', 'submitted', 'started', 'mapsDone', 'committing', 'finished', 'updated'] as const;
 
 export class JobStore {
   readonly prefix: string;
   readonly #redis: Redis;
-  readonly #scripts: Record<ScriptName, Script>;
+  readonly #scripts: Record<ScriptName, LuaScript>;
 
   constructor(redis: Redis, prefix: string) {
     this.#redis = redis;
     this.prefix = prefix;
-    const scripts: Partial<Record<ScriptName, Script>> = {};
-    for (const [name, def] of Object.entries(SCRIPTS) as [ScriptName, { numberOfKeys: number; lua: string }][]) {
-      const command = `strata_${name}`;
-      if (!(command in redis)) redis.defineCommand(command, def);
-      const fn = (redis as unknown as Record<string, Script>)[command]!;
-      scripts[name] = fn.bind(redis);
-    }
-    this.#scripts = scripts as Record<ScriptName, Script>;
+    this.#scripts = luaScripts<ScriptName>(redis, new URL('./lua/', import.meta.url), 'strata_');
   }
 
   jobKey = (id: string): string => `${this.prefix}:job:${id}`;

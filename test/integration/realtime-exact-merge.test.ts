@@ -12,6 +12,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { count, defineJob, runLocal } from '../../jobs/index.ts';
+import { ViewServerClient, type LiveEvent } from '../../cli/cluster/view-server-client.ts';
 import { CoordinatorClient } from '../../cli/coordinator-client.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 
@@ -128,27 +129,11 @@ describe('realtime view: batch ⊕ realtime equals a full recomputation', () => 
   }, 240_000);
 
   it('streams changed keys and new versions to live clients, and strata get without a view server still merges both halves', async () => {
-    const events: Array<{ event: string; data: { keys?: string[][]; version?: string } }> = [];
-    const sse = await fetch(`${cluster.info.serveUrl}/v1/views/clicks/changes`);
-    expect(sse.headers.get('content-type')).toContain('text/event-stream');
-    const reader = sse.body!.getReader();
+    const events: LiveEvent[] = [];
+    const stop = new AbortController();
     const reading = (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += decoder.decode(value, { stream: true });
-        let end;
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const frame = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(frame)?.[1];
-          const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data) });
-        }
-      }
-    })().catch(() => {});
+      for await (const e of new ViewServerClient(cluster.info.serveUrl!).changes('clicks', stop.signal)) events.push(e);
+    })();
     const waitFor = async (pred: () => boolean, what: string) => {
       for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
       expect(pred(), what).toBe(true);
@@ -159,7 +144,7 @@ describe('realtime view: batch ⊕ realtime equals a full recomputation', () => 
     const job = await api.recompute('clicks');
     const version = await waitForVersion(job.id);
     await waitFor(() => events.some((e) => e.event === 'version' && e.data.version === version), `a version event for ${version}`);
-    await reader.cancel();
+    stop.abort();
     await reading;
 
     await ingest(['/p9']);

@@ -1,0 +1,40 @@
+/**
+ * A folder of Lua scripts named `<name>-<numberOfKeys>.lua`, as functions on one Redis connection.
+ *
+ *   const scripts = luaScripts<'begin' | 'seal'>(redis, new URL('./lua/', import.meta.url), 'strata_speed_');
+ *   await scripts.seal(sealedKey, bucketMs);
+ *
+ * Each becomes an ioredis custom command (EVALSHA, falling back to EVAL once per connection), so
+ * a state change written as a script is atomic in Redis and costs one round trip. The files are
+ * read once per process.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+export type LuaScript = (...args: (string | number)[]) => Promise<unknown>;
+
+const loaded = new Map<string, Record<string, { numberOfKeys: number; lua: string }>>();
+
+function definitions(dir: URL): Record<string, { numberOfKeys: number; lua: string }> {
+  let defs = loaded.get(dir.href);
+  if (!defs) {
+    defs = Object.fromEntries(
+      readdirSync(dir).flatMap((file) => {
+        const m = /^(\w+)-(\d+)\.lua$/.exec(file);
+        return m ? [[m[1]!, { numberOfKeys: Number(m[2]), lua: readFileSync(new URL(file, dir), 'utf8') }]] : [];
+      }),
+    );
+    loaded.set(dir.href, defs);
+  }
+  return defs;
+}
+
+export function luaScripts<Name extends string>(redis: Redis, dir: URL, commandPrefix: string): Record<Name, LuaScript> {
+  const out: Partial<Record<Name, LuaScript>> = {};
+  for (const [name, def] of Object.entries(definitions(dir))) {
+    const command = `${commandPrefix}${name}`;
+    if (!(command in redis)) redis.defineCommand(command, def);
+    out[name as Name] = (redis as unknown as Record<string, LuaScript>)[command]!.bind(redis);
+  }
+  return out as Record<Name, LuaScript>;
+}
