@@ -162,15 +162,14 @@ export class RealtimeBatches {
     const current = await readCurrentVersion(store, view);
     if (current === undefined || this.#droppedFor.get(view) === current) return;
     const kept = (await listVersions(store, view)).slice(-(this.#o.versionsKept ?? 4));
-    const boundaries: number[] = [];
+    if (!kept.includes(current)) kept.push(current);
+    const boundaries = new Map<string, number>();
     for (const version of kept) {
-      const manifest = await readManifest(store, view, version).catch(() => undefined);
-      const b = manifest?.job.realtime?.boundary;
-      if (b !== undefined) boundaries.push(b);
+      const b = (await readManifest(store, view, version).catch(() => undefined))?.job.realtime?.boundary;
+      if (b !== undefined) boundaries.set(version, b);
     }
-    const currentManifest = await readManifest(store, view, current).catch(() => undefined);
-    if (boundaries.length === 0 || currentManifest?.job.realtime === undefined) return;
-    const upTo = Math.min(...boundaries, currentManifest.job.realtime.boundary);
+    if (!boundaries.has(current)) return;
+    const upTo = Math.min(...boundaries.values());
     const dropped = await new RealtimeState(this.#o.redis, this.#o.prefix, view).drop(upTo);
     this.#droppedFor.set(view, current);
     if (dropped > 0) this.#o.log?.info({ view, upTo, dropped, current }, 'realtime buckets covered by every kept batch version dropped');

@@ -146,10 +146,11 @@ export class RealtimeMerge {
       const rt = read.values[i] ?? [];
       if (b === undefined && rt.length === 0) return undefined;
       const batchAcc = b === undefined ? undefined : decodeAccumulator(agg, b);
-      const { acc: rtAcc } = mergeEncoded(agg, rt);
+      const rtAcc = mergeEncoded(agg, rt).acc;
+      // Each side's own result first: merge may update its first argument in place.
       const sources: AnswerSources = {
-        batch: batchAcc === undefined ? null : agg.result(decodeAccumulator(agg, b)),
-        realtime: rt.length === 0 ? null : agg.result(mergeEncoded(agg, rt).acc),
+        batch: batchAcc === undefined ? null : agg.result(batchAcc),
+        realtime: rt.length === 0 ? null : agg.result(rtAcc),
         boundary: this.boundary,
         buckets: rt.length,
       };

@@ -53,9 +53,10 @@ export class RealtimeFolder {
       // Unregistered since the commit began: nothing serves this view's realtime part any more.
       if (!reg || reg.dataset !== commit.dataset) continue;
       const state = new RealtimeState(this.#o.redis, this.#o.prefix, view);
-      if (await state.isFolded(commit.id)) continue;
       const job = await loadJob(this.#code, reg.spec.codeHash);
-      const records = commit.records && coversAll(commit.segments, reg) ? commit.records : await this.#readBack(commit, reg);
+      // Reading a commit back from the store is for recovery; a replay already folded needs none.
+      const records = commit.records && coversAll(commit.segments, reg) ? commit.records : (await state.isFolded(commit.id)) ? undefined : await this.#readBack(commit, reg);
+      if (!records) continue;
       const { partials, skipped } = mapToPartials(job, reg, records, this.#o.log);
       if (skipped > 0) this.#o.onSkipped?.(view, skipped);
       const applied = await state.fold(commit.id, commit.bucket, partials, job.aggregate as AnyAggregator);

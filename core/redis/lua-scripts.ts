@@ -5,8 +5,9 @@
  *   await scripts.seal(sealedKey, bucketMs);
  *
  * Each becomes an ioredis custom command (EVALSHA, falling back to EVAL once per connection), so
- * a state change written as a script is atomic in Redis and costs one round trip. The files are
- * read once per process.
+ * a state change written as a script is atomic in Redis and costs one round trip. A `_prelude.lua`
+ * in the folder (shared local functions) is put in front of every script, since Redis scripts
+ * cannot import each other. The files are read once per process.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
@@ -18,10 +19,12 @@ const loaded = new Map<string, Record<string, { numberOfKeys: number; lua: strin
 function definitions(dir: URL): Record<string, { numberOfKeys: number; lua: string }> {
   let defs = loaded.get(dir.href);
   if (!defs) {
+    const files = readdirSync(dir);
+    const prelude = files.includes('_prelude.lua') ? readFileSync(new URL('_prelude.lua', dir), 'utf8') : '';
     defs = Object.fromEntries(
-      readdirSync(dir).flatMap((file) => {
+      files.flatMap((file) => {
         const m = /^(\w+)-(\d+)\.lua$/.exec(file);
-        return m ? [[m[1]!, { numberOfKeys: Number(m[2]), lua: readFileSync(new URL(file, dir), 'utf8') }]] : [];
+        return m ? [[m[1]!, { numberOfKeys: Number(m[2]), lua: prelude + readFileSync(new URL(file, dir), 'utf8') }]] : [];
       }),
     );
     loaded.set(dir.href, defs);

@@ -6,26 +6,14 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import fc from 'fast-check';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseSegmentKey } from '../../core/dataset/dataset-layout.ts';
 import { isStrataError } from '../../core/errors.ts';
-import { connectRedis } from '../../core/redis/connect-redis.ts';
 import { CommitLog, realtimeViewsKey, speedLeaderKey } from '../../speed/commit-log.ts';
 import { acquireSpeedLease } from '../../speed/speed-leader.ts';
-import { startTestRedis, type TestRedis } from '../support/redis.ts';
+import { useTestRedis } from '../support/redis.ts';
 
-let server: TestRedis;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = await startTestRedis();
-  redis = await connectRedis(server.url, { role: 'command' });
-});
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.stop();
-});
+const r = useTestRedis();
 
 const prefix = () => `t-${randomBytes(4).toString('hex')}`;
 const SHA = 'ab'.repeat(32);
@@ -44,7 +32,7 @@ describe('commit log', () => {
   it('a commit begun before a seal gets a bucket ≤ the sealed one, and one begun after gets a higher one (any interleaving, any bucket size)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(1, 3, 50, 1000, 60_000), fc.array(fc.constantFrom('begin', 'seal', 'pause'), { minLength: 1, maxLength: 25 }), async (bucketMs, ops) => {
-        const log = new CommitLog(redis, { prefix: prefix(), bucketMs });
+        const log = new CommitLog(r.redis, { prefix: prefix(), bucketMs });
         // Commands of one connection run in the order they are sent: fire them all at once.
         const results = await Promise.all(ops.map((op) => (op === 'begin' ? log.begin('ds', plan()) : op === 'seal' ? log.seal('ds') : new Promise((r) => setTimeout(r, 2)))));
         const begun: Array<{ at: number; bucket: number; id: number }> = [];
@@ -70,8 +58,8 @@ describe('commit log', () => {
   });
 
   it('the bucket comes from Redis time: floor(now / bucketMs) when nothing is sealed', async () => {
-    const log = new CommitLog(redis, { prefix: prefix(), bucketMs: 60_000 });
-    const [sec] = await redis.time();
+    const log = new CommitLog(r.redis, { prefix: prefix(), bucketMs: 60_000 });
+    const [sec] = await r.redis.time();
     const { record } = await log.begin('ds', plan());
     expect(Math.abs(record.bucket - Math.floor((Number(sec) * 1000) / 60_000))).toBeLessThanOrEqual(1);
     expect(Math.abs(record.startedAt - Number(sec) * 1000)).toBeLessThan(2000);
@@ -81,8 +69,8 @@ describe('commit log', () => {
 
   it('begin returns the realtime views registered for the dataset only, and the in-flight record names them', async () => {
     const p = prefix();
-    const log = new CommitLog(redis, { prefix: p, bucketMs: 1000 });
-    await redis.hset(realtimeViewsKey(p), {
+    const log = new CommitLog(r.redis, { prefix: p, bucketMs: 1000 });
+    await r.redis.hset(realtimeViewsKey(p), {
       pv: JSON.stringify({ view: 'pv', dataset: 'pageviews', codeHash: 'a' }),
       uniques: JSON.stringify({ view: 'uniques', dataset: 'pageviews', codeHash: 'b' }),
       prices: JSON.stringify({ view: 'prices', dataset: 'ticks', codeHash: 'c' }),
@@ -101,7 +89,7 @@ describe('commit log', () => {
   });
 
   it('markStaged keeps the copies in the in-flight record; complete removes it', async () => {
-    const log = new CommitLog(redis, { prefix: prefix(), bucketMs: 1000 });
+    const log = new CommitLog(r.redis, { prefix: prefix(), bucketMs: 1000 });
     const { record } = await log.begin('ds', [...plan('2026-01-05'), ...plan('2026-01-06')]);
     const copies = record.segments.map((to, i) => ({ from: `tmp/speed/ds/${record.id}/${i}.seg`, to }));
     await log.markStaged('ds', record.id, copies);
@@ -111,7 +99,7 @@ describe('commit log', () => {
   });
 
   it('waitDrained waits for commits at or below the sealed bucket only, and times out naming them and the fix', async () => {
-    const log = new CommitLog(redis, { prefix: prefix(), bucketMs: 1000, pollMs: 5 });
+    const log = new CommitLog(r.redis, { prefix: prefix(), bucketMs: 1000, pollMs: 5 });
     const early = await log.begin('ds', plan());
     const sealed = await log.seal('ds');
     const late = await log.begin('ds', plan());
@@ -133,22 +121,22 @@ describe('commit log', () => {
 describe('speed lease', () => {
   it('a second holder fails with STRATA_E_SPEED_LEADER naming the first (host:pid) and what to do; after release it can take it', async () => {
     const p = prefix();
-    const first = await acquireSpeedLease(redis, p, { ttlMs: 5000 });
+    const first = await acquireSpeedLease(r.redis, p, { ttlMs: 5000 });
     expect(first.holder).toBe(`${os.hostname()}:${process.pid}`);
-    const err = await rejection(acquireSpeedLease(redis, p, { ttlMs: 5000 }));
+    const err = await rejection(acquireSpeedLease(r.redis, p, { ttlMs: 5000 }));
     expect(isStrataError(err, 'STRATA_E_SPEED_LEADER')).toBe(true);
     expect((err as Error).message).toMatch(new RegExp(`another strata speed process \\(${os.hostname()}:${process.pid}\\) already runs for the cluster prefix ${p}: only one may commit\\. Stop that one first; if it was killed, its lease expires in \\d s`));
     await first.release();
-    const second = await acquireSpeedLease(redis, p, { ttlMs: 5000 });
+    const second = await acquireSpeedLease(r.redis, p, { ttlMs: 5000 });
     await second.release();
   });
 
   it('a commit begun with a lease token that is no longer the holder fails and writes nothing (fencing)', async () => {
     const p = prefix();
-    const lease = await acquireSpeedLease(redis, p, { ttlMs: 5000 });
-    const log = new CommitLog(redis, { prefix: p, bucketMs: 1000 });
+    const lease = await acquireSpeedLease(r.redis, p, { ttlMs: 5000 });
+    const log = new CommitLog(r.redis, { prefix: p, bucketMs: 1000 });
     await log.begin('ds', plan(), { leaderToken: lease.token });
-    await redis.set(speedLeaderKey(p), 'elsewhere:1:x');
+    await r.redis.set(speedLeaderKey(p), 'elsewhere:1:x');
     const err = await rejection(log.begin('ds', plan(), { leaderToken: lease.token }));
     expect(isStrataError(err, 'STRATA_E_SPEED_LEADER')).toBe(true);
     expect((err as Error).message).toContain('now held by elsewhere:1');
@@ -161,10 +149,10 @@ describe('speed lease', () => {
     const child = spawn(process.execPath, ['-e', '']);
     const pid = child.pid!;
     await new Promise((resolve) => child.on('close', resolve));
-    await redis.set(speedLeaderKey(p), `${os.hostname()}:${pid}:dead`, 'PX', 60_000);
-    const lease = await acquireSpeedLease(redis, p, { ttlMs: 5000 });
-    expect(await redis.get(speedLeaderKey(p))).toBe(lease.token);
+    await r.redis.set(speedLeaderKey(p), `${os.hostname()}:${pid}:dead`, 'PX', 60_000);
+    const lease = await acquireSpeedLease(r.redis, p, { ttlMs: 5000 });
+    expect(await r.redis.get(speedLeaderKey(p))).toBe(lease.token);
     await lease.release();
-    expect(await redis.get(speedLeaderKey(p))).toBeNull();
+    expect(await r.redis.get(speedLeaderKey(p))).toBeNull();
   });
 });

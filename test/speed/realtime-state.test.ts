@@ -1,32 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeKey, compareBytes, decodeKey, prefixRange } from '../../core/keys/key-codec.ts';
-import { connectRedis } from '../../core/redis/connect-redis.ts';
 import { count, defineJob, distinct } from '../../jobs/index.ts';
 import { mapToPartials } from '../../speed/realtime-fold.ts';
 import { mergeEncoded, RealtimeState } from '../../speed/realtime-state.ts';
-import { startTestRedis, type TestRedis } from '../support/redis.ts';
+import { useTestRedis } from '../support/redis.ts';
 
 const clicks = defineJob({ name: 'clicks', input: { dataset: 'clicks' }, map: (r: { page: string }, emit) => emit(r.page, 1), aggregate: count() });
 const visitors = defineJob({ name: 'visitors', input: { dataset: 'clicks' }, map: (r: { page: string; user: string }, emit) => emit(r.page, r.user), aggregate: distinct() });
 const reg = (view: string) => ({ view, spec: { params: {} } as never });
 
-let server: TestRedis;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = await startTestRedis();
-  redis = await connectRedis(server.url, { role: 'command' });
-});
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.stop();
-});
+const r = useTestRedis();
 
 function fresh(view = 'clicks'): RealtimeState {
-  return new RealtimeState(redis, `t-${randomBytes(4).toString('hex')}`, view);
+  return new RealtimeState(r.redis, `t-${randomBytes(4).toString('hex')}`, view);
 }
 
 async function valueOf(state: RealtimeState, boundary: number, page: string, agg = clicks.aggregate!): Promise<unknown> {

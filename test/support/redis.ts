@@ -15,6 +15,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import { connectRedis } from '../../core/redis/connect-redis.ts';
 import { startRedisServer, type RedisServer, type StartRedisServerOptions } from '../../core/redis/start-redis-server.ts';
 
 export interface TestRedis extends RedisServer {
@@ -58,6 +61,31 @@ export async function startTestRedis(opts: Pick<StartRedisServerOptions, 'append
     stop: async (graceMs?: number) => {
       await server.stop(graceMs);
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A redis-server and one command connection for the whole test file (started in beforeAll,
+ * stopped in afterAll): `const r = useTestRedis(); … r.redis.get(…)`.
+ */
+export function useTestRedis(): { readonly server: TestRedis; readonly redis: Redis } {
+  let server: TestRedis | undefined;
+  let redis: Redis | undefined;
+  beforeAll(async () => {
+    server = await startTestRedis();
+    redis = await connectRedis(server.url, { role: 'command' });
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+  return {
+    get server() {
+      return server!;
+    },
+    get redis() {
+      return redis!;
     },
   };
 }

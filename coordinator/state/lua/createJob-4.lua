@@ -13,7 +13,6 @@
 
   Returns 1, or 0 when a job with this id exists (nothing is written).
 ]]
-local rcall = redis.call
 if rcall('EXISTS', KEYS[1]) == 1 then return 0 end
 
 local args = { 'id', ARGV[1], 'state', 'planning', 'submitted', ARGV[2], 'updated', ARGV[2] }

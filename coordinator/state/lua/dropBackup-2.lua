@@ -12,9 +12,8 @@
 
   Returns 1, or 0 when that attempt is not the task's backup (any more).
 ]]
-local rcall = redis.call
 local jobState = rcall('HGET', KEYS[2], 'state')
-if not jobState or jobState == 'succeeded' or jobState == 'failed' or jobState == 'cancelled' then return 0 end
+if not jobState or is_terminal(jobState) then return 0 end
 local text = rcall('HGET', KEYS[1], ARGV[1])
 if not text then return 0 end
 local rec = cjson.decode(text)

@@ -15,22 +15,14 @@
   speculative backups included (their queue entries are to be removed and running ones
   cancelled), or, refused, { 0, currentState } ('' when no job).
 ]]
-local rcall = redis.call
 local to = ARGV[1]
-if to ~= 'succeeded' and to ~= 'failed' and to ~= 'cancelled' then return redis.error_reply('finishJob: ' .. to .. ' is not a terminal state') end
+if not is_terminal(to) then return redis.error_reply('finishJob: ' .. to .. ' is not a terminal state') end
 local state = rcall('HGET', KEYS[1], 'state')
 if not state then return { 0, '' } end
-if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return { 0, state } end
-if not string.find(',' .. ARGV[2] .. ',', ',' .. state .. ',', 1, true) then return { 0, state } end
+if is_terminal(state) then return { 0, state } end
+if not is_allowed(ARGV[2], state) then return { 0, state } end
 
-local args = { 'state', to, 'updated', ARGV[3], 'finished', ARGV[3] }
-for field, value in pairs(cjson.decode(ARGV[4])) do
-  if field ~= 'state' and field ~= 'id' then
-    table.insert(args, field)
-    table.insert(args, value)
-  end
-end
-rcall('HSET', KEYS[1], unpack(args))
+hset_with_patch(KEYS[1], { 'state', to, 'updated', ARGV[3], 'finished', ARGV[3] }, ARGV[4])
 rcall('SREM', KEYS[3], rcall('HGET', KEYS[1], 'id'))
 
 local out = { 1, state }

@@ -11,20 +11,12 @@
 
   Returns { 1, fromState } or, refused, { 0, currentState } ('' when there is no such job).
 ]]
-local rcall = redis.call
 local state = rcall('HGET', KEYS[1], 'state')
 if not state then return { 0, '' } end
 -- A terminal state is never left, whatever the caller's table says.
-if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return { 0, state } end
-if ARGV[1] == 'succeeded' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled' then return { 0, state } end
-if not string.find(',' .. ARGV[2] .. ',', ',' .. state .. ',', 1, true) then return { 0, state } end
+if is_terminal(state) then return { 0, state } end
+if is_terminal(ARGV[1]) then return { 0, state } end
+if not is_allowed(ARGV[2], state) then return { 0, state } end
 
-local args = { 'state', ARGV[1], 'updated', ARGV[3] }
-for field, value in pairs(cjson.decode(ARGV[4])) do
-  if field ~= 'state' and field ~= 'id' then
-    table.insert(args, field)
-    table.insert(args, value)
-  end
-end
-rcall('HSET', KEYS[1], unpack(args))
+hset_with_patch(KEYS[1], { 'state', ARGV[1], 'updated', ARGV[3] }, ARGV[4])
 return { 1, state }

@@ -23,18 +23,12 @@
   Returns { 1, fromState, attempt, loser } (loser 0 when none) or
   { 0, reason, currentState, currentAttempt }.
 ]]
-local rcall = redis.call
 local now = tonumber(ARGV[5])
 local to = ARGV[2]
-local jobState = rcall('HGET', KEYS[2], 'state')
-if not jobState then return { 0, 'no-job', '', 0 } end
-if jobState == 'succeeded' or jobState == 'failed' or jobState == 'cancelled' then return { 0, 'job-' .. jobState, '', 0 } end
-local text = rcall('HGET', KEYS[1], ARGV[1])
-if not text then return { 0, 'no-task', '', 0 } end
-local rec = cjson.decode(text)
+local rec, refusal = live_task(KEYS[1], KEYS[2], ARGV[1])
+if not rec then return refusal end
 local state = rec.state
-if state == 'failed' or state == 'cancelled' then return { 0, 'terminal', state, rec.attempt } end
-if not string.find(',' .. ARGV[3] .. ',', ',' .. state .. ',', 1, true) then return { 0, 'state', state, rec.attempt } end
+if not is_allowed(ARGV[3], state) then return { 0, 'state', state, rec.attempt } end
 
 local patch = cjson.decode(ARGV[6])
 local function apply()

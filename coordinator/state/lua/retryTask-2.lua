@@ -23,17 +23,11 @@
   promoted, { 2, 'exhausted', failures, attempt } when the task is now 'failed', or
   { 0, reason, currentState, currentAttempt } when refused (as moveTask).
 ]]
-local rcall = redis.call
 local now = tonumber(ARGV[7])
-local jobState = rcall('HGET', KEYS[2], 'state')
-if not jobState then return { 0, 'no-job', '', 0 } end
-if jobState == 'succeeded' or jobState == 'failed' or jobState == 'cancelled' then return { 0, 'job-' .. jobState, '', 0 } end
-local text = rcall('HGET', KEYS[1], ARGV[1])
-if not text then return { 0, 'no-task', '', 0 } end
-local rec = cjson.decode(text)
+local rec, refusal = live_task(KEYS[1], KEYS[2], ARGV[1])
+if not rec then return refusal end
 local state = rec.state
-if state == 'failed' or state == 'cancelled' then return { 0, 'terminal', state, rec.attempt } end
-if not string.find(',' .. ARGV[2] .. ',', ',' .. state .. ',', 1, true) then return { 0, 'state', state, rec.attempt } end
+if not is_allowed(ARGV[2], state) then return { 0, 'state', state, rec.attempt } end
 if tonumber(ARGV[3]) ~= rec.attempt then return { 0, 'attempt', state, rec.attempt } end
 
 local function save()

@@ -14,7 +14,6 @@
   job is missing or terminal, the task is not running at that attempt, it already has a backup,
   or that attempt already had one.
 ]]
-local rcall = redis.call
 local jobState = rcall('HGET', KEYS[2], 'state')
 if not jobState then return { 0, 'no-job', '', 0 } end
 if jobState ~= 'mapping' and jobState ~= 'reducing' then return { 0, 'job-' .. jobState, '', 0 } end
