@@ -15,12 +15,13 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { build, type Message, type Plugin } from 'esbuild';
 import { isStrataError, StrataError, type StrataErrorJSON } from '../core/errors.ts';
 import type { ObjectStore } from '../core/store/store.ts';
 import { isJobDefinition } from '../jobs/define-job.ts';
 import type { JobDefinition, StaticJobSpec } from '../jobs/types.ts';
+import { packagePath } from '../core/package-root.ts';
 
 export interface ModuleBundle {
   /** The module bundled, as an absolute path. */
@@ -32,9 +33,9 @@ export interface ModuleBundle {
   exports: string[];
 }
 
-const STRATA_API = fileURLToPath(new URL('../jobs/index.ts', import.meta.url));
+const STRATA_API = packagePath('jobs/index.ts');
 /** What `strata/pool` means inside a bundle: tasks never connect a pool of their own. */
-const POOL_IN_TASK = fileURLToPath(new URL('./pool/pool-in-task.ts', import.meta.url));
+const POOL_IN_TASK = packagePath('cli/pool/pool-in-task.ts');
 
 /** `import … from 'strata'` (and 'strata/pool') resolve to this checkout, not the user's node_modules. */
 const strataAlias: Plugin = {

@@ -22,6 +22,7 @@ export const OPTIONS = {
   store: { env: 'STRATA_STORE', default: '', doc: 'Store URL: file:///abs/dir or s3://bucket/prefix?endpoint=http://host:port. Empty means file://<home>/store.', schema: z.string() },
   s3AccessKey: { env: 'STRATA_S3_ACCESS_KEY', default: '', doc: 'S3 access key (also read from AWS_ACCESS_KEY_ID).', schema: z.string() },
   s3SecretKey: { env: 'STRATA_S3_SECRET_KEY', default: '', doc: 'S3 secret key (also read from AWS_SECRET_ACCESS_KEY).', schema: z.string() },
+  runFromSource: { env: 'STRATA_RUN_FROM_SOURCE', default: '0', doc: '1: the CLI runs its TypeScript sources through tsx instead of the bundle it builds from them under dist/ (cli/compiled-cli.mjs reads this before any configuration loads).', schema: z.enum(['0', '1']) },
   logLevel: { env: 'STRATA_LOG_LEVEL', default: 'warn', doc: 'pino log level for this process (logs are JSON on stderr).', schema: logLevel },
   segmentTargetBytes: { env: 'STRATA_SEGMENT_TARGET_BYTES', default: String(128 * 1024 * 1024), doc: 'Bytes: a segment being written is closed once it reaches this size.', schema: bytes },
   blockTargetBytes: { env: 'STRATA_BLOCK_TARGET_BYTES', default: String(256 * 1024), doc: 'Bytes: a segment block is closed once its encoded records reach this size.', schema: bytes },

@@ -8,9 +8,9 @@
  * camelCase, and test/worker/shuffle/shuffle-proto.test.ts fails if the two drift apart.
  * Only worker code imports this module (it pulls in grpc-js).
  */
-import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { packagePath } from '../core/package-root.ts';
 
 /** Sent in PingReply.protocol; bump the number on an incompatible change to shuffle.proto. */
 export const SHUFFLE_PROTOCOL = 'strata-shuffle/1';
@@ -45,7 +45,7 @@ export interface PingReply {
   activeStreams: number;
 }
 
-export const SHUFFLE_PROTO_PATH = fileURLToPath(new URL('./shuffle.proto', import.meta.url));
+export const SHUFFLE_PROTO_PATH = packagePath('proto/shuffle.proto');
 
 /** proto-loader's view of the file; `defaults` fills absent fields, so a 0 partition arrives as 0. */
 export const shufflePackageDefinition: PackageDefinition = loadSync(SHUFFLE_PROTO_PATH, {

@@ -16,6 +16,7 @@ import { StrataError } from '../core/errors.ts';
 import { unpackRecords } from '../core/segment/segment-format.ts';
 import { parseJson, type ParseReply, type ParseRequest } from './parse-handlers.ts';
 import { parseRecordBatch, type BodyFormat, type RecordBatch, type RecordBatchOptions } from './record-batch.ts';
+import { threadModule } from '../core/package-root.ts';
 
 export interface RecordParserOptions {
   /** Parse threads; 0 parses everything on the calling thread. */
@@ -44,7 +45,7 @@ export class RecordParser {
     const inlineBelow = options.inlineBelowBytes ?? 32 * 1024;
     if (options.threads <= 0) return new RecordParser(undefined, 0, inlineBelow);
     const pool = new Piscina({
-      filename: new URL('./parse-thread.mjs', import.meta.url).href,
+      filename: threadModule('speed/parse-thread.mjs', 'parse-handlers'),
       minThreads: options.threads,
       maxThreads: options.threads,
       idleTimeout: Number.POSITIVE_INFINITY,

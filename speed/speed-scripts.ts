@@ -9,9 +9,10 @@
  */
 import type { Redis } from 'ioredis';
 import { luaScripts, type LuaScript } from '../core/redis/lua-scripts.ts';
+import { packageUrl } from '../core/package-root.ts';
 
 export type SpeedScriptName = 'begin' | 'seal' | 'stage' | 'renew' | 'release' | 'takeover';
 
 export function speedScripts(redis: Redis): Record<SpeedScriptName, LuaScript> {
-  return luaScripts<SpeedScriptName>(redis, new URL('./lua/', import.meta.url), 'strata_speed_');
+  return luaScripts<SpeedScriptName>(redis, packageUrl('speed/lua/'), 'strata_speed_');
 }

@@ -14,12 +14,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { StrataError } from '../../core/errors.ts';
 import { guardChild } from '../../core/redis/child-guard.ts';
+import { packagePath } from '../../core/package-root.ts';
 
 /** The `strata` entry point, run with this Node. */
-export const STRATA_BIN = fileURLToPath(new URL('../bin.mjs', import.meta.url));
+export const STRATA_BIN = packagePath('cli/bin.mjs');
 
 export interface ServiceOptions {
   /** Names the process in messages and cluster.json pids: 'coordinator', 'worker-0'. */

@@ -9,7 +9,6 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config.ts';
 import { datasetStats } from '../../core/dataset/dataset-stats.ts';
@@ -25,8 +24,9 @@ import { ingestFile } from '../input/ingest-file.ts';
 import { jobProgress } from '../progress.ts';
 import { describeSummary } from './ingest.ts';
 import { jobError, jobSpecOf } from './submit.ts';
+import { packagePath } from '../../core/package-root.ts';
 
-const EXAMPLES = fileURLToPath(new URL('../../examples/web-analytics/', import.meta.url));
+const EXAMPLES = packagePath('examples/web-analytics/');
 
 export function register(program: Command): void {
   program

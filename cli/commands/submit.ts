@@ -19,7 +19,7 @@
  * --param k=v overrides a `params` default of the job; the value takes the type of the default
  * (a number param parses as a number, a boolean one accepts true/false). An unknown name is an error.
  */
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { StrataError, type StrataErrorJSON } from '../../core/errors.ts';
 import type { JobSpec, ParamValue } from '../../core/tasks/task-payload.ts';
@@ -31,8 +31,9 @@ import { bundleJob, uploadBundle } from '../bundle-job.ts';
 import { coordinatorOf, openTargetStore, resolveTarget, withTargetOptions, type TargetFlags } from '../cluster/cluster-target.ts';
 import type { JobStatus } from '../coordinator-client.ts';
 import { jobProgress } from '../progress.ts';
+import { PACKAGE_ROOT } from '../../core/package-root.ts';
 
-const STRATA_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const STRATA_ROOT = PACKAGE_ROOT + path.sep;
 
 interface SubmitFlags extends TargetFlags {
   wait?: boolean;

@@ -22,6 +22,7 @@ import type { JobSpec } from '../../core/tasks/task-payload.ts';
 import { JOB_TRANSITIONS, type JobState, type JobTransition } from './job-state.ts';
 import { decodeTaskRecord, encodeTaskRecord, flatten, type TaskRecord } from './task-record.ts';
 import { TASK_TRANSITIONS, type TaskState } from './task-state.ts';
+import { packageUrl } from '../../core/package-root.ts';
 
 export interface InputSegment {
   key: string;
@@ -83,7 +84,7 @@ export class JobStore {
   constructor(redis: Redis, prefix: string) {
     this.#redis = redis;
     this.prefix = prefix;
-    this.#scripts = luaScripts<ScriptName>(redis, new URL('./lua/', import.meta.url), 'strata_');
+    this.#scripts = luaScripts<ScriptName>(redis, packageUrl('coordinator/state/lua/'), 'strata_');
   }
 
   jobKey = (id: string): string => `${this.prefix}:job:${id}`;

@@ -13,6 +13,7 @@
 import { Piscina } from 'piscina';
 import { StrataError } from '../../core/errors.ts';
 import type { HandlerName, ThreadEnv, ThreadHandlers, ThreadReply } from './thread-messages.ts';
+import { threadModule } from '../../core/package-root.ts';
 
 export interface TaskThreadsOptions {
   threads: number;
@@ -30,7 +31,7 @@ export class TaskThreads {
 
   static async start(opts: TaskThreadsOptions): Promise<TaskThreads> {
     const pool = new Piscina({
-      filename: new URL('./task-thread.mjs', import.meta.url).href,
+      filename: threadModule('worker/threads/task-thread.mjs', 'task-handlers'),
       minThreads: opts.threads,
       maxThreads: opts.threads,
       // Tasks wait in BullMQ, not here: the worker takes at most `threads` at once.
