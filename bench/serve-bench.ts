@@ -23,6 +23,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs, promisify } from 'node:util';
+import { COMMAND_NODE_ARGS, STRATA_BIN } from '../cli/cluster/service-process.ts';
+import { loadConfig } from '../core/config.ts';
 import { connectRedis } from '../core/redis/connect-redis.ts';
 import { startRedisServer } from '../core/redis/start-redis-server.ts';
 import { openStore } from '../core/store/open-store.ts';
@@ -34,7 +36,6 @@ import type { LoadResult } from './http-load.ts';
 import { partEntries, rowPartitions, serveKey, serveKeyPath } from './serve-keys.ts';
 import { summarizeCpuProfile } from './serve-profile.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const VIEW = 'bench';
 const run$ = promisify(execFile);
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -110,6 +111,8 @@ async function startServer(args: string[], env: NodeJS.ProcessEnv = process.env)
 interface ProcStats {
   rssBytes: number;
   peakRssBytes: number;
+  /** Resident pages of the process's own (anonymous) memory: RSS without the mapped node binary, which every Node process shares. */
+  anonBytes: number;
   cpuSeconds: number;
 }
 
@@ -120,7 +123,7 @@ function procStats(pid: number): ProcStats {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), cpuSeconds: ticks / 100 };
+  return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), anonBytes: kb('RssAnon'), cpuSeconds: ticks / 100 };
 }
 
 interface LoadPlan {
@@ -235,10 +238,11 @@ export async function run(argv: string[]): Promise<void> {
       STRATA_LOG_LEVEL: 'warn',
       ...(values['block-cache-bytes'] !== undefined ? { STRATA_SERVE_BLOCK_CACHE_BYTES: values['block-cache-bytes'] } : {}),
     };
-    const serveArgs = (store: string) => [path.join(ROOT, 'cli/bin.mjs'), 'serve', '--store', store, '--port', '0', '--host', '127.0.0.1'];
+    // Started as strata dev starts it: the compiled CLI (cli/bin.mjs) with the serve command's Node options.
+    const serveArgs = (store: string) => [...COMMAND_NODE_ARGS.serve!, STRATA_BIN, 'serve', '--store', store, '--port', '0', '--host', '127.0.0.1'];
     // The same server over an empty store: the memory a view server takes before any view.
     const empty = await startServer(serveArgs(`file://${path.join(dir, 'empty-store')}`), serveEnv);
-    const emptyRss = procStats(empty.child.pid!).rssBytes;
+    const emptyStats = procStats(empty.child.pid!);
     await empty.stop();
 
     const profDir = path.join(dir, 'profile');
@@ -270,9 +274,10 @@ export async function run(argv: string[]): Promise<void> {
     say(line('bare node:http + Map', node));
     if (strataFixed) say(line('strata serve', strataFixed));
     if (nodeFixed) say(line('bare node:http + Map', nodeFixed));
-    say(`strata serve memory: RSS ${mib(loadedRss.rssBytes)} once loaded, ${mib(strata.after.rssBytes)} after the run (peak ${mib(strata.after.peakRssBytes)}), for ${mib(bytes)} of view files; bare node + Map: RSS ${mib(node.after.rssBytes)}`);
-    const added = strata.after.peakRssBytes - emptyRss;
-    say(`strata serve with no view: RSS ${mib(emptyRss)}; the view adds ${mib(added)} at peak = ${((added / bytes) * 100).toFixed(0)}% of its data size`);
+    const peak = Math.max(strata.after.peakRssBytes, strataFixed?.after.peakRssBytes ?? 0);
+    say(`strata serve memory: RSS ${mib(loadedRss.rssBytes)} once loaded, ${mib(strata.after.rssBytes)} after the runs (peak ${mib(peak)}) = ${(peak / bytes).toFixed(2)}x the ${mib(bytes)} of view files (target: well under 1x); its own memory (RssAnon: without the node binary's shared pages) ${mib(strata.after.anonBytes)} = ${(strata.after.anonBytes / bytes).toFixed(2)}x; block cache budget ${mib(loadConfig({ env: serveEnv }).serveBlockCacheBytes)}; bare node + Map: RSS ${mib(node.after.rssBytes)}`);
+    const added = peak - emptyStats.rssBytes;
+    say(`strata serve with no view: RSS ${mib(emptyStats.rssBytes)} (own memory ${mib(emptyStats.anonBytes)}); the view adds ${mib(added)} at peak = ${((added / bytes) * 100).toFixed(0)}% of its data size`);
     if (!values['no-redis']) {
       const r = await redisBaseline(dir, keys, concurrency, Number(values['redis-requests']));
       say(`redis-server GET (redis-benchmark -c ${concurrency} -r ${keys}, C client): ${fmt(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.seconds.toFixed(1)} s); redis RSS ${mib(r.rssBytes)}`);

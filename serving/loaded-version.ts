@@ -13,10 +13,8 @@
  * reads of a loaded version, and a damaged copy fails the load (the version in service stays)
  * rather than the requests that would have read it.
  */
-import { createWriteStream } from 'node:fs';
 import { mkdir, rm, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { StrataError } from '../core/errors.ts';
 import { compareBytes, decodeKey, encodeKey, type Key, type KeyPart } from '../core/keys/key-codec.ts';
 import { partitionOf } from '../core/keys/partition.ts';
@@ -68,9 +66,10 @@ export class LoadedVersion {
           throw new StrataError('STRATA_E_VIEWFILE_CORRUPT', `the manifest of ${view} ${version} lists partition ${p.partition} of ${manifest.partitions}`, { details: { view, version } });
         }
         const file = path.join(dir, `part-${p.partition}.sv`);
-        // Streamed (memory: one chunk per part, not the whole file) under a temporary name and
-        // renamed: a half-written copy is never opened. A failed copy is removed with `dir`.
-        await pipeline(await store.getStream(p.key), createWriteStream(`${file}.tmp`));
+        // Downloaded (a kernel copy from a file store: none of it passes through this process's
+        // heap, which would keep the garbage as RSS) under a temporary name and renamed: a
+        // half-written copy is never opened. A failed copy is removed with `dir`.
+        await store.download(p.key, `${file}.tmp`);
         await rename(`${file}.tmp`, file);
         // Every block's checksum is verified here, once: a damaged copy fails the load (the version
         // in service stays), and lookups skip the check.

@@ -40,6 +40,7 @@ export class ServeMetrics {
       ['strata_serve_block_cache_hits', 'Block cache lookups that found the block.', 'hits'],
       ['strata_serve_block_cache_misses', 'Block cache lookups that read the block from the local part file (one pread).', 'misses'],
       ['strata_serve_block_cache_evictions', 'Blocks evicted from the block cache.', 'evictions'],
+      ['strata_serve_block_cache_not_admitted', 'Blocks read for the first time lately: remembered, not kept (a block gets in on its second read).', 'notAdmitted'],
     ] as const) {
       new Counter({
         name: `${name}_total`,

@@ -12,7 +12,6 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { StrataConfig } from '../core/config.ts';
-import { connectRedis } from '../core/redis/connect-redis.ts';
 import type { Logger } from '../core/log.ts';
 import { openStoreFromConfig } from '../core/store/open-store.ts';
 import type { ObjectStore } from '../core/store/store.ts';
@@ -53,8 +52,10 @@ export async function startViewServer(config: StrataConfig, opts: ViewServerOpti
   const cache = new BlockCache(opts.cacheBytes ?? config.serveBlockCacheBytes);
   const metrics = new ServeMetrics(cache);
   const redisUrl = opts.redisUrl ?? config.redisUrl;
-  // Realtime views read their speed-layer buckets from Redis on every request.
-  const reader = redisUrl ? await connectRedis(redisUrl, { role: 'command', name: 'serve', ...(log ? { log } : {}) }) : undefined;
+  // Realtime views read their speed-layer buckets from Redis on every request. ioredis is loaded
+  // only with a Redis URL: a server polling a file store does without its memory.
+  const connectRedis = redisUrl ? (await import('../core/redis/connect-redis.ts')).connectRedis : undefined;
+  const reader = connectRedis ? await connectRedis(redisUrl, { role: 'command', name: 'serve', ...(log ? { log } : {}) }) : undefined;
   const realtime = reader ? new RealtimeSource({ redis: reader, prefix: config.redisPrefix, store, codeDir: path.join(cacheDir, 'code') }) : undefined;
   const registry = new ViewRegistry({ store, cacheDir, cache, metrics, ...(log ? { log } : {}), ...(realtime ? { realtime } : {}) });
   let ready = false;
@@ -75,7 +76,7 @@ export async function startViewServer(config: StrataConfig, opts: ViewServerOpti
   };
 
   try {
-    if (redisUrl) {
+    if (connectRedis) {
       // Subscribe before the first load, so a version published meanwhile is not missed.
       subscriber = await connectRedis(redisUrl, { role: 'subscriber', name: 'serve', ...(log ? { log } : {}) });
       await live.start(subscriber);

@@ -9,7 +9,6 @@
 import type { StrataConfig } from '../config.ts';
 import { StrataError } from '../errors.ts';
 import { FileStore } from './file-store.ts';
-import { S3Store } from './s3-store.ts';
 import { redactUrl } from './s3-url.ts';
 import type { ObjectStore } from './store.ts';
 
@@ -23,7 +22,8 @@ export interface OpenStoreOptions {
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<ObjectStore> {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'file') return FileStore.open(url);
-  if (scheme === 's3') return S3Store.open(url, options);
+  // Loaded only for S3: the client and its XML parsers are ~20 MiB a process on the file store needs not.
+  if (scheme === 's3') return (await import('./s3-store.ts')).S3Store.open(url, options);
   throw new StrataError(
     'STRATA_E_STORE_URL',
     `store URL ${JSON.stringify(redactUrl(url))} is not supported; use file:///absolute/dir or s3://bucket/prefix?endpoint=http://host:port`,

@@ -13,8 +13,10 @@
  * timeout for its answer (s3-transport.ts), so a dead endpoint fails in seconds rather than hanging;
  * a 5xx answer is retried twice by the client before it counts as a failure.
  */
+import { createWriteStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { pipeline } from 'node:stream/promises';
 import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import { StrataError } from '../errors.ts';
 import type { ByteRange, ObjectInfo, ObjectStore, PutBody, PutOptions } from './store.ts';
@@ -170,6 +172,18 @@ export class S3Store implements ObjectStore {
     } catch (err) {
       throw this.error(err, 'list', prefix);
     }
+  }
+
+  async download(key: string, file: string): Promise<ObjectInfo> {
+    const stream = await this.open(key, undefined);
+    try {
+      await pipeline(stream, createWriteStream(file));
+    } catch (err) {
+      throw this.error(err, 'download', key);
+    }
+    const info = await this.stat(key);
+    if (!info) throw new StrataError('STRATA_E_STORE_NOT_FOUND', `${key} was deleted from s3://${this.loc.bucket} while it was downloaded`, { details: { key } });
+    return info;
   }
 
   async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {

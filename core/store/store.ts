@@ -53,6 +53,11 @@ export interface ObjectStore {
   get(key: string, range?: ByteRange): Promise<Uint8Array>;
   /** Streams an object or a byte range without holding it whole in memory. A missing key rejects here, not during iteration. */
   getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>>;
+  /**
+   * Writes a whole object to a local file (created or replaced) without holding it in memory: a
+   * kernel copy on file://, a streamed GET on s3://. STRATA_E_STORE_NOT_FOUND when absent.
+   */
+  download(key: string, file: string): Promise<ObjectInfo>;
   /** Size and time of an object, or undefined when absent. */
   stat(key: string): Promise<ObjectInfo | undefined>;
   /** Every object whose key starts with `prefix` (a plain string prefix, '' for all), in byte order of the keys' UTF-8, as S3 lists. */

@@ -9,6 +9,14 @@
  * memory flat however many files are open. A Map iterates in insertion order, so re-inserting on
  * every hit makes its first entry the least recently used one.
  *
+ * A block is kept only when it is offered a second time while its id is still in a short memory
+ * of recently offered blocks (a "doorkeeper", as in 2Q and TinyLFU). Under lookups spread evenly
+ * over a view many times the budget, nearly every block kept would be evicted before its next
+ * use: copying it in cost more than the rare hit saved (measured: 14% fewer requests/s with a
+ * 16 MiB cache than with none, and 20 MiB more RSS). With the doorkeeper such blocks are
+ * remembered, not copied; blocks that are asked for again (a hot key, a hot range) get in on
+ * their second read, and one long scan reads through without flushing them.
+ *
  * The cache copies each block it keeps into a buffer of its own, and an evicted block's buffer
  * (with its entry) holds the next block kept. Under random lookups over a view many times the
  * budget, nearly every lookup evicts one block and keeps another; with fresh buffers and entries,
@@ -29,6 +37,8 @@ const ENTRY_OVERHEAD = 160;
 const BUFFER_STEP = 1024;
 /** Evicted buffers kept for reuse beyond the ones the next set() takes. */
 const MAX_SPARE = 8;
+/** The doorkeeper remembers as many ids as the budget holds blocks, and at least this many. */
+const DOORKEEPER_MIN = 64;
 
 interface Entry {
   /** The cache's own buffer; its length is what the budget counts. */
@@ -42,8 +52,10 @@ interface Entry {
 export class BlockCache {
   private readonly entries = new Map<number, Entry>();
   private readonly spare: Entry[] = [];
+  /** Ids offered once and not kept, oldest first (a Set iterates in insertion order). */
+  private readonly offered = new Set<number>();
   private used = 0;
-  readonly stats = { hits: 0, misses: 0, evictions: 0 };
+  readonly stats = { hits: 0, misses: 0, evictions: 0, notAdmitted: 0 };
 
   constructor(readonly maxBytes: number) {}
 
@@ -70,12 +82,16 @@ export class BlockCache {
     return new DataBlock(e.buffer, e.count, e.source, e.what, e.byteLength);
   }
 
-  /** Keeps a copy of `value` (the caller's block stays the caller's), evicting the least recently used. */
+  /**
+   * Offers a block just read: kept (a copy: the caller's block stays the caller's, the least
+   * recently used ones evicted) when it was offered recently before, otherwise only remembered.
+   */
   set(owner: number, block: number, value: DataBlock): void {
     const need = value.byteLength;
     const capacity = Math.ceil(need / BUFFER_STEP) * BUFFER_STEP;
     if (capacity + ENTRY_OVERHEAD > this.maxBytes) return;
     const id = owner * BLOCKS_PER_OWNER + block;
+    if (!this.admit(id, capacity)) return;
     const old = this.entries.get(id);
     if (old) this.remove(id, old);
     this.evictUntil(capacity);
@@ -99,7 +115,18 @@ export class BlockCache {
         this.used -= e.buffer.length + ENTRY_OVERHEAD;
       }
     }
+    for (const id of this.offered) if (Math.floor(id / BLOCKS_PER_OWNER) === owner) this.offered.delete(id);
     this.spare.length = 0;
+  }
+
+  /** The doorkeeper: true on a block's second offer within its memory, else remembers the first. */
+  private admit(id: number, capacity: number): boolean {
+    if (this.offered.delete(id) || this.entries.has(id)) return true;
+    this.stats.notAdmitted++;
+    this.offered.add(id);
+    const limit = Math.max(DOORKEEPER_MIN, Math.ceil(this.maxBytes / capacity));
+    if (this.offered.size > limit) this.offered.delete(this.offered.values().next().value as number);
+    return false;
   }
 
   /** Evicts the least recently used blocks until `bytes` more fit. */

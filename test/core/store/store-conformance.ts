@@ -7,6 +7,9 @@
  * of a bucket); the suite closes each store it opens.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isStrataError, type ErrorCode } from '../../../core/errors.ts';
 import type { ObjectInfo, ObjectStore } from '../../../core/store/store.ts';
@@ -106,6 +109,25 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       expect((await collect(await store.getStream('master/s/1.seg', { start: 1_000_000, end: 2_500_001 }))).equals(data.subarray(1_000_000, 2_500_001))).toBe(true);
       expect((await collect(await store.getStream('master/s/1.seg', { start: data.length - 5 }))).equals(data.subarray(data.length - 5))).toBe(true);
       expect((await collect(await store.getStream('master/s/1.seg', { start: data.length + 5 }))).length).toBe(0);
+    });
+
+    it('download writes a whole object to a local file, replacing one there, and names an absent key', async () => {
+      const store = await fresh();
+      const data = randomBytes(2 * 1024 * 1024 + 5);
+      await store.put('views/pv/v1/part-00000.sv', data);
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-download-'));
+      try {
+        const file = path.join(dir, 'copy.sv');
+        await writeFile(file, 'an older, longer copy that must not survive at the end of the new one '.repeat(1000));
+        const info = await store.download('views/pv/v1/part-00000.sv', file);
+        expect(info).toMatchObject({ key: 'views/pv/v1/part-00000.sv', size: data.length });
+        expect((await readFile(file)).equals(data)).toBe(true);
+        const err = await rejectsWith(store.download('views/pv/v1/part-00001.sv', path.join(dir, 'none.sv')), 'STRATA_E_STORE_NOT_FOUND');
+        expect(err.message).toContain('views/pv/v1/part-00001.sv');
+        await rejectsWith(store.download('views/../master/a', path.join(dir, 'bad.sv')), 'STRATA_E_STORE_KEY');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('stat gives size and time of a present object and undefined for an absent one', async () => {

@@ -165,4 +165,31 @@ describe('view files read from a local file', () => {
     expect(cache.size).toBe(0);
     expect(cache.bytes).toBe(0);
   });
+
+  it('the block cache keeps a block on its second read: lookups spread over many blocks copy nothing in, a hot block gets in, and a scan through the file leaves it', async () => {
+    const sorted = rows(5000);
+    const cache = new BlockCache(8 * 1024);
+    const reader = await ViewFileReader.open(await writeFile_(sorted, 256), { cache, checkBlocks: 'at-open' });
+    expect(reader.blocks).toBeGreaterThan(300);
+    const hot = sorted[2500]!;
+    // Spread: one lookup in each of 300 different blocks (the first key of each), none read twice.
+    const firstKeys = reader.blockInfo().map((b) => b.firstKey);
+    for (let b = 0; b < 300; b++) expect(await reader.get(firstKeys[b]!)).toBeDefined();
+    expect(cache.size).toBe(0);
+    expect(cache.stats.notAdmitted).toBeGreaterThanOrEqual(200);
+    // Hot: read twice, then answered from the cache.
+    expect(await reader.get(hot[0])).toEqual(hot[1]);
+    expect(await reader.get(hot[0])).toEqual(hot[1]);
+    expect(cache.size).toBe(1);
+    const reads = reader.stats.blockReads;
+    for (let i = 0; i < 20; i++) expect(await reader.get(hot[0])).toEqual(hot[1]);
+    expect(reader.stats.blockReads).toBe(reads);
+    // A whole scan reads every block once: none of them gets in, the hot one stays.
+    expect((await collect(reader.scan())).length).toBe(sorted.length);
+    const hits = cache.stats.hits;
+    expect(await reader.get(hot[0])).toEqual(hot[1]);
+    expect(cache.stats.hits).toBe(hits + 1);
+    expect(cache.stats.evictions).toBe(0);
+    await reader.close();
+  });
 });
