@@ -1,52 +1,58 @@
 // The compiled CLI: Strata ships TypeScript, and running it through tsx costs every process a
 // loader thread and its transforms (~35 MiB and a slower start, per process and per worker
 // thread). So `strata` runs a bundle esbuild makes from the sources, once per change of them:
-// dist/<fingerprint>/ holds main.js (the CLI) and the thread pools' entries, with source maps
-// that debug logging turns on, so stack traces name the .ts files.
+// dist/<fingerprint>/ holds main.js (the CLI) and the thread pools' entries.
 //
-// The fingerprint covers every source file's path, size and mtime plus package-lock.json: an
-// edited file means a new build on the next start (~1 s), never a stale one. Processes starting
-// together may each build; each writes its own folder and renames it into place, so none sees a
-// half-written build. A package folder nobody may write to (a read-only install) runs from
-// source instead, as does STRATA_RUN_FROM_SOURCE=1.
+// The fingerprint hashes the content of every source file (and tsconfig.json, package-lock.json):
+// an edited file means a new build on the next start (~1 s), never a stale one, whatever the
+// file system's clock. Processes starting together may each build; each writes its own folder
+// and renames it into place, so none sees a half-written build. Every process notes its pid in
+// the build it runs (dist/<fingerprint>/.pids/): a build is removed only when it is not among the
+// newest few and no live process runs from it, since a running service still loads chunks of it
+// later (a lazily imported command, a thread pool replacing a thread). A package folder nobody
+// may write to (a read-only install) runs from source instead, as does STRATA_RUN_FROM_SOURCE=1.
+//
+// Source maps are written beside the chunks (.js.map) but not linked from them: Node parses a
+// linked map of every chunk it loads once maps are on (~15 MiB a process), and workers run with
+// --enable-source-maps for the users' job bundles. Stack traces from Strata's own code name the
+// chunk; STRATA_RUN_FROM_SOURCE=1 gives .ts lines.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // Everything the CLI imports (the demo imports the example generator).
 const SOURCE_DIRS = ['cli', 'core', 'coordinator', 'examples', 'jobs', 'proto', 'serving', 'speed', 'worker'];
+const SOURCE_FILES = ['tsconfig.json', 'package-lock.json'];
 const ENTRIES = {
   main: 'cli/main.ts',
   'task-handlers': 'worker/threads/task-handlers.ts',
   'parse-handlers': 'speed/parse-handlers.ts',
 };
 // Left to Node's own resolution: packages that find files beside themselves at run time (BullMQ's
-// Lua scripts, piscina's and esbuild's own workers and binaries, grpc's proto loading), native
-// addons, and tsx (user modules still run through it).
-const EXTERNAL = ['esbuild', 'tsx', 'piscina', 'bullmq', '@grpc/*', 'protobufjs', 'msgpackr-extract', '@duckdb/*', 'vitest', 's3rver', 'fast-check'];
+// Lua scripts, piscina's and esbuild's own workers and binaries, grpc's proto loading, pino's
+// transport threads), native addons, ioredis (BullMQ loads it too: one copy, not two), and tsx.
+const EXTERNAL = ['esbuild', 'tsx', 'piscina', 'bullmq', 'ioredis', '@grpc/*', 'protobufjs', 'pino', 'thread-stream', 'msgpackr-extract', '@duckdb/*', 'vitest', 's3rver', 'fast-check'];
 // Bumped when the build options change, so an old build is not taken for a new one.
-const BUILD_FORMAT = 1;
-// Builds older than this (and not the current one) are removed by the next build: a process
-// started from one may still import a lazily loaded chunk of it.
-const KEEP_OLD_BUILDS_MS = 24 * 3600 * 1000;
+const BUILD_FORMAT = 2;
+// Builds kept however old, newest first; older ones go once no live process runs from them.
+const KEEP_BUILDS = 3;
+// A build younger than this is never removed: a process may have picked it and not yet noted its pid.
+const MIN_AGE_MS = 10 * 60 * 1000;
 
 function fingerprint() {
   const hash = createHash('sha256').update(`format ${BUILD_FORMAT}\n`);
+  const add = (file) => hash.update(`${path.relative(ROOT, file)}\n`).update(readFileSync(file)).update('\n');
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const file = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(file);
-      else if (/\.(ts|mjs)$/.test(entry.name)) {
-        const s = statSync(file);
-        hash.update(`${path.relative(ROOT, file)} ${s.size} ${s.mtimeMs}\n`);
-      }
+      else if (/\.(ts|mjs|lua|proto)$/.test(entry.name)) add(file);
     }
   };
   for (const dir of SOURCE_DIRS) walk(path.join(ROOT, dir));
-  const lock = path.join(ROOT, 'package-lock.json');
-  if (existsSync(lock)) hash.update(`lock ${statSync(lock).mtimeMs}\n`);
+  for (const name of SOURCE_FILES) if (existsSync(path.join(ROOT, name))) add(path.join(ROOT, name));
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -64,7 +70,7 @@ async function build(outdir) {
     entryNames: '[name]',
     // Flat, beside the entries: core/package-root.ts finds the thread entries next to its chunk.
     chunkNames: 'chunk-[hash]',
-    sourcemap: 'linked',
+    sourcemap: 'external',
     external: EXTERNAL,
     // Bundled CommonJS packages call require() and read __dirname/__filename.
     banner: {
@@ -88,18 +94,52 @@ function buildError(err) {
   return new Error(`strata: building the CLI from its sources (into ${path.join(ROOT, 'dist')}) failed:\n${lines.join('\n')}\nFix the source, or run it through tsx with STRATA_RUN_FROM_SOURCE=1.`);
 }
 
-function removeOldBuilds(distDir, keep) {
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM'; // alive, someone else's
+  }
+}
+
+/** Notes this process in the build it runs, and forgets the pids of processes gone. */
+function noteRunning(dir) {
+  const pids = path.join(dir, '.pids');
+  try {
+    mkdirSync(pids, { recursive: true });
+    for (const name of readdirSync(pids)) if (!isAlive(Number(name))) rmSync(path.join(pids, name), { force: true });
+    writeFileSync(path.join(pids, String(process.pid)), '');
+  } catch {
+    // Best effort: without it the build is only kept while among the newest.
+  }
+}
+
+function inUse(dir) {
+  try {
+    return readdirSync(path.join(dir, '.pids')).some((name) => isAlive(Number(name)));
+  } catch {
+    return false;
+  }
+}
+
+function removeOldBuilds(distDir, current) {
   const now = Date.now();
+  const builds = [];
   for (const name of readdirSync(distDir)) {
-    if (name === keep) continue;
-    const dir = path.join(distDir, name);
     try {
-      const old = now - statSync(dir).mtimeMs > KEEP_OLD_BUILDS_MS;
-      const abandoned = name.startsWith('.tmp-') && now - statSync(dir).mtimeMs > 600_000;
-      if (old || abandoned) rmSync(dir, { recursive: true, force: true });
+      const mtime = statSync(path.join(distDir, name)).mtimeMs;
+      if (name.startsWith('.tmp-')) {
+        if (now - mtime > MIN_AGE_MS) rmSync(path.join(distDir, name), { recursive: true, force: true }); // a build that died half-way
+      } else if (name !== current) builds.push({ name, mtime });
     } catch {
       // Another process removed it first.
     }
+  }
+  builds.sort((a, b) => b.mtime - a.mtime);
+  for (const { name, mtime } of builds.slice(KEEP_BUILDS - 1)) {
+    const dir = path.join(distDir, name);
+    if (now - mtime > MIN_AGE_MS && !inUse(dir)) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -135,9 +175,7 @@ export async function compiledDir() {
 export async function loadMain() {
   const dir = await compiledDir();
   if (dir) {
-    // Source maps cost ~15 MiB per process once enabled (Node parses each chunk's map as it
-    // loads): only where stack traces are printed, as core/config.ts wantsStackTraces() decides.
-    if (process.env.STRATA_LOG_LEVEL === 'debug' || process.env.STRATA_LOG_LEVEL === 'trace') process.setSourceMapsEnabled(true);
+    noteRunning(dir);
     return (await import(pathToFileURL(path.join(dir, 'main.js')).href)).main;
   }
   const { register } = await import('tsx/esm/api');

@@ -105,9 +105,10 @@ export class FileStore implements ObjectStore {
     try {
       await fs.copyFile(this.pathOf(key), file);
     } catch (err) {
+      await fs.rm(file, { force: true });
       const code = errnoOf(err);
       if ((code === 'ENOENT' || code === 'ENOTDIR') && !(await statOrUndefined(this.pathOf(key)))) throw notFoundError(key);
-      throw ioError('download', key, err);
+      throw ioError(`download to ${file}`, key, err);
     }
     return this.infoOf(key, this.pathOf(key));
   }

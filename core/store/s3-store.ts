@@ -14,6 +14,7 @@
  * a 5xx answer is retried twice by the client before it counts as a failure.
  */
 import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { pipeline } from 'node:stream/promises';
@@ -175,14 +176,22 @@ export class S3Store implements ObjectStore {
   }
 
   async download(key: string, file: string): Promise<ObjectInfo> {
+    // Size and time first: an absent key fails before a file is created, and a delete that
+    // lands after the GET (retention, say) does not fail a copy already whole.
+    const info = await this.stat(key);
+    if (!info) throw new StrataError('STRATA_E_STORE_NOT_FOUND', `no object at ${key} in s3://${this.loc.bucket}`, { details: { key } });
     const stream = await this.open(key, undefined);
+    const out = createWriteStream(file);
+    let writeFailed = false;
+    out.once('error', () => (writeFailed = true));
     try {
-      await pipeline(stream, createWriteStream(file));
+      await pipeline(stream, out);
     } catch (err) {
+      await rm(file, { force: true });
+      // A failed write of the local file is a local error, not the S3 server's.
+      if (writeFailed) throw new StrataError('STRATA_E_STORE_IO', `download of ${key} to ${file} failed writing the local file: ${(err as Error).message}`, { cause: err, details: { key, file } });
       throw this.error(err, 'download', key);
     }
-    const info = await this.stat(key);
-    if (!info) throw new StrataError('STRATA_E_STORE_NOT_FOUND', `${key} was deleted from s3://${this.loc.bucket} while it was downloaded`, { details: { key } });
     return info;
   }
 

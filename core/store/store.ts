@@ -55,7 +55,8 @@ export interface ObjectStore {
   getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>>;
   /**
    * Writes a whole object to a local file (created or replaced) without holding it in memory: a
-   * kernel copy on file://, a streamed GET on s3://. STRATA_E_STORE_NOT_FOUND when absent.
+   * kernel copy on file://, a streamed GET on s3://. STRATA_E_STORE_NOT_FOUND when absent;
+   * STRATA_E_STORE_IO naming the file when it cannot be written. A failed download leaves no file.
    */
   download(key: string, file: string): Promise<ObjectInfo>;
   /** Size and time of an object, or undefined when absent. */

@@ -3,8 +3,8 @@
  * bundle of the sources, built once per change of them, shared by processes that start together,
  * and runs from source when asked to.
  */
-import { execFile } from 'node:child_process';
-import { appendFile, cp, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +61,42 @@ describe('the strata launcher', () => {
     expect(after).toHaveLength(2);
     expect(after).toContain(build);
   }, 120_000);
+
+  it('a new build removes old ones that no live process runs from, keeping the newest and any in use', async () => {
+    const dist = path.join(pkg, 'dist');
+    await rm(dist, { recursive: true, force: true });
+    const hour = 3600;
+    const fake = async (name: string, ageHours: number, pid?: number) => {
+      await mkdir(path.join(dist, name, '.pids'), { recursive: true });
+      if (pid !== undefined) await writeFile(path.join(dist, name, '.pids', String(pid)), '');
+      const t = Date.now() / 1000 - ageHours * hour;
+      await utimes(path.join(dist, name), t, t);
+    };
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => gone.once('exit', resolve));
+    await fake('old-a', 50);
+    await fake('old-in-use', 40, process.pid); // the test runner: alive
+    await fake('old-dead-pid', 30, gone.pid!);
+    await fake('recent-1', 2);
+    await fake('recent-2', 1);
+    await appendFile(path.join(pkg, 'cli/commands/status.ts'), '\nexport const launcherTestMarker2 = 1;\n');
+    const r = await strata(['status', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    const left = await builds();
+    // Kept: the new build, the two newest old ones, and the one a live process runs from.
+    expect(left).toEqual(expect.arrayContaining(['old-in-use', 'recent-1', 'recent-2']));
+    expect(left).not.toContain('old-a');
+    expect(left).not.toContain('old-dead-pid');
+    const current = left.filter((b) => !['old-in-use', 'recent-1', 'recent-2'].includes(b));
+    expect(current).toHaveLength(1);
+    // The process that ran noted its pid; the next start forgets it (it has exited) and notes its own.
+    const pids = path.join(dist, current[0]!, '.pids');
+    const [first] = await readdir(pids);
+    expect((await strata(['status', '--help'])).code).toBe(0);
+    const next = await readdir(pids);
+    expect(next).toHaveLength(1);
+    expect(next).not.toContain(first);
+  }, 60_000);
 
   it('a source that does not compile stops the command with the file, line and error, and the way around it', async () => {
     const file = path.join(pkg, 'cli/commands/cancel.ts');

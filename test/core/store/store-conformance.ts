@@ -125,6 +125,10 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
         const err = await rejectsWith(store.download('views/pv/v1/part-00001.sv', path.join(dir, 'none.sv')), 'STRATA_E_STORE_NOT_FOUND');
         expect(err.message).toContain('views/pv/v1/part-00001.sv');
         await rejectsWith(store.download('views/../master/a', path.join(dir, 'bad.sv')), 'STRATA_E_STORE_KEY');
+        // A local file that cannot be written: a local error naming the file, nothing left behind.
+        const unwritable = path.join(dir, 'no-such-dir', 'copy.sv');
+        const local = await rejectsWith(store.download('views/pv/v1/part-00000.sv', unwritable), 'STRATA_E_STORE_IO');
+        expect(local.message).toContain(unwritable);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
