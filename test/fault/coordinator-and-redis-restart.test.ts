@@ -44,41 +44,40 @@ async function killCoordinator(): Promise<void> {
   await f.cluster.coordinator.exited;
 }
 
-it('the coordinator killed mid-map: a new one on the same Redis resumes the job and collects what finished meanwhile; no task runs twice; the view is byte-identical', async () => {
-  const id = await f.submit({ mapPauseMs: 25 });
-  const before = await f.waitFor(id, 'some maps done, others running', (s) => ofKind(s, 'map').filter((t) => t.state === 'succeeded').length >= 2 && ofKind(s, 'map').some((t) => t.state === 'running'));
+/**
+ * Kills the coordinator while `before` holds, waits until the workers, carrying on without it,
+ * have completed `meanwhile` more task attempts, starts a new coordinator, and checks the job
+ * finished with the fault-free view and every task at the attempt it had when the old one died.
+ */
+async function killAndResume(id: string, before: JobStatus, meanwhile: number, what: string): Promise<JobStatus> {
   const completed = await completedOnQueue();
   const t0 = performance.now();
   await killCoordinator();
-  // The workers carry on without it: wait until they finish maps nobody has recorded yet.
-  await expect.poll(completedOnQueue, { timeout: 20_000, interval: 50 }).toBeGreaterThanOrEqual(completed + 2);
+  await expect.poll(completedOnQueue, { timeout: 20_000, interval: 50 }).toBeGreaterThanOrEqual(completed + meanwhile);
   const t1 = performance.now();
   await f.cluster.startCoordinator();
   const startedIn = since(t1);
   const done = await f.finished(id);
   expect(done.state, show(done)).toBe('succeeded');
   expect(await f.parts(done.version!)).toEqual(reference);
-  expect(attempts(done)).toEqual(attempts(before)); // every task at attempt 1: nothing ran twice
+  expect(attempts(done)).toEqual(attempts(before)); // nothing ran twice
+  console.log(`[recovery] coordinator killed ${what}: the new one started in ${startedIn} s and finished the job ${since(t1)} s after its start (${since(t0)} s after the kill)`);
+  return done;
+}
+
+it('the coordinator killed mid-map: a new one on the same Redis resumes the job and collects what finished meanwhile; no task runs twice; the view is byte-identical', async () => {
+  const id = await f.submit({ mapPauseMs: 25 });
+  const before = await f.waitFor(id, 'some maps done, others running', (s) => ofKind(s, 'map').filter((t) => t.state === 'succeeded').length >= 2 && ofKind(s, 'map').some((t) => t.state === 'running'));
+  // The workers carry on without it: wait until they finish maps nobody has recorded yet.
+  const done = await killAndResume(id, before, 2, 'mid-map');
   expect(done.tasks!.every((t) => !t.error && !t.stalls)).toBe(true);
-  console.log(`[recovery] coordinator killed mid-map: the new one started in ${startedIn} s and finished the job ${since(t1)} s after its start (${since(t0)} s after the kill)`);
 });
 
 it('the coordinator killed mid-reduce: a new one resumes the reduces and commits; the view is byte-identical', async () => {
   const id = await f.submit({});
   const before = await f.waitFor(id, 'reduces running', (s) => s.state === 'reducing' && ofKind(s, 'reduce').some((t) => t.state === 'running'));
-  const completed = await completedOnQueue();
-  const t0 = performance.now();
-  await killCoordinator();
-  await expect.poll(completedOnQueue, { timeout: 20_000, interval: 50 }).toBeGreaterThanOrEqual(completed + 1);
-  const t1 = performance.now();
-  await f.cluster.startCoordinator();
-  const startedIn = since(t1);
-  const done = await f.finished(id);
-  expect(done.state, show(done)).toBe('succeeded');
-  expect(await f.parts(done.version!)).toEqual(reference);
-  expect(attempts(done)).toEqual(attempts(before));
+  const done = await killAndResume(id, before, 1, 'mid-reduce');
   expect(task(done, 'r-0').state).toBe('succeeded');
-  console.log(`[recovery] coordinator killed mid-reduce: the new one started in ${startedIn} s and finished the job ${since(t1)} s after its start (${since(t0)} s after the kill)`);
 });
 
 it('redis-server killed mid-job and restarted on its AOF: the job ends in bounded time without a partial view, and every process reconnects: the next job succeeds', async () => {
