@@ -43,10 +43,8 @@ const DOORKEEPER_MIN = 64;
 interface Entry {
   /** The cache's own buffer; its length is what the budget counts. */
   buffer: Uint8Array;
-  byteLength: number;
-  count: number;
-  source: string;
-  what: string;
+  /** The block over `buffer`, built once when it was kept (its restart table checked then, not per hit). */
+  block: DataBlock | undefined;
 }
 
 export class BlockCache {
@@ -79,7 +77,7 @@ export class BlockCache {
     this.stats.hits++;
     this.entries.delete(id);
     this.entries.set(id, e);
-    return new DataBlock(e.buffer, e.count, e.source, e.what, e.byteLength);
+    return e.block;
   }
 
   /**
@@ -97,12 +95,9 @@ export class BlockCache {
     this.evictUntil(capacity);
     let e = this.takeSpare(need, capacity);
     if (e) this.evictUntil(e.buffer.length); // a spare may be a little larger than asked
-    else e = { buffer: new Uint8Array(capacity), byteLength: 0, count: 0, source: '', what: '' };
+    else e = { buffer: new Uint8Array(capacity), block: undefined };
     value.copyTo(e.buffer);
-    e.byteLength = need;
-    e.count = value.count;
-    e.source = value.source;
-    e.what = value.what;
+    e.block = new DataBlock(e.buffer, value.count, value.source, value.what, need);
     this.entries.set(id, e);
     this.used += e.buffer.length + ENTRY_OVERHEAD;
   }
