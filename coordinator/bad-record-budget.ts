@@ -11,9 +11,7 @@
  * records: its first bad record fails its task, and with it the job.
  */
 import { StrataError } from '../core/errors.ts';
-import { quarantinePrefix, type Counters, type JobSpec } from '../core/tasks/task-payload.ts';
-
-/** The store folder where map attempts write their quarantine files (worker/map/quarantine-file.ts writes them). */
+import { badRecordsAdvice, quarantinePrefix, type Counters, type JobSpec } from '../core/tasks/task-payload.ts';
 
 export interface BudgetTask {
   taskId: string;
@@ -41,8 +39,7 @@ export function badRecordBudgetError(job: { id: string; spec: Pick<JobSpec, 'nam
   return new StrataError(
     'STRATA_E_JOB_BAD_RECORDS',
     `job '${job.spec.name}': its map tasks met ${total.toLocaleString('en-US')} bad records (in ${withBad.length} task${withBad.length === 1 ? '' : 's'}; most in ${most}), more than its budget of badRecords.max = ${max.toLocaleString('en-US')}. ` +
-      `Each one, with its error and where it came from, is in ${where} (strata status ${job.id} --quarantine prints them). ` +
-      `Fix the job or the input, or, if such records are expected, raise the budget: badRecords: { max: ${Math.max(total * 2, max * 10)} } in defineJob.`,
+      `Each one, with its error and where it came from, is in ${where} ${badRecordsAdvice(job.id, total, max)}`,
     { details: { jobId: job.id, badRecords: total, max, quarantine: where, tasks: Object.fromEntries(withBad) } },
   );
 }

@@ -124,11 +124,15 @@ export function isStrataError(err: unknown, code?: ErrorCode): err is StrataErro
   return err instanceof StrataError && (code === undefined || err.code === code);
 }
 
+/** The message of anything thrown (an Error's message, else the value as text). */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Wraps anything thrown into a StrataError without losing the original as `cause`. */
 export function toStrataError(err: unknown, fallback: ErrorCode = 'STRATA_E_INTERNAL'): StrataError {
   if (err instanceof StrataError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new StrataError(fallback, message, { cause: err });
+  return new StrataError(fallback, errorMessage(err), { cause: err });
 }
 
 function serializeCause(cause: unknown): StrataErrorJSON['cause'] {

@@ -14,7 +14,7 @@
  * or aggregator that throws surfaces as STRATA_E_JOB_MAP_FAILED / STRATA_E_JOB_REDUCE_FAILED naming
  * the record position or the key, with the original error as `cause`.
  */
-import { StrataError } from '../core/errors.ts';
+import { errorMessage, StrataError } from '../core/errors.ts';
 import { compareBytes, decodeKey, encodeKey, formatKey, toKey } from '../core/keys/key-codec.ts';
 import type { Key, KeyPart } from '../core/keys/key-codec.ts';
 import { decodeAccumulator, encodeAccumulator } from './aggregators/aggregator.ts';
@@ -194,10 +194,6 @@ function checkOutput(job: { name: string }, key: Key, fn: 'reduce' | 'combine', 
 
 function label(job: { name: string }): string {
   return `job '${job.name}'`;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** A Map key for encoded bytes: one char per byte, so equal bytes give equal strings. */

@@ -9,7 +9,7 @@
  * `own` marks errors we raise inside a user callback (emit is ours, but map calls it), so the
  * wrapper around that callback passes them on instead of wrapping them a second time.
  */
-import { ERROR_CODES, StrataError, type ErrorCode, type StrataErrorJSON } from '../core/errors.ts';
+import { ERROR_CODES, errorMessage, StrataError, type ErrorCode, type StrataErrorJSON } from '../core/errors.ts';
 import { decodeKey, formatKey, type Key } from '../core/keys/key-codec.ts';
 import { plainValueProblem } from '../jobs/plain-value.ts';
 
@@ -74,9 +74,6 @@ function keyOf(key: KeyRef): Key {
   return typeof key === 'function' ? key() : key instanceof Uint8Array ? decodeKey(key) : key;
 }
 
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * Any thrown value as one of our StrataErrors. A user bundle carries its own copy of StrataError

@@ -10,7 +10,7 @@
  * loads, or lacks what the task asks for, fails the task with STRATA_E_BUNDLE (not retryable).
  */
 import { pathToFileURL } from 'node:url';
-import { StrataError } from '../errors.ts';
+import { errorMessage, StrataError } from '../errors.ts';
 import { isJobDefinition } from '../../jobs/define-job.ts';
 import type { JobDefinition } from '../../jobs/types.ts';
 
@@ -20,7 +20,7 @@ export async function importBundle(file: string, codeHash: string): Promise<Bund
   try {
     return (await import(pathToFileURL(file).href)) as BundleModule;
   } catch (err) {
-    throw new StrataError('STRATA_E_BUNDLE', `the bundle code/${codeHash}.mjs failed to load: ${(err instanceof Error ? err.message : String(err))}`, { details: { codeHash }, cause: err });
+    throw new StrataError('STRATA_E_BUNDLE', `the bundle code/${codeHash}.mjs failed to load: ${errorMessage(err)}`, { details: { codeHash }, cause: err });
   }
 }
 

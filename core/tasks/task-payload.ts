@@ -163,3 +163,14 @@ export const TASK_QUEUE = 'tasks';
 /** Where a job's quarantined bad records are: one NDJSON file per map attempt (worker writes, coordinator and `strata status` name it). */
 export const quarantinePrefix = (jobId: string): string => `quarantine/${jobId}/`;
 export const quarantineKey = (task: Pick<MapTask, 'jobId' | 'taskId' | 'attempt'>): string => `${quarantinePrefix(task.jobId)}${task.taskId}-a${task.attempt}.ndjson`;
+
+/**
+ * The end of every STRATA_E_JOB_BAD_RECORDS message, after where the records are: how to print
+ * them, and a budget to raise to (well above what was met: a task saw only part of the input).
+ */
+export function badRecordsAdvice(jobId: string, met: number, max: number): string {
+  return (
+    `(strata status ${jobId} --quarantine prints them). ` +
+    `Fix the job or the input, or, if such records are expected, raise the budget: badRecords: { max: ${Math.max(met * 2, max * 10)} } in defineJob.`
+  );
+}

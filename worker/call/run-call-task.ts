@@ -9,9 +9,8 @@
  * arriving silently changed. What the function throws becomes STRATA_E_CALL_FAILED, with the
  * user's error and stack as `cause`.
  */
-import { StrataError } from '../../core/errors.ts';
+import { errorMessage, StrataError } from '../../core/errors.ts';
 import type { CallTask } from '../../core/tasks/task-payload.ts';
-import { errorMessage } from '../job-errors.ts';
 
 export interface CallOutcome {
   value: unknown;

@@ -23,16 +23,16 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { isStrataError, StrataError } from '../../core/errors.ts';
+import { errorMessage, isStrataError, StrataError } from '../../core/errors.ts';
 import { encodeKey, type Key, type KeyPart } from '../../core/keys/key-codec.ts';
 import type { Logger } from '../../core/log.ts';
 import { openSegment } from '../../core/segment/open-segment.ts';
 import type { ObjectStore } from '../../core/store/store.ts';
-import { emptyCounters, mapOutputId, quarantinePrefix, type Counters, type MapTask } from '../../core/tasks/task-payload.ts';
+import { badRecordsAdvice, emptyCounters, mapOutputId, quarantinePrefix, type Counters, type MapTask } from '../../core/tasks/task-payload.ts';
 import { describeValue, preview } from '../../jobs/describe-value.ts';
 import { plainValueProblem } from '../../jobs/plain-value.ts';
 import type { JobContext, JobDefinition } from '../../jobs/types.ts';
-import { errorMessage, JobErrors } from '../job-errors.ts';
+import { JobErrors } from '../job-errors.ts';
 import { attemptDir } from '../map-outputs.ts';
 import { openRunFile, writeRunFile, type RunFileReader, type RunFileSummary } from '../shuffle/run-file.ts';
 import { MapBuffer, runEntries } from './map-buffer.ts';
@@ -130,8 +130,7 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
     throw new StrataError(
       'STRATA_E_JOB_BAD_RECORDS',
       `${errors.label}: map task ${task.taskId} alone met ${counters.badRecords.toLocaleString('en-US')} bad records, more than the job's budget of badRecords.max = ${budget.toLocaleString('en-US')}; the last: ${last}. ` +
-        `They are quarantined in ${file ?? quarantinePrefix(task.jobId)} (strata status ${task.jobId} --quarantine prints them). ` +
-        `Fix the job or the input, or, if such records are expected, raise the budget: badRecords: { max: ${suggestMax(counters.badRecords, budget)} } in defineJob.`,
+        `They are quarantined in ${file ?? quarantinePrefix(task.jobId)} ${badRecordsAdvice(task.jobId, counters.badRecords, budget)}`,
       { details: { job: job.name, jobId: task.jobId, taskId: task.taskId, badRecords: counters.badRecords, max: budget, quarantine: file ?? quarantinePrefix(task.jobId) } },
     );
   };
@@ -228,9 +227,4 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
 /** Errors a single record causes: map threw on it, or emitted a key or value that cannot be encoded for it. */
 function isRecordFault(err: StrataError): boolean {
   return err.code === 'STRATA_E_JOB_MAP_FAILED' || err.code === 'STRATA_E_JOB_VALUE';
-}
-
-/** A budget to suggest when one task alone passed it: one task saw only part of the input, so well above what it met. */
-function suggestMax(met: number, budget: number): number {
-  return Math.max(met * 2, budget * 10);
 }
