@@ -68,12 +68,6 @@ export class LiveChanges {
     });
   }
 
-  get clients(): number {
-    let n = 0;
-    for (const set of this.#clients.values()) n += set.size;
-    return n;
-  }
-
   stop(): void {
     clearInterval(this.#heartbeat);
     this.#unsubscribeSwaps();

@@ -146,7 +146,7 @@ export class RealtimeMerge {
       const rt = read.values[i] ?? [];
       if (b === undefined && rt.length === 0) return undefined;
       const batchAcc = b === undefined ? undefined : decodeAccumulator(agg, b);
-      const rtAcc = mergeEncoded(agg, rt).acc;
+      const rtAcc = mergeEncoded(agg, rt);
       // Each side's own result first: merge may update its first argument in place.
       const sources: AnswerSources = {
         batch: batchAcc === undefined ? null : agg.result(batchAcc),

@@ -139,12 +139,6 @@ export class CommitLog {
     return Number(await this.#scripts.seal(speedSealedKey(this.prefix, dataset), this.bucketMs));
   }
 
-  /** The highest sealed bucket of a dataset, -1 when never sealed. */
-  async sealed(dataset: string): Promise<number> {
-    const raw = await this.#redis.get(speedSealedKey(this.prefix, dataset));
-    return raw === null ? -1 : Number(raw);
-  }
-
   /** In-flight commits of a dataset, by id. */
   async listInflight(dataset: string): Promise<CommitRecord[]> {
     const all = await this.#redis.hvals(speedInflightKey(this.prefix, dataset));

@@ -11,7 +11,7 @@
  */
 import { StrataError, toStrataError, type StrataErrorJSON } from '../core/errors.ts';
 import { packRecords } from '../core/segment/segment-format.ts';
-import { parseRecordBatch, type BodyFormat } from './record-batch.ts';
+import { parseRecordBatch, type BodyFormat, type RecordBatch, type RecordBatchOptions } from './record-batch.ts';
 
 export interface ParseRequest {
   body: Uint8Array;
@@ -31,12 +31,15 @@ export type ParseReply = { ok: true; value: ParsedBody } | { ok: false; error: S
 
 const decoder = new TextDecoder('utf-8');
 
+/** A request body (UTF-8 bytes) as a validated batch: on a parse thread, or inline for a small one. */
+export function parseBody(body: Uint8Array, format: BodyFormat, options: RecordBatchOptions): RecordBatch {
+  const text = decoder.decode(body);
+  return parseRecordBatch(format === 'json' ? parseJson(text) : text, format, options);
+}
+
 export function parse(req: ParseRequest): ParseReply {
   try {
-    const text = decoder.decode(req.body);
-    let body: unknown = text;
-    if (req.format === 'json') body = parseJson(text);
-    const batch = parseRecordBatch(body, req.format, { timeField: req.timeField, ...(req.defaultTime !== undefined ? { defaultTime: req.defaultTime } : {}) });
+    const batch = parseBody(req.body, req.format, { timeField: req.timeField, ...(req.defaultTime !== undefined ? { defaultTime: req.defaultTime } : {}) });
     // A copy of exact size: the packer's result is a view of a larger buffer, all of which a
     // structured clone would copy.
     const packed = new Uint8Array(packRecords(batch.records));

@@ -170,13 +170,8 @@ export class RealtimeState {
 }
 
 /** One accumulator from the encoded ones a read returned (identity when there are none). */
-export function mergeEncoded(agg: AnyAggregator, encoded: readonly Uint8Array[]): { acc: unknown; count: number } {
+export function mergeEncoded(agg: AnyAggregator, encoded: readonly Uint8Array[]): unknown {
   let acc = agg.identity();
   for (const e of encoded) acc = agg.merge(acc, decodeAccumulator(agg, packr.unpack(e)));
-  return { acc, count: encoded.length };
-}
-
-/** The encoding of an accumulator as realtime state and batch accumulator views store it. */
-export function packAccumulator(agg: AnyAggregator, acc: unknown): Uint8Array {
-  return packr.pack(encodeAccumulator(agg, acc));
+  return acc;
 }

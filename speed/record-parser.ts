@@ -14,8 +14,8 @@ import os from 'node:os';
 import { Piscina } from 'piscina';
 import { StrataError } from '../core/errors.ts';
 import { unpackRecords } from '../core/segment/segment-format.ts';
-import { parseJson, type ParseReply, type ParseRequest } from './parse-handlers.ts';
-import { parseRecordBatch, type BodyFormat, type RecordBatch, type RecordBatchOptions } from './record-batch.ts';
+import { parseBody, type ParseReply, type ParseRequest } from './parse-handlers.ts';
+import type { BodyFormat, RecordBatch, RecordBatchOptions } from './record-batch.ts';
 import { threadModule } from '../core/package-root.ts';
 
 export interface RecordParserOptions {
@@ -61,10 +61,7 @@ export class RecordParser {
   }
 
   async parse(body: Uint8Array, format: BodyFormat, options: RecordBatchOptions): Promise<RecordBatch> {
-    if (!this.#pool || body.length < this.#inlineBelow) {
-      const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-      return parseRecordBatch(format === 'json' ? parseJson(text) : text, format, options);
-    }
+    if (!this.#pool || body.length < this.#inlineBelow) return parseBody(body, format, options);
     const request: ParseRequest = { body, format, timeField: options.timeField, ...(options.defaultTime !== undefined ? { defaultTime: options.defaultTime } : {}) };
     const reply = (await this.#pool.run(request, { name: 'parse' })) as ParseReply;
     if (!reply.ok) throw StrataError.fromJSON(reply.error);

@@ -9,7 +9,7 @@
  *        → 413 body over speedBodyLimitBytes · 415 other content types · 503 commit failed / stopping
  *   GET  /healthz  /readyz  /metrics   (no token)
  *
- *   const app = buildSpeedApi({ token, bodyLimit, metrics, ready: () => true, ingest: (ds, batch) => committer.submit(batch) });
+ *   const app = buildSpeedApi({ token, bodyLimit, metrics, ready: () => true, parse: (b, f, o) => parser.parse(b, f, o), ingest: (ds, batch) => committer.submit(batch) });
  *   await app.listen({ host: '127.0.0.1', port: 0 });
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -18,8 +18,7 @@ import { assertDatasetName } from '../core/dataset/dataset-name.ts';
 import { isStrataError, StrataError, type ErrorCode, type StrataErrorJSON } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { CommitAck } from './group-commit.ts';
-import { parseJson } from './parse-handlers.ts';
-import { parseRecordBatch, type BodyFormat, type RecordBatch, type RecordBatchOptions } from './record-batch.ts';
+import type { BodyFormat, RecordBatch, RecordBatchOptions } from './record-batch.ts';
 import type { SpeedMetrics } from './speed-metrics.ts';
 
 export interface SpeedApiOptions {
@@ -29,8 +28,8 @@ export interface SpeedApiOptions {
   metrics: SpeedMetrics;
   /** True once recovery is done and the lease is held. */
   ready: () => boolean | Promise<boolean>;
-  /** Parses and validates a body (record-parser.ts). Default: on this thread. */
-  parse?: (body: Uint8Array, format: BodyFormat, options: RecordBatchOptions) => Promise<RecordBatch>;
+  /** Parses and validates a body (record-parser.ts: on a parse thread or this one). */
+  parse: (body: Uint8Array, format: BodyFormat, options: RecordBatchOptions) => Promise<RecordBatch>;
   /** Queues a validated batch for its dataset's group commit; resolves with the acknowledgement. */
   ingest: (dataset: string, batch: RecordBatch) => Promise<CommitAck>;
   log?: Logger;
@@ -59,10 +58,7 @@ export function buildSpeedApi(opts: SpeedApiOptions): FastifyInstance {
   // thread), where a bad record can be named by its index and line.
   app.removeAllContentTypeParsers();
   for (const type of Object.keys(FORMATS)) app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
-  const parse = opts.parse ?? (async (body: Uint8Array, format: BodyFormat, options: RecordBatchOptions) => {
-    const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-    return parseRecordBatch(format === 'json' ? parseJson(text) : text, format, options);
-  });
+  const { parse } = opts;
 
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/v1/')) return;

@@ -33,8 +33,7 @@ export function register(program: Command): void {
       .option('--no-wait', 'return once the recomputations are submitted'),
   ).action(async (names: string[], flags: BatchFlags) => {
     const api = coordinatorOf(await resolveTarget(flags));
-    const registered = await api.realtimeViews();
-    const views = names.length > 0 ? names : registered.map((r) => r.view);
+    const views = names.length > 0 ? names : (await api.realtimeViews()).map((r) => r.view);
     if (views.length === 0) throw new StrataError('STRATA_E_USAGE', 'no realtime views are registered; register one with strata views register <job.ts>');
     if (flags.every !== undefined) {
       const everyMs = parseDuration(flags.every, '--every');

@@ -19,7 +19,7 @@ function fresh(view = 'clicks'): RealtimeState {
 
 async function valueOf(state: RealtimeState, boundary: number, page: string, agg = clicks.aggregate!): Promise<unknown> {
   const read = await state.read(boundary, [encodeKey([page])]);
-  return agg.result(mergeEncoded(agg, read.values[0]!).acc);
+  return agg.result(mergeEncoded(agg, read.values[0]!));
 }
 
 describe('realtime state', () => {

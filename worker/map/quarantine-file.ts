@@ -63,11 +63,6 @@ export class QuarantineFile {
     this.#localPath = path.join(attemptDir, 'quarantine.ndjson');
   }
 
-  /** Lines written so far. */
-  get lines(): number {
-    return this.#lines;
-  }
-
   addRecord(entry: QuarantinedRecord): Promise<void> {
     return this.#add({ kind: 'record', ...entry });
   }

@@ -21,6 +21,7 @@ import { bundleJob, uploadBundle } from '../../../cli/bundle-job.ts';
 import { CoordinatorClient, TERMINAL_STATES, type JobStatus, type TaskStatus } from '../../../cli/coordinator-client.ts';
 import type { Service } from '../../../cli/cluster/service-process.ts';
 import { connectRedis } from '../../../core/redis/connect-redis.ts';
+import { workersKey } from '../../../core/redis/cluster-keys.ts';
 import { TASK_QUEUE, type JobSpec, type ParamValue } from '../../../core/tasks/task-payload.ts';
 import { partKey } from '../../../core/views/view-layout.ts';
 import { generatePageviews } from '../../../examples/web-analytics/generate-pageviews.ts';
@@ -122,7 +123,7 @@ export async function startFaultCluster(options: FaultClusterOptions = {}): Prom
       },
       async registry() {
         redis ??= await connectRedis(cluster.info.redisUrl, { role: 'command', name: 'fault-test' });
-        const all = await redis.hgetall(`${cluster.info.redisPrefix}:workers`);
+        const all = await redis.hgetall(workersKey(cluster.info.redisPrefix));
         return new Map(Object.entries(all).map(([id, json]) => [id, JSON.parse(json) as { id: string; pid: number; address: string }]));
       },
       async workerService(workerId) {
