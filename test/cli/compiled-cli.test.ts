@@ -60,6 +60,10 @@ describe('the strata launcher', () => {
     const after = await builds();
     expect(after).toHaveLength(2);
     expect(after).toContain(build);
+    const rebuilt = path.join(pkg, 'dist', after.find((b) => b !== build)!);
+    const chunks = (await readdir(rebuilt)).filter((f) => f.endsWith('.js'));
+    const texts = await Promise.all(chunks.map((f) => readFile(path.join(rebuilt, f), 'utf8')));
+    expect(texts.some((t) => t.includes('rebuilt-after-edit'))).toBe(true);
   }, 120_000);
 
   it('a new build removes old ones that no live process runs from, keeping the newest and any in use', async () => {

@@ -110,7 +110,11 @@ describe('view files read from a local file', () => {
         expectCorrupt(err, new RegExp(`block ${b} at offset ${offset} \\(${length} bytes\\) failed its CRC32 check`));
         // Without the check at open, the same file opens and only the damaged block fails later.
         const lazy = await ViewFileReader.open(broken);
-        await lazy.close();
+        try {
+          expectCorrupt(await lazy.get(blocks[b]!.firstKey).catch((e: unknown) => e), /failed its CRC32 check/);
+        } finally {
+          await lazy.close();
+        }
         await rm(broken);
       }),
       { numRuns: 25 },
