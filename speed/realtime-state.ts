@@ -21,6 +21,7 @@
 import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import { StrataError } from '../core/errors.ts';
+import { speedScripts } from './speed-scripts.ts';
 import { decodeAccumulator, encodeAccumulator, type AnyAggregator } from '../jobs/aggregators/aggregator.ts';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -38,38 +39,6 @@ export interface RealtimeRead {
   /** Per asked key, the encoded accumulators found in those buckets (possibly none). */
   values: Buffer[][];
 }
-
-// Reads every bucket after ARGV[1] for the keys ARGV[3..]; returns { buckets, values per key }.
-const READ_LUA = `
-local bs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
-local out = {}
-local n = #ARGV - 2
-for i = 1, n do out[i] = {} end
-for _, b in ipairs(bs) do
-  local vals = redis.call('HMGET', ARGV[2] .. b, unpack(ARGV, 3))
-  for i = 1, n do if vals[i] then local t = out[i]; t[#t + 1] = vals[i] end end
-end
-return { bs, out }`;
-
-// Drops buckets ≤ ARGV[1]; a key leaves the key index when no remaining bucket holds it.
-const DROP_LUA = `
-local drop = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if #drop == 0 then return 0 end
-local keep = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
-for _, b in ipairs(drop) do
-  local fields = redis.call('HKEYS', ARGV[2] .. b)
-  for _, f in ipairs(fields) do
-    local alive = false
-    for _, k in ipairs(keep) do
-      if redis.call('HEXISTS', ARGV[2] .. k, f) == 1 then alive = true; break end
-    end
-    if not alive then redis.call('ZREM', KEYS[2], f) end
-  end
-  redis.call('DEL', ARGV[2] .. b)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
-return #drop`;
 
 export const realtimeKeyPrefix = (prefix: string, view: string): string => `${prefix}:rt:${view}:`;
 export const realtimeChangesChannel = (prefix: string, view: string): string => `${prefix}:rt:${view}:changes`;
@@ -141,7 +110,7 @@ export class RealtimeState {
   async read(boundary: number, keys: readonly Uint8Array[]): Promise<RealtimeRead> {
     if (keys.length === 0) return { buckets: [], values: [] };
     const args = keys.map((k) => Buffer.from(k.buffer, k.byteOffset, k.byteLength));
-    const [buckets, values] = (await this.#redis.callBuffer('EVAL', READ_LUA, 1, this.#buckets, String(boundary), `${this.#base}b:`, ...args)) as [Buffer[], Buffer[][]];
+    const [buckets, values] = (await speedScripts(this.#redis).rtRead.buffer(this.#buckets, String(boundary), `${this.#base}b:`, ...args)) as [Buffer[], Buffer[][]];
     return { buckets: buckets.map((b) => Number(b.toString())), values };
   }
 
@@ -155,7 +124,7 @@ export class RealtimeState {
 
   /** Drops every bucket ≤ `upTo` (covered by every batch version a server may still answer from). */
   async drop(upTo: number): Promise<number> {
-    return Number(await this.#redis.eval(DROP_LUA, 3, this.#buckets, this.#keys, this.#folded, String(upTo), `${this.#base}b:`));
+    return Number(await speedScripts(this.#redis).rtDrop(this.#buckets, this.#keys, this.#folded, String(upTo), `${this.#base}b:`));
   }
 
   async bucketIds(): Promise<number[]> {
