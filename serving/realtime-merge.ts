@@ -17,7 +17,7 @@ import type { Redis } from 'ioredis';
 import { CodeCache } from '../core/code/code-cache.ts';
 import { loadJob } from '../core/code/load-bundle.ts';
 import { StrataError } from '../core/errors.ts';
-import { compareBytes, decodeKey, encodeKey, prefixRange, type Key, type KeyPart } from '../core/keys/key-codec.ts';
+import { compareBytes, decodeKey, encodeKey, keyId, prefixRange, type Key, type KeyPart } from '../core/keys/key-codec.ts';
 import type { ObjectStore } from '../core/store/store.ts';
 import { decodeAccumulator, type AnyAggregator } from '../jobs/aggregators/aggregator.ts';
 import { mergeEncoded, RealtimeState } from '../speed/realtime-state.ts';
@@ -102,16 +102,16 @@ export class RealtimeMerge {
     const all: Uint8Array[] = [];
     for (const [k, value] of page.entries) {
       const bytes = encodeKey(k);
-      batchByKey.set(id(bytes), value);
+      batchByKey.set(keyId(bytes), value);
       all.push(bytes);
     }
-    for (const bytes of rtKeys) if (!batchByKey.has(id(bytes))) all.push(bytes);
+    for (const bytes of rtKeys) if (!batchByKey.has(keyId(bytes))) all.push(bytes);
     all.sort(compareBytes);
     // Each side gave its first `limit` keys after the cursor, so the union's first `limit` are the page.
     const chosen = all.slice(0, limit);
     const answers = await this.#combine(
       chosen,
-      chosen.map((b) => batchByKey.get(id(b))),
+      chosen.map((b) => batchByKey.get(keyId(b))),
     );
     const entries: Array<[KeyPart[], unknown]> = [];
     const sources: AnswerSources[] = [];
@@ -158,8 +158,4 @@ export class RealtimeMerge {
       return { value: agg.result(total), sources };
     });
   }
-}
-
-function id(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }

@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import { CodeCache } from '../core/code/code-cache.ts';
 import { loadJob } from '../core/code/load-bundle.ts';
 import { parseSegmentKey } from '../core/dataset/dataset-layout.ts';
-import { encodeKey, formatKey, toKey, type Key, type KeyPart } from '../core/keys/key-codec.ts';
+import { encodeKey, formatKey, keyId, toKey, type Key, type KeyPart } from '../core/keys/key-codec.ts';
 import type { Logger } from '../core/log.ts';
 import { openSegment } from '../core/segment/open-segment.ts';
 import type { ObjectStore } from '../core/store/store.ts';
@@ -101,7 +101,7 @@ export function mapToPartials(job: JobDefinition<unknown, unknown, unknown>, reg
     try {
       job.map(record, emit, context);
       for (const [bytes, value] of pending) {
-        const id = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+        const id = keyId(bytes);
         let p = byKey.get(id);
         if (!p) {
           p = { key: bytes, acc: agg.identity() };

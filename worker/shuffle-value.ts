@@ -29,11 +29,3 @@ export function compareEntries(a: ShuffleEntry, b: ShuffleEntry): number {
   return Buffer.compare(a[0], b[0]);
 }
 
-/** A Map key for encoded key bytes: one char per byte, and `<` on such strings is byte order. */
-export function keyId(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-}
-
-export function keyBytes(id: string): Buffer {
-  return Buffer.from(id, 'latin1');
-}

@@ -204,6 +204,16 @@ export function compareStrings(x: string, y: string): number {
 }
 
 /** Unsigned lexicographic byte order: -1, 0 or 1. */
+/** A Map key for encoded key bytes: one char per byte, and `<` on such strings is byte order. */
+export function keyId(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/** The encoded key bytes back from a keyId. */
+export function keyBytes(id: string): Buffer {
+  return Buffer.from(id, 'latin1');
+}
+
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = a.length < b.length ? a.length : b.length;
   for (let i = 0; i < n; i++) {

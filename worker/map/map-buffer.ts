@@ -12,10 +12,9 @@
  * of two, so a growing accumulator (a sketch, a top-k list) is accounted for within a factor of two
  * at no per-add cost.
  */
-import type { KeyPart } from '../../core/keys/key-codec.ts';
+import { keyBytes, keyId, type KeyPart } from '../../core/keys/key-codec.ts';
 import { partitionOfRow } from '../../core/keys/partition.ts';
 import type { RunEntry, ShuffleEntry } from '../shuffle/run-file.ts';
-import { keyBytes, keyId } from '../shuffle-value.ts';
 import { approxBytes } from './approx-bytes.ts';
 import type { ShuffleCombiner, Where } from './shuffle-combiner.ts';
 
