@@ -16,9 +16,9 @@
  *   const app = buildHttpApi({ service, token, metrics, ready: async () => (await redis.ping()) === 'PONG' });
  *   await app.listen({ host: '127.0.0.1', port: 0 });
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { isStrataError, StrataError, type ErrorCode, type StrataErrorJSON } from '../core/errors.ts';
+import { bearerTokenCheck } from '../core/bearer-token.ts';
+import { isStrataError, publicJSON, StrataError, type ErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { CoordinatorMetrics } from './coordinator-metrics.ts';
 import { VIEW_NAME_PATTERN } from '../core/views/view-layout.ts';
@@ -60,7 +60,6 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
   const { service, metrics } = opts;
   const bodyLimit = opts.bodyLimit ?? 1024 * 1024;
   const app = Fastify({ logger: false, bodyLimit });
-  const tokenDigest = digest(opts.token);
 
   // Our own JSON parser: an empty body is no body (POST …/cancel), and bad JSON is a StrataError.
   app.removeContentTypeParser('application/json');
@@ -74,14 +73,9 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
     }
   });
 
+  const checkToken = bearerTokenCheck(opts.token);
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/v1/') && req.url !== '/v1') return;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer (.+)$/.exec(header);
-    // Compare digests: equal length, constant time, and the token's length is not leaked.
-    if (!m || !timingSafeEqual(digest(m[1]!), tokenDigest)) {
-      throw new StrataError('STRATA_E_AUTH', m ? 'the bearer token is wrong; use the cluster token (STRATA_TOKEN, or .strata/cluster.json for strata dev)' : 'this route needs an Authorization: Bearer <token> header with the cluster token (STRATA_TOKEN)');
-    }
+    if (req.url.startsWith('/v1/') || req.url === '/v1') checkToken(req.headers.authorization);
   });
 
   app.setErrorHandler((err: FastifyError | StrataError, _req, reply) => {
@@ -160,10 +154,6 @@ function checkId(id: string): string {
   return id;
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
 function asStrataError(err: FastifyError | StrataError): StrataError {
   if (isStrataError(err)) return err;
   const status = err.statusCode ?? 500;
@@ -172,8 +162,3 @@ function asStrataError(err: FastifyError | StrataError): StrataError {
   return new StrataError('STRATA_E_INTERNAL', err.message, { cause: err });
 }
 
-/** A 4xx answer is about the request: no server stack traces in it. */
-function publicJSON(e: StrataError): StrataErrorJSON {
-  const { stack: _stack, cause: _cause, ...rest } = e.toJSON();
-  return rest;
-}

@@ -124,6 +124,12 @@ export function isStrataError(err: unknown, code?: ErrorCode): err is StrataErro
   return err instanceof StrataError && (code === undefined || err.code === code);
 }
 
+/** An error as an HTTP API answers it (`{ error: publicJSON(e) }`): no server stack, no cause. */
+export function publicJSON(e: StrataError): StrataErrorJSON {
+  const { stack: _stack, cause: _cause, ...rest } = e.toJSON();
+  return rest;
+}
+
 /** The message of anything thrown (an Error's message, else the value as text). */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

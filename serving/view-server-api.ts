@@ -23,7 +23,7 @@
  */
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Packr } from 'msgpackr';
-import { isStrataError, StrataError, type ErrorCode, type StrataErrorJSON } from '../core/errors.ts';
+import { isStrataError, publicJSON, StrataError, type ErrorCode } from '../core/errors.ts';
 import type { KeyPart } from '../core/keys/key-codec.ts';
 import type { Logger } from '../core/log.ts';
 import { VIEW_NAME_PATTERN } from '../core/views/view-layout.ts';
@@ -249,8 +249,3 @@ function asStrataError(err: FastifyError | StrataError): StrataError {
   return new StrataError('STRATA_E_INTERNAL', err.message, { cause: err });
 }
 
-/** A 4xx answer is about the request: no server stack traces in it. */
-function publicJSON(e: StrataError): StrataErrorJSON {
-  const { stack: _stack, cause: _cause, ...rest } = e.toJSON();
-  return rest;
-}

@@ -12,10 +12,10 @@
  *   const app = buildSpeedApi({ token, bodyLimit, metrics, ready: () => true, parse: (b, f, o) => parser.parse(b, f, o), ingest: (ds, batch) => committer.submit(batch) });
  *   await app.listen({ host: '127.0.0.1', port: 0 });
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { assertDatasetName } from '../core/dataset/dataset-name.ts';
-import { isStrataError, StrataError, type ErrorCode, type StrataErrorJSON } from '../core/errors.ts';
+import { bearerTokenCheck } from '../core/bearer-token.ts';
+import { isStrataError, publicJSON, StrataError, type ErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { CommitAck } from './group-commit.ts';
 import type { BodyFormat, RecordBatch, RecordBatchOptions } from './record-batch.ts';
@@ -52,7 +52,6 @@ const FORMATS: Record<string, BodyFormat> = { 'application/x-ndjson': 'ndjson', 
 export function buildSpeedApi(opts: SpeedApiOptions): FastifyInstance {
   const { metrics, bodyLimit } = opts;
   const app = Fastify({ logger: false, bodyLimit });
-  const tokenDigest = digest(opts.token);
 
   // Only our two media types; both arrive as bytes and are parsed in the route (maybe on a parse
   // thread), where a bad record can be named by its index and line.
@@ -60,12 +59,9 @@ export function buildSpeedApi(opts: SpeedApiOptions): FastifyInstance {
   for (const type of Object.keys(FORMATS)) app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
   const { parse } = opts;
 
+  const checkToken = bearerTokenCheck(opts.token);
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/v1/')) return;
-    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-    if (!m || !timingSafeEqual(digest(m[1]!), tokenDigest)) {
-      throw new StrataError('STRATA_E_AUTH', m ? 'the bearer token is wrong; use the cluster token (STRATA_TOKEN, or .strata/cluster.json for strata dev)' : 'this route needs an Authorization: Bearer <token> header with the cluster token (STRATA_TOKEN)');
-    }
+    if (req.url.startsWith('/v1/')) checkToken(req.headers.authorization);
   });
   app.addHook('onResponse', async (_req, reply) => {
     metrics.requests.inc({ status: String(reply.statusCode) });
@@ -123,12 +119,3 @@ function formatLimit(n: number): string {
   return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-/** No server stack traces in an answer. */
-function publicJSON(e: StrataError): StrataErrorJSON {
-  const { stack: _stack, cause: _cause, ...rest } = e.toJSON();
-  return rest;
-}
