@@ -6,7 +6,10 @@ export default defineConfig({
     // Job modules import the user API as 'strata', exactly as users' own job files do.
     alias: [
       { find: /^strata$/, replacement: fileURLToPath(new URL('./jobs/index.ts', import.meta.url)) },
-      { find: /^strata\/pool$/, replacement: fileURLToPath(new URL('./cli/pool/connect-pool.ts', import.meta.url)) },
+      {
+        find: /^strata\/pool$/,
+        replacement: fileURLToPath(new URL('./cli/pool/connect-pool.ts', import.meta.url)),
+      },
     ],
   },
   test: {

@@ -26,7 +26,9 @@ import { forEachLine } from './read-ndjson-lines.ts';
 const PAGEVIEWS_JOB = new URL('../examples/web-analytics/pageviews.ts', import.meta.url).pathname;
 
 /** The single-threaded baseline: exactly what the job computes, by hand. */
-async function nodeLoop(file: string): Promise<{ counts: Map<string, number>; ms: number; records: number }> {
+async function nodeLoop(
+  file: string,
+): Promise<{ counts: Map<string, number>; ms: number; records: number }> {
   const t0 = performance.now();
   const counts = new Map<string, number>();
   let records = 0;
@@ -54,7 +56,14 @@ async function duckdb(file: string): Promise<{ ms: number; groups: number }> {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { records: { type: 'string', default: '5000000' }, workers: { type: 'string', default: '2' }, calls: { type: 'string', default: '2000' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      records: { type: 'string', default: '5000000' },
+      workers: { type: 'string', default: '2' },
+      calls: { type: 'string', default: '2000' },
+    },
+  });
   const count = Number(values.records);
   const workers = Number(values.workers);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-batch-'));
@@ -63,26 +72,41 @@ export async function run(argv: string[]): Promise<void> {
     const file = path.join(dir, 'pageviews.ndjson');
     const { bytes } = await writePageviewsNdjson(count, file, { seed: 11 });
     const mb = bytes / 1e6;
-    say(`input: ${count.toLocaleString('en-US')} events, ${mb.toFixed(0)} MB NDJSON; ${workers} worker processes on ${os.cpus().length} cores`);
+    say(
+      `input: ${count.toLocaleString('en-US')} events, ${mb.toFixed(0)} MB NDJSON; ${workers} worker processes on ${os.cpus().length} cores`,
+    );
 
     const storeUrl = `file://${path.join(dir, 'store')}`;
     const store = await openStore(storeUrl);
     const ingest = await ingestFile(store, { path: file, dataset: 'pageviews' });
-    say(`ingest: ${Math.round(ingest.recordsPerSecond).toLocaleString('en-US')} records/s (${ingest.segments} segments, ${(ingest.segmentBytes / 1e6).toFixed(0)} MB stored)`);
+    say(
+      `ingest: ${Math.round(ingest.recordsPerSecond).toLocaleString('en-US')} records/s (${ingest.segments} segments, ${(ingest.segmentBytes / 1e6).toFixed(0)} MB stored)`,
+    );
 
     const loop = await nodeLoop(file);
     const duck = await duckdb(file);
 
-    const cluster = await startLocalCluster({ home: path.join(dir, 'cluster'), workers, store: storeUrl, logLevel: 'warn', noClusterFile: true, workerConfig: { workerThreads: 1 } });
+    const cluster = await startLocalCluster({
+      home: path.join(dir, 'cluster'),
+      workers,
+      store: storeUrl,
+      logLevel: 'warn',
+      noClusterFile: true,
+      workerConfig: { workerThreads: 1 },
+    });
     try {
-      const client = new CoordinatorClient({ url: cluster.info.coordinatorUrl, token: cluster.info.token });
+      const client = new CoordinatorClient({
+        url: cluster.info.coordinatorUrl,
+        token: cluster.info.token,
+      });
       const { bundle, spec } = await bundleJob(PAGEVIEWS_JOB);
       await uploadBundle(store, bundle);
       const t0 = performance.now();
       const submitted = await client.submit({ ...spec, codeHash: bundle.sha256 });
       const final = await client.waitFor(submitted.id, { intervalMs: 100 });
       const jobMs = performance.now() - t0;
-      if (final.state !== 'succeeded') throw new Error(`the pageviews job ended ${final.state}: ${final.error?.message ?? ''}`);
+      if (final.state !== 'succeeded')
+        throw new Error(`the pageviews job ended ${final.state}: ${final.error?.message ?? ''}`);
 
       // Correctness first: every key of the loop's answer must match the view.
       const view = await ViewReader.open(store, spec.view);
@@ -90,26 +114,46 @@ export async function run(argv: string[]): Promise<void> {
       for (const [k, n] of loop.counts) {
         const [url, hour] = k.split('\u0000') as [string, string];
         const got = await view.get([url, hour]);
-        if (got !== n) throw new Error(`view disagrees with the loop at [${url}, ${hour}]: ${String(got)} vs ${n}`);
+        if (got !== n)
+          throw new Error(
+            `view disagrees with the loop at [${url}, ${hour}]: ${String(got)} vs ${n}`,
+          );
         if (++checked >= 2000) break;
       }
       await view.close();
 
       const rate = (ms: number) => (count / ms) * 1000;
-      say(`strata pageviews job: ${(jobMs / 1000).toFixed(1)} s, ${Math.round(rate(jobMs)).toLocaleString('en-US')} records/s, ${(mb / (jobMs / 1000)).toFixed(1)} MB/s (NDJSON-equivalent), ${final.phases.map.total} maps, ${final.phases.reduce.total} reduces`);
-      say(`single-threaded Node loop: ${(loop.ms / 1000).toFixed(1)} s, ${Math.round(rate(loop.ms)).toLocaleString('en-US')} records/s`);
-      say(`DuckDB (read_json + GROUP BY): ${(duck.ms / 1000).toFixed(1)} s, ${Math.round(rate(duck.ms)).toLocaleString('en-US')} records/s (${duck.groups} groups; the loop found ${loop.counts.size})`);
-      say(`ratios: strata / loop = ${(loop.ms / jobMs).toFixed(2)}x, strata / DuckDB = ${(duck.ms / jobMs).toFixed(2)}x (1.0 = as fast)`);
+      say(
+        `strata pageviews job: ${(jobMs / 1000).toFixed(1)} s, ${Math.round(rate(jobMs)).toLocaleString('en-US')} records/s, ${(mb / (jobMs / 1000)).toFixed(1)} MB/s (NDJSON-equivalent), ${final.phases.map.total} maps, ${final.phases.reduce.total} reduces`,
+      );
+      say(
+        `single-threaded Node loop: ${(loop.ms / 1000).toFixed(1)} s, ${Math.round(rate(loop.ms)).toLocaleString('en-US')} records/s`,
+      );
+      say(
+        `DuckDB (read_json + GROUP BY): ${(duck.ms / 1000).toFixed(1)} s, ${Math.round(rate(duck.ms)).toLocaleString('en-US')} records/s (${duck.groups} groups; the loop found ${loop.counts.size})`,
+      );
+      say(
+        `ratios: strata / loop = ${(loop.ms / jobMs).toFixed(2)}x, strata / DuckDB = ${(duck.ms / jobMs).toFixed(2)}x (1.0 = as fast)`,
+      );
       say(`checked ${checked} keys of the view against the loop: all equal`);
 
       const calls = Number(values.calls);
-      const pool = await connectPool(new URL('./noop-task.ts', import.meta.url), { redisUrl: cluster.info.redisUrl, redisPrefix: cluster.info.redisPrefix, store: storeUrl });
+      const pool = await connectPool(new URL('./noop-task.ts', import.meta.url), {
+        redisUrl: cluster.info.redisUrl,
+        redisPrefix: cluster.info.redisPrefix,
+        store: storeUrl,
+      });
       try {
         await pool.map('noop', [[0], [1]]); // warm the bundle cache on the workers
         const c0 = performance.now();
-        await pool.map('noop', Array.from({ length: calls }, (_, i) => [i]));
+        await pool.map(
+          'noop',
+          Array.from({ length: calls }, (_, i) => [i]),
+        );
         const callMs = performance.now() - c0;
-        say(`scheduling overhead: ${calls} empty tasks in ${(callMs / 1000).toFixed(2)} s = ${Math.round((calls / callMs) * 1000).toLocaleString('en-US')} tasks/s through BullMQ and worker threads`);
+        say(
+          `scheduling overhead: ${calls} empty tasks in ${(callMs / 1000).toFixed(2)} s = ${Math.round((calls / callMs) * 1000).toLocaleString('en-US')} tasks/s through BullMQ and worker threads`,
+        );
       } finally {
         await pool.close();
       }

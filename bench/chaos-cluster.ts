@@ -104,7 +104,14 @@ export async function startChaosCluster(o: ChaosClusterOptions): Promise<ChaosCl
       name,
       args: ['worker'],
       nodeArgs: ['--enable-source-maps'],
-      env: { ...o.baseEnv, ...settingsEnv({ ...shared(coordinatorPort), workDir: path.join(o.home, 'work', name), workerThreads: 1 }) },
+      env: {
+        ...o.baseEnv,
+        ...settingsEnv({
+          ...shared(coordinatorPort),
+          workDir: path.join(o.home, 'work', name),
+          workerThreads: 1,
+        }),
+      },
       cwd: o.home,
       logFile: path.join(o.home, 'logs', `${name}.log`),
       isReady: (line) => WORKER_READY.test(line),

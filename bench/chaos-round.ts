@@ -35,7 +35,10 @@ export interface FaultRecord extends PlannedFault {
   lostTasks: string[];
   /** Milliseconds until the replacement process was ready. */
   restartMs?: number;
-  /** Milliseconds from the kill to recovery (see the module comment); undefined: idle kill or never recovered. */
+  /**
+   * Milliseconds from the kill to recovery (see the module comment); undefined: idle kill or never
+   * recovered.
+   */
   recoveryMs?: number;
   killedAt?: number;
   doneAtKill?: number;
@@ -55,9 +58,17 @@ const POLL_MS = 100;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const doneTasks = (s: JobStatus) => s.phases.map.done + s.phases.reduce.done;
 
-export async function runRound(o: { cluster: ChaosCluster; spec: JobSpec; faults: PlannedFault[]; pick: <T>(items: T[]) => T; timeoutMs: number; log?: (line: string) => void }): Promise<RoundResult> {
+export async function runRound(o: {
+  cluster: ChaosCluster;
+  spec: JobSpec;
+  faults: PlannedFault[];
+  pick: <T>(items: T[]) => T;
+  timeoutMs: number;
+  log?: (line: string) => void;
+}): Promise<RoundResult> {
   const { cluster } = o;
-  const api = () => new CoordinatorClient({ url: cluster.coordinatorUrl, token: cluster.token, timeoutMs: 5000 });
+  const api = () =>
+    new CoordinatorClient({ url: cluster.coordinatorUrl, token: cluster.token, timeoutMs: 5000 });
   const started = performance.now();
   const jobId = (await api().submit(o.spec)).id;
   let last: JobStatus | undefined;
@@ -76,7 +87,9 @@ export async function runRound(o: { cluster: ChaosCluster; spec: JobSpec; faults
         records.push({ ...planned, outcome: 'skipped', lostTasks: [] });
         continue;
       }
-      const fresh = await api().job(jobId, { tasks: true }).catch(() => last);
+      const fresh = await api()
+        .job(jobId, { tasks: true })
+        .catch(() => last);
       if (fresh && TERMINAL_STATES.includes(fresh.state)) {
         records.push({ ...planned, outcome: 'skipped', lostTasks: [] });
         continue;
@@ -84,21 +97,45 @@ export async function runRound(o: { cluster: ChaosCluster; spec: JobSpec; faults
       if (planned.kind === 'worker') {
         if (cluster.workers.size === 0) await Promise.all(restarts); // every worker is being replaced
         const victim = o.pick([...cluster.workers.values()]);
-        const lostTasks = (fresh?.tasks ?? []).filter((t) => t.state === 'running' && t.worker === victim.id).map((t) => t.taskId);
+        const lostTasks = (fresh?.tasks ?? [])
+          .filter((t) => t.state === 'running' && t.worker === victim.id)
+          .map((t) => t.taskId);
         const killedAt = performance.now();
         await cluster.killWorker(victim.name);
-        const record: FaultRecord = { ...planned, outcome: 'done', target: victim.id, lostTasks, killedAt, doneAtKill: fresh ? doneTasks(fresh) : 0 };
+        const record: FaultRecord = {
+          ...planned,
+          outcome: 'done',
+          target: victim.id,
+          lostTasks,
+          killedAt,
+          doneAtKill: fresh ? doneTasks(fresh) : 0,
+        };
         records.push(record);
-        o.log?.(`  ${((killedAt - started) / 1000).toFixed(1)} s: SIGKILL ${victim.name} (${victim.id}), running ${lostTasks.join(', ') || 'nothing'}`);
-        restarts.push(cluster.startWorker().then(() => (record.restartMs = performance.now() - killedAt)));
+        o.log?.(
+          `  ${((killedAt - started) / 1000).toFixed(1)} s: SIGKILL ${victim.name} (${victim.id}), running ${lostTasks.join(', ') || 'nothing'}`,
+        );
+        restarts.push(
+          cluster.startWorker().then(() => (record.restartMs = performance.now() - killedAt)),
+        );
       } else {
         await coordinatorRestart; // one coordinator at a time
         const killedAt = performance.now();
         await cluster.killCoordinator();
-        const record: FaultRecord = { ...planned, outcome: 'done', target: 'coordinator', lostTasks: [], killedAt, doneAtKill: fresh ? doneTasks(fresh) : 0 };
+        const record: FaultRecord = {
+          ...planned,
+          outcome: 'done',
+          target: 'coordinator',
+          lostTasks: [],
+          killedAt,
+          doneAtKill: fresh ? doneTasks(fresh) : 0,
+        };
         records.push(record);
-        o.log?.(`  ${((killedAt - started) / 1000).toFixed(1)} s: SIGKILL coordinator (${fresh ? `${doneTasks(fresh)} tasks done` : 'status unknown'})`);
-        coordinatorRestart = cluster.startCoordinator().then(() => (record.restartMs = performance.now() - killedAt));
+        o.log?.(
+          `  ${((killedAt - started) / 1000).toFixed(1)} s: SIGKILL coordinator (${fresh ? `${doneTasks(fresh)} tasks done` : 'status unknown'})`,
+        );
+        coordinatorRestart = cluster
+          .startCoordinator()
+          .then(() => (record.restartMs = performance.now() - killedAt));
       }
     }
     await Promise.all([...restarts, coordinatorRestart]);
@@ -112,18 +149,33 @@ export async function runRound(o: { cluster: ChaosCluster; spec: JobSpec; faults
       if (f.outcome !== 'done' || f.recoveryMs !== undefined || f.killedAt === undefined) continue;
       const recovered =
         f.kind === 'worker'
-          ? f.lostTasks.length > 0 && f.lostTasks.every((id) => s.tasks?.some((t) => t.taskId === id && t.state === 'succeeded' && t.worker !== f.target))
+          ? f.lostTasks.length > 0 &&
+            f.lostTasks.every((id) =>
+              s.tasks?.some(
+                (t) => t.taskId === id && t.state === 'succeeded' && t.worker !== f.target,
+              ),
+            )
           : f.restartMs !== undefined && (doneTasks(s) > f.doneAtKill! || terminal);
-      if (recovered || (terminal && s.state === 'succeeded' && (f.kind === 'coordinator' || f.lostTasks.length > 0))) f.recoveryMs = at - f.killedAt;
+      if (
+        recovered ||
+        (terminal &&
+          s.state === 'succeeded' &&
+          (f.kind === 'coordinator' || f.lostTasks.length > 0))
+      )
+        f.recoveryMs = at - f.killedAt;
     }
   };
 
   for (;;) {
     if (performance.now() - started > o.timeoutMs) {
-      await api().cancel(jobId).catch(() => {});
+      await api()
+        .cancel(jobId)
+        .catch(() => {});
       finished = true;
       await faults.catch(() => {});
-      throw new Error(`job ${jobId} did not finish within ${Math.round(o.timeoutMs / 1000)} s (last state ${last?.state ?? 'unknown'})`);
+      throw new Error(
+        `job ${jobId} did not finish within ${Math.round(o.timeoutMs / 1000)} s (last state ${last?.state ?? 'unknown'})`,
+      );
     }
     let status: JobStatus;
     try {

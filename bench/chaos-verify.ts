@@ -41,7 +41,12 @@ export interface VersionCheck {
   bytes: number;
 }
 
-export async function inspectVersion(store: ObjectStore, view: string, version: string, expected: ExpectedCounts): Promise<VersionCheck> {
+export async function inspectVersion(
+  store: ObjectStore,
+  view: string,
+  version: string,
+  expected: ExpectedCounts,
+): Promise<VersionCheck> {
   const manifest = await readManifest(store, view, version);
   const partHashes: string[] = [];
   let bytes = 0;
@@ -53,7 +58,16 @@ export async function inspectVersion(store: ObjectStore, view: string, version: 
     }
     partHashes.push(hash.digest('hex'));
   }
-  const check: VersionCheck = { version, keys: 0, total: 0, lost: 0, doubled: 0, unexpectedKeys: 0, partHashes, bytes };
+  const check: VersionCheck = {
+    version,
+    keys: 0,
+    total: 0,
+    lost: 0,
+    doubled: 0,
+    unexpectedKeys: 0,
+    partHashes,
+    bytes,
+  };
   const seen = new Set<string>();
   const reader = await ViewReader.open(store, view, { version });
   try {

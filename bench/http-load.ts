@@ -56,9 +56,16 @@ const base = new URL(values.url);
 const keys = Number(values.keys);
 const concurrency = Number(values.concurrency);
 const rate = Number(values.rate);
-if (!(Number.isInteger(concurrency) && concurrency > 0)) throw new Error(`http-load: --concurrency must be a whole number above 0; got ${values.concurrency}`);
-if (!(Number.isFinite(rate) && rate >= 0)) throw new Error(`http-load: --rate must be requests per second (0 = closed loop); got ${values.rate}`);
-// In rate mode this caps the open connections; requests beyond it wait for a socket, and that wait counts.
+if (!(Number.isInteger(concurrency) && concurrency > 0))
+  throw new Error(
+    `http-load: --concurrency must be a whole number above 0; got ${values.concurrency}`,
+  );
+if (!(Number.isFinite(rate) && rate >= 0))
+  throw new Error(
+    `http-load: --rate must be requests per second (0 = closed loop); got ${values.rate}`,
+  );
+// In rate mode this caps the open connections; requests beyond it wait for a socket, and that wait
+// counts.
 const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
 
 function get(path: string): Promise<number> {
@@ -155,7 +162,8 @@ function driveRate(seconds: number): Promise<Run> {
 const drive = (seconds: number) => (rate > 0 ? driveRate(seconds) : driveClosed(seconds));
 const warm = await drive(Number(values.warmup));
 const run = await drive(Number(values.seconds));
-const quantile = (sorted: Float64Array, p: number) => Number((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0).toFixed(2));
+const quantile = (sorted: Float64Array, p: number) =>
+  Number((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0).toFixed(2));
 const latencies = run.latencies.sorted();
 const result: LoadResult = {
   mode: rate > 0 ? 'rate' : 'closed',

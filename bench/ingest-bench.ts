@@ -24,7 +24,13 @@ async function parseOnly(file: string): Promise<{ records: number; ms: number }>
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { records: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      records: { type: 'string', default: '1000000' },
+      rounds: { type: 'string', default: '2' },
+    },
+  });
   const count = Number(values.records);
   const rounds = Number(values.rounds);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-ingest-'));
@@ -39,7 +45,10 @@ export async function run(argv: string[]): Promise<void> {
       const store = await openStore(`file://${path.join(dir, `store-${round}`)}`);
       const summary = await ingestFile(store, { path: file, dataset: 'pageviews' });
       await store.close();
-      if (summary.records !== count || base.records !== count) throw new Error(`record count mismatch: ingest ${summary.records}, baseline ${base.records}, expected ${count}`);
+      if (summary.records !== count || base.records !== count)
+        throw new Error(
+          `record count mismatch: ingest ${summary.records}, baseline ${base.records}, expected ${count}`,
+        );
       const baseRps = (count / base.ms) * 1000;
       const rps = (count / summary.elapsedMs) * 1000;
       process.stdout.write(

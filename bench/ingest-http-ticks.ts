@@ -4,7 +4,20 @@
  *
  *   const bodies = tickBatches(64, 2000, 11);   // 64 Buffers of 2,000 lines each
  */
-const SYMBOLS = ['ACME', 'GLOBX', 'INITech', 'UMBR', 'WAYNE', 'STARK', 'TYRL', 'CYBD', 'SOYL', 'OSCP', 'MASSV', 'HOOLI'];
+const SYMBOLS = [
+  'ACME',
+  'GLOBX',
+  'INITech',
+  'UMBR',
+  'WAYNE',
+  'STARK',
+  'TYRL',
+  'CYBD',
+  'SOYL',
+  'OSCP',
+  'MASSV',
+  'HOOLI',
+];
 const VENUES = ['XNAS', 'XNYS', 'BATS', 'ARCX'];
 
 export function tickBatches(batches: number, perBatch: number, seed: number): Buffer[] {
@@ -26,7 +39,14 @@ export function tickBatches(batches: number, perBatch: number, seed: number): Bu
       const k = Math.floor(rand() * SYMBOLS.length);
       prices[k] = Math.max(1, prices[k]! * (1 + (rand() - 0.5) * 0.002));
       time += Math.floor(rand() * 4);
-      lines[i] = JSON.stringify({ time, symbol: SYMBOLS[k], price: Math.round(prices[k]! * 100) / 100, size: 1 + Math.floor(rand() * 500), venue: VENUES[Math.floor(rand() * VENUES.length)], seq: seq++ });
+      lines[i] = JSON.stringify({
+        time,
+        symbol: SYMBOLS[k],
+        price: Math.round(prices[k]! * 100) / 100,
+        size: 1 + Math.floor(rand() * 500),
+        venue: VENUES[Math.floor(rand() * VENUES.length)],
+        seq: seq++,
+      });
     }
     out.push(Buffer.from(`${lines.join('\n')}\n`));
   }

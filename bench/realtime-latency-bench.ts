@@ -32,20 +32,40 @@ const pct = (xs: number[], p: number) => {
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { probes: { type: 'string', default: '200' }, clients: { type: 'string', default: '4' }, batch: { type: 'string', default: '500' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      probes: { type: 'string', default: '200' },
+      clients: { type: 'string', default: '4' },
+      batch: { type: 'string', default: '500' },
+    },
+  });
   const probes = Number(values.probes);
   const clients = Number(values.clients);
   const perBatch = Number(values.batch);
   const home = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-rt-'));
-  const cluster = await startLocalCluster({ home, workers: 1, logLevel: 'warn', config: { speedBucketMs: 1000 }, workerConfig: { workerThreads: 1 }, readyTimeoutMs: 60_000 });
+  const cluster = await startLocalCluster({
+    home,
+    workers: 1,
+    logLevel: 'warn',
+    config: { speedBucketMs: 1000 },
+    workerConfig: { workerThreads: 1 },
+    readyTimeoutMs: 60_000,
+  });
   const { info } = cluster;
   const speed = `${info.speedUrl}/v1/datasets/ticks/records`;
   const auth = { authorization: `Bearer ${info.token}` };
-  const post = (body: string) => fetch(speed, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-ndjson' }, body });
+  const post = (body: string) =>
+    fetch(speed, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-ndjson' },
+      body,
+    });
   try {
     // Some history first, then the registration (its first recomputation reads the history).
     const bodies = tickBatches(64, perBatch, 7).map((b) => b.toString());
-    for (const b of bodies.slice(0, 8)) if ((await post(b)).status !== 200) throw new Error('ingest of the history failed');
+    for (const b of bodies.slice(0, 8))
+      if ((await post(b)).status !== 200) throw new Error('ingest of the history failed');
     const api = new CoordinatorClient({ url: info.coordinatorUrl!, token: info.token });
     const { bundle, spec: staticSpec } = await bundleJob(JOB);
     const store = await openStore(info.store);
@@ -53,7 +73,8 @@ export async function run(argv: string[]): Promise<void> {
     await store.close();
     const { job } = await api.registerRealtime(jobSpecOf(staticSpec, bundle.sha256), null);
     const first = await api.waitFor(job.id);
-    if (first.state !== 'succeeded') throw new Error(`the first recomputation ${first.state}: ${first.error?.message}`);
+    if (first.state !== 'succeeded')
+      throw new Error(`the first recomputation ${first.state}: ${first.error?.message}`);
     for (let i = 0; i < 100; i++) {
       const v = await fetch(`${info.serveUrl}/v1/views/${VIEW}`);
       if (v.ok && ((await v.json()) as { version: string }).version === first.version) break;
@@ -78,7 +99,8 @@ export async function run(argv: string[]): Promise<void> {
       for await (const e of new ViewServerClient(info.serveUrl!).changes(VIEW, stopLive.signal)) {
         if (e.event !== 'keys') continue;
         const now = performance.now();
-        for (const k of e.data.keys ?? []) if (String(k[0]).startsWith('PROBE')) sseSeen.set(JSON.stringify(k), now);
+        for (const k of e.data.keys ?? [])
+          if (String(k[0]).startsWith('PROBE')) sseSeen.set(JSON.stringify(k), now);
       }
     })().catch(() => {});
 
@@ -87,7 +109,9 @@ export async function run(argv: string[]): Promise<void> {
     const floor: number[] = [];
     const minute = '2026-11-22T12:00';
     const baseKey = encodeURIComponent(JSON.stringify(['PROBE-BASE', minute]));
-    await post(`${JSON.stringify({ time: Date.parse(`${minute}:00Z`), symbol: 'PROBE-BASE', size: 1, price: 1 })}\n`);
+    await post(
+      `${JSON.stringify({ time: Date.parse(`${minute}:00Z`), symbol: 'PROBE-BASE', size: 1, price: 1 })}\n`,
+    );
     const expected = new Map<string, number>();
     for (let i = 0; i < probes; i++) {
       const symbol = `PROBE${i % 20}`;
@@ -100,16 +124,25 @@ export async function run(argv: string[]): Promise<void> {
       floor.push(performance.now() - g0);
       // The event is published by the fold, before the acknowledgement: it may arrive first.
       sseSeen.delete(JSON.stringify(key));
-      const res = await post(`${JSON.stringify({ time: Date.parse(`${minute}:00Z`) + i, symbol, size, price: 1 })}\n`);
-      if (res.status !== 200) throw new Error(`probe ${i} was not acknowledged: ${res.status} ${await res.text()}`);
+      const res = await post(
+        `${JSON.stringify({ time: Date.parse(`${minute}:00Z`) + i, symbol, size, price: 1 })}\n`,
+      );
+      if (res.status !== 200)
+        throw new Error(`probe ${i} was not acknowledged: ${res.status} ${await res.text()}`);
       const acked = performance.now();
       for (;;) {
-        const got = (await (await fetch(`${info.serveUrl}/v1/views/${VIEW}/get?key=${encodeURIComponent(JSON.stringify(key))}`)).json()) as { value?: number };
+        const got = (await (
+          await fetch(
+            `${info.serveUrl}/v1/views/${VIEW}/get?key=${encodeURIComponent(JSON.stringify(key))}`,
+          )
+        ).json()) as { value?: number };
         if ((got.value ?? 0) >= want) break;
-        if (performance.now() - acked > 10_000) throw new Error(`probe ${i} not visible 10 s after its acknowledgement`);
+        if (performance.now() - acked > 10_000)
+          throw new Error(`probe ${i} not visible 10 s after its acknowledgement`);
       }
       visible.push(performance.now() - acked);
-      for (let w = 0; w < 200 && !sseSeen.has(JSON.stringify(key)); w++) await new Promise((r) => setTimeout(r, 1));
+      for (let w = 0; w < 200 && !sseSeen.has(JSON.stringify(key)); w++)
+        await new Promise((r) => setTimeout(r, 1));
       const seen = sseSeen.get(JSON.stringify(key));
       if (seen !== undefined) viaSse.push(Math.max(0, seen - acked));
       await new Promise((r) => setTimeout(r, 50));
@@ -120,10 +153,18 @@ export async function run(argv: string[]): Promise<void> {
     stopLive.abort();
     await reading;
 
-    say(`background ingest: ${Math.round(background / seconds).toLocaleString('en-US')} records/s acknowledged (${clients} clients × ${perBatch}-record batches)`);
-    say(`ack → visible by GET   : p50 ${ms(pct(visible, 50))}  p99 ${ms(pct(visible, 99))}  max ${ms(Math.max(...visible))}  (${visible.length} probes; target p99 ≤ 100 ms)`);
-    say(`ack → SSE keys event   : p50 ${ms(pct(viaSse, 50))}  p99 ${ms(pct(viaSse, 99))}  (${viaSse.length} of ${probes} probes seen within 200 ms; 0 = the event came before the acknowledgement)`);
-    say(`baseline GET round trip: p50 ${ms(pct(floor, 50))}  p99 ${ms(pct(floor, 99))}  → visible/GET p50 ratio ${(pct(visible, 50) / pct(floor, 50)).toFixed(2)}×`);
+    say(
+      `background ingest: ${Math.round(background / seconds).toLocaleString('en-US')} records/s acknowledged (${clients} clients × ${perBatch}-record batches)`,
+    );
+    say(
+      `ack → visible by GET   : p50 ${ms(pct(visible, 50))}  p99 ${ms(pct(visible, 99))}  max ${ms(Math.max(...visible))}  (${visible.length} probes; target p99 ≤ 100 ms)`,
+    );
+    say(
+      `ack → SSE keys event   : p50 ${ms(pct(viaSse, 50))}  p99 ${ms(pct(viaSse, 99))}  (${viaSse.length} of ${probes} probes seen within 200 ms; 0 = the event came before the acknowledgement)`,
+    );
+    say(
+      `baseline GET round trip: p50 ${ms(pct(floor, 50))}  p99 ${ms(pct(floor, 99))}  → visible/GET p50 ratio ${(pct(visible, 50) / pct(floor, 50)).toFixed(2)}×`,
+    );
   } finally {
     await cluster.stop();
     await rm(home, { recursive: true, force: true });

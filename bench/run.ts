@@ -16,7 +16,9 @@ const names = name ? [name] : Object.keys(benches);
 for (const n of names) {
   const load = benches[n];
   if (!load) {
-    process.stderr.write(`unknown benchmark "${n}"; choose one of: ${Object.keys(benches).join(', ')}\n`);
+    process.stderr.write(
+      `unknown benchmark "${n}"; choose one of: ${Object.keys(benches).join(', ')}\n`,
+    );
     process.exit(2);
   }
   process.stdout.write(`\n== bench ${n} ==\n`);

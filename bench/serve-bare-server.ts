@@ -34,15 +34,22 @@ const server = createServer((req, res) => {
     }
   }
   if (value === undefined || !key) {
-    res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end('{"error":{"code":"STRATA_E_KEY_NOT_FOUND"}}');
+    res
+      .writeHead(404, { 'content-type': 'application/json; charset=utf-8' })
+      .end('{"error":{"code":"STRATA_E_KEY_NOT_FOUND"}}');
     return;
   }
-  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'strata-view-version': 'bare' });
+  res.writeHead(200, {
+    'content-type': 'application/json; charset=utf-8',
+    'strata-view-version': 'bare',
+  });
   res.end(JSON.stringify({ view: 'bench', version: 'bare', key, value }));
 });
 server.keepAliveTimeout = 72_000;
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
-  process.stdout.write(`bare listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}\n`);
+  process.stdout.write(
+    `bare listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}\n`,
+  );
 });
 process.once('SIGTERM', () => server.close(() => process.exit(0)));

@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- serve [--keys N] [--concurrency 50] [--seconds 10] [--rate 2000] [--rounds 3] [--block-cache-bytes B] [--view-block-bytes B] [--profile] [--no-redis]`:
+ * `npm run bench -- serve [--keys N] [--concurrency 50] [--seconds 10] [--rate 2000] [--rounds 3]
+ * [--block-cache-bytes B] [--view-block-bytes B] [--profile] [--no-redis]`:
  * random-key GETs against `strata serve` (a child process over a view of N [url, hour] keys,
  * published to a temporary file store as the coordinator lays it out), beside two baselines
  * measured in the same run:
@@ -31,7 +32,13 @@ import { startRedisServer } from '../core/redis/start-redis-server.ts';
 import { openStore } from '../core/store/open-store.ts';
 import type { ObjectStore } from '../core/store/store.ts';
 import { emptyCounters } from '../core/tasks/task-payload.ts';
-import { currentKey, manifestKey, newVersion, partKey, type ViewManifest } from '../core/views/view-layout.ts';
+import {
+  currentKey,
+  manifestKey,
+  newVersion,
+  partKey,
+  type ViewManifest,
+} from '../core/views/view-layout.ts';
 import { encodeViewFile } from '../core/viewfile/view-file-writer.ts';
 import type { LoadResult } from './http-load.ts';
 import { partEntries, rowPartitions, serveKey, serveKeyPath } from './serve-keys.ts';
@@ -43,8 +50,15 @@ const say = (s: string) => process.stdout.write(`${s}\n`);
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
-/** Publishes the view one part at a time, each streamed through encodeViewFile (memory: one block). */
-export async function publish(store: ObjectStore, keys: number, partitions: number, blockSize?: number): Promise<{ bytes: number; version: string }> {
+/**
+ * Publishes the view one part at a time, each streamed through encodeViewFile (memory: one block).
+ */
+export async function publish(
+  store: ObjectStore,
+  keys: number,
+  partitions: number,
+  blockSize?: number,
+): Promise<{ bytes: number; version: string }> {
   const version = newVersion(Date.now(), 'bench');
   const partOfRow = rowPartitions(keys, partitions);
   const parts: ViewManifest['parts'] = [];
@@ -57,7 +71,10 @@ export async function publish(store: ObjectStore, keys: number, partitions: numb
         yield e;
       }
     })();
-    const info = await store.put(partKey(VIEW, version, p), encodeViewFile(counted, blockSize === undefined ? {} : { blockSize }));
+    const info = await store.put(
+      partKey(VIEW, version, p),
+      encodeViewFile(counted, blockSize === undefined ? {} : { blockSize }),
+    );
     parts.push({ partition: p, key: partKey(VIEW, version, p), bytes: info.size, records });
     bytes += info.size;
   }
@@ -66,7 +83,16 @@ export async function publish(store: ObjectStore, keys: number, partitions: numb
     view: VIEW,
     version,
     jobId: 'bench-job',
-    job: { name: VIEW, view: VIEW, input: { dataset: 'bench' }, partitions, reduce: 'reduce', combine: false, params: {}, codeHash: '0'.repeat(64) },
+    job: {
+      name: VIEW,
+      view: VIEW,
+      input: { dataset: 'bench' },
+      partitions,
+      reduce: 'reduce',
+      combine: false,
+      params: {},
+      codeHash: '0'.repeat(64),
+    },
     partitions,
     inputSegments: [],
     inputMinTime: null,
@@ -78,7 +104,9 @@ export async function publish(store: ObjectStore, keys: number, partitions: numb
     records: keys,
   };
   await store.put(manifestKey(VIEW, version), new TextEncoder().encode(JSON.stringify(manifest)));
-  await store.put(currentKey(VIEW), new TextEncoder().encode(JSON.stringify({ version })), { overwrite: true });
+  await store.put(currentKey(VIEW), new TextEncoder().encode(JSON.stringify({ version })), {
+    overwrite: true,
+  });
   return { bytes, version };
 }
 
@@ -88,7 +116,9 @@ interface Server {
   stop(): Promise<void>;
 }
 
-/** Spawns a server process and resolves with the URL it prints in its "… listening on <url>" line. */
+/**
+ * Spawns a server process and resolves with the URL it prints in its "… listening on <url>" line.
+ */
 async function startServer(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Server> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -98,7 +128,9 @@ async function startServer(args: string[], env: NodeJS.ProcessEnv = process.env)
       const m = /listening on (\S+)/.exec(line);
       if (m) resolve(m[1]!);
     });
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before listening`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${args.join(' ')} exited (${code}) before listening`)),
+    );
   });
   const stop = async () => {
     child.kill('SIGTERM');
@@ -112,19 +144,28 @@ async function startServer(args: string[], env: NodeJS.ProcessEnv = process.env)
 interface ProcStats {
   rssBytes: number;
   peakRssBytes: number;
-  /** Resident pages of the process's own (anonymous) memory: RSS without the mapped node binary, which every Node process shares. */
+  /**
+   * Resident pages of the process's own (anonymous) memory: RSS without the mapped node binary,
+   * which every Node process shares.
+   */
   anonBytes: number;
   cpuSeconds: number;
 }
 
 function procStats(pid: number): ProcStats {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  const kb = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
   // Fields after the command name in /proc/<pid>/stat: utime and stime are the 12th and 13th.
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), anonBytes: kb('RssAnon'), cpuSeconds: ticks / 100 };
+  return {
+    rssBytes: kb('VmRSS'),
+    peakRssBytes: kb('VmHWM'),
+    anonBytes: kb('RssAnon'),
+    cpuSeconds: ticks / 100,
+  };
 }
 
 interface LoadPlan {
@@ -136,10 +177,25 @@ interface LoadPlan {
 }
 
 async function load(urlPrefix: string, plan: LoadPlan): Promise<LoadResult> {
-  const args = ['--url', urlPrefix, '--keys', String(plan.keys), '--concurrency', String(plan.concurrency), '--seconds', String(plan.seconds), '--rate', String(plan.rate)];
-  const { stdout } = await run$(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'http-load.ts'), ...args], {
-    maxBuffer: 1 << 20,
-  });
+  const args = [
+    '--url',
+    urlPrefix,
+    '--keys',
+    String(plan.keys),
+    '--concurrency',
+    String(plan.concurrency),
+    '--seconds',
+    String(plan.seconds),
+    '--rate',
+    String(plan.rate),
+  ];
+  const { stdout } = await run$(
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'http-load.ts'), ...args],
+    {
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as LoadResult;
 }
 
@@ -149,21 +205,36 @@ async function check(urlPrefix: string, keys: number, what: string): Promise<voi
     const i = Math.floor(Math.random() * keys);
     const res = await fetch(urlPrefix + serveKeyPath(i));
     const body = (await res.json()) as { key?: unknown; value?: unknown };
-    if (res.status !== 200 || body.value !== i || JSON.stringify(body.key) !== JSON.stringify(serveKey(i))) {
-      throw new Error(`${what} answered key ${JSON.stringify(serveKey(i))} with ${res.status} ${JSON.stringify(body).slice(0, 200)}; expected value ${i}`);
+    if (
+      res.status !== 200 ||
+      body.value !== i ||
+      JSON.stringify(body.key) !== JSON.stringify(serveKey(i))
+    ) {
+      throw new Error(
+        `${what} answered key ${JSON.stringify(serveKey(i))} with ${res.status} ${JSON.stringify(body).slice(0, 200)}; expected value ${i}`,
+      );
     }
   }
 }
 
 type Measured = LoadResult & { cpuUsPerRequest: number; after: ProcStats; stealPct: number };
 
-/** CPU time the hypervisor gave to others (the "steal" column of /proc/stat) and all CPU time, in ticks. */
+/**
+ * CPU time the hypervisor gave to others (the "steal" column of /proc/stat) and all CPU time, in
+ * ticks.
+ */
 function machineTicks(): { steal: number; total: number } {
-  const cols = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const cols = readFileSync('/proc/stat', 'utf8')
+    .split('\n', 1)[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number);
   return { steal: cols[7] ?? 0, total: cols.reduce((a, b) => a + b, 0) };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
+const median = (xs: number[]) =>
+  [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
 
 /** One load run against a server process, with its CPU time and RSS over the run. */
 async function measure(server: Server, plan: LoadPlan): Promise<Measured> {
@@ -173,8 +244,10 @@ async function measure(server: Server, plan: LoadPlan): Promise<Measured> {
   const result = await load(`${server.url}/v1/views/${VIEW}/get/`, plan);
   const after = procStats(pid);
   const ticksAfter = machineTicks();
-  const stealPct = (100 * (ticksAfter.steal - ticks.steal)) / Math.max(1, ticksAfter.total - ticks.total);
-  const cpuUsPerRequest = ((after.cpuSeconds - before.cpuSeconds) * 1e6) / (result.requests + result.warmupRequests);
+  const stealPct =
+    (100 * (ticksAfter.steal - ticks.steal)) / Math.max(1, ticksAfter.total - ticks.total);
+  const cpuUsPerRequest =
+    ((after.cpuSeconds - before.cpuSeconds) * 1e6) / (result.requests + result.warmupRequests);
   return { ...result, cpuUsPerRequest, after, stealPct };
 }
 
@@ -184,7 +257,12 @@ function line(name: string, r: Measured): string {
   return `${name} (${mode}): ${fmt(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms, ${r.errors} errors of ${fmt(r.requests)}, server CPU ${r.cpuUsPerRequest.toFixed(0)} µs/req${lag}`;
 }
 
-async function redisBaseline(dir: string, keys: number, concurrency: number, requests: number): Promise<{ rps: number; p50Ms: number; p99Ms: number; rssBytes: number; seconds: number }> {
+async function redisBaseline(
+  dir: string,
+  keys: number,
+  concurrency: number,
+  requests: number,
+): Promise<{ rps: number; p50Ms: number; p99Ms: number; rssBytes: number; seconds: number }> {
   const redis = await startRedisServer({ dir: path.join(dir, 'redis') });
   try {
     const conn = await connectRedis(redis.url, { role: 'command', name: 'bench' });
@@ -192,7 +270,8 @@ async function redisBaseline(dir: string, keys: number, concurrency: number, req
       // redis-benchmark -r N asks for key:<12-digit i>, i in [0, N): load exactly those.
       for (let start = 0; start < keys; start += 10_000) {
         const pipe = conn.pipeline();
-        for (let i = start; i < Math.min(keys, start + 10_000); i++) pipe.set(`key:${String(i).padStart(12, '0')}`, String(i));
+        for (let i = start; i < Math.min(keys, start + 10_000); i++)
+          pipe.set(`key:${String(i).padStart(12, '0')}`, String(i));
         await pipe.exec();
       }
     } finally {
@@ -200,10 +279,27 @@ async function redisBaseline(dir: string, keys: number, concurrency: number, req
     }
     const rssBytes = procStats(redis.pid).rssBytes;
     const t0 = performance.now();
-    const { stdout } = await run$('redis-benchmark', ['-h', '127.0.0.1', '-p', String(redis.port), '-c', String(concurrency), '-n', String(requests), '-r', String(keys), '-t', 'get', '--csv']);
+    const { stdout } = await run$('redis-benchmark', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(redis.port),
+      '-c',
+      String(concurrency),
+      '-n',
+      String(requests),
+      '-r',
+      String(keys),
+      '-t',
+      'get',
+      '--csv',
+    ]);
     const seconds = (performance.now() - t0) / 1000;
     // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-    const row = stdout.trim().split('\n').find((l) => l.startsWith('"GET"'));
+    const row = stdout
+      .trim()
+      .split('\n')
+      .find((l) => l.startsWith('"GET"'));
     if (!row) throw new Error(`redis-benchmark printed no GET row:\n${stdout}`);
     const cols = row.split(',').map((c) => Number(c.replace(/"/g, '')));
     return { rps: cols[1]!, p50Ms: cols[4]!, p99Ms: cols[6]!, rssBytes, seconds };
@@ -235,8 +331,14 @@ export async function run(argv: string[]): Promise<void> {
   const partitions = Number(values.partitions);
   const rate = Number(values.rate);
   const rounds = Number(values.rounds);
-  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`serve bench: --rounds must be a whole number of fixed-rate runs per server, at least 1; got ${values.rounds}`);
-  if (!(Number.isFinite(rate) && rate >= 0)) throw new Error(`serve bench: --rate must be requests per second, 0 to skip the fixed-rate runs; got ${values.rate}`);
+  if (!(Number.isInteger(rounds) && rounds >= 1))
+    throw new Error(
+      `serve bench: --rounds must be a whole number of fixed-rate runs per server, at least 1; got ${values.rounds}`,
+    );
+  if (!(Number.isFinite(rate) && rate >= 0))
+    throw new Error(
+      `serve bench: --rate must be requests per second, 0 to skip the fixed-rate runs; got ${values.rate}`,
+    );
   const closed: LoadPlan = { keys, concurrency, seconds, rate: 0 };
   const fixed: LoadPlan | undefined = rate > 0 ? { keys, concurrency, seconds, rate } : undefined;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-serve-'));
@@ -244,19 +346,39 @@ export async function run(argv: string[]): Promise<void> {
     const storeUrl = `file://${path.join(dir, 'store')}`;
     const store = await openStore(storeUrl);
     const p0 = performance.now();
-    const { bytes } = await publish(store, keys, partitions, values['view-block-bytes'] === undefined ? undefined : Number(values['view-block-bytes']));
+    const { bytes } = await publish(
+      store,
+      keys,
+      partitions,
+      values['view-block-bytes'] === undefined ? undefined : Number(values['view-block-bytes']),
+    );
     await store.close();
-    say(`view: ${fmt(keys)} [url, hour] keys, integer values, ${partitions} parts, ${mib(bytes)} of view files (published in ${((performance.now() - p0) / 1000).toFixed(1)} s); ${concurrency} keep-alive connections, ${seconds} s per run${fixed ? ` (closed loop, then ${rounds} open-loop rounds at ${fmt(rate)} req/s, alternating with the bare server)` : ''}, ${os.cpus().length} cores`);
+    say(
+      `view: ${fmt(keys)} [url, hour] keys, integer values, ${partitions} parts, ${mib(bytes)} of view files (published in ${((performance.now() - p0) / 1000).toFixed(1)} s); ${concurrency} keep-alive connections, ${seconds} s per run${fixed ? ` (closed loop, then ${rounds} open-loop rounds at ${fmt(rate)} req/s, alternating with the bare server)` : ''}, ${os.cpus().length} cores`,
+    );
 
     const serveEnv = {
       ...process.env,
       STRATA_HOME: path.join(dir, 'home'),
       STRATA_REDIS_URL: '',
       STRATA_LOG_LEVEL: 'warn',
-      ...(values['block-cache-bytes'] !== undefined ? { STRATA_SERVE_BLOCK_CACHE_BYTES: values['block-cache-bytes'] } : {}),
+      ...(values['block-cache-bytes'] !== undefined
+        ? { STRATA_SERVE_BLOCK_CACHE_BYTES: values['block-cache-bytes'] }
+        : {}),
     };
-    // Started as strata dev starts it: the compiled CLI (cli/bin.mjs) with the serve command's Node options.
-    const serveArgs = (store: string) => [...COMMAND_NODE_ARGS.serve!, STRATA_BIN, 'serve', '--store', store, '--port', '0', '--host', '127.0.0.1'];
+    // Started as strata dev starts it: the compiled CLI (cli/bin.mjs) with the serve command's Node
+    // options.
+    const serveArgs = (store: string) => [
+      ...COMMAND_NODE_ARGS.serve!,
+      STRATA_BIN,
+      'serve',
+      '--store',
+      store,
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+    ];
     // The same server over an empty store: the memory a view server takes before any view.
     const empty = await startServer(serveArgs(`file://${path.join(dir, 'empty-store')}`), serveEnv);
     const emptyStats = procStats(empty.child.pid!);
@@ -266,7 +388,13 @@ export async function run(argv: string[]): Promise<void> {
     // Both servers stay up for the whole bench, and the fixed-rate runs alternate between them:
     // on two shared cores the machine's own hiccups (the generator itself sending late by tens of
     // ms) come and go, and alternating spreads them over both instead of one server's runs.
-    const serve = await startServer([...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...serveArgs(storeUrl)], serveEnv);
+    const serve = await startServer(
+      [
+        ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+        ...serveArgs(storeUrl),
+      ],
+      serveEnv,
+    );
     const loadedRss = procStats(serve.child.pid!);
     let bare: Server | undefined;
     let strata;
@@ -274,7 +402,13 @@ export async function run(argv: string[]): Promise<void> {
     const strataFixed: Measured[] = [];
     const nodeFixed: Measured[] = [];
     try {
-      bare = await startServer(['--import', 'tsx', path.join(import.meta.dirname, 'serve-bare-server.ts'), '--keys', String(keys)]);
+      bare = await startServer([
+        '--import',
+        'tsx',
+        path.join(import.meta.dirname, 'serve-bare-server.ts'),
+        '--keys',
+        String(keys),
+      ]);
       await check(`${serve.url}/v1/views/${VIEW}/get/`, keys, 'strata serve');
       await check(`${bare.url}/v1/views/${VIEW}/get/`, keys, 'the bare node server');
       strata = await measure(serve, closed);
@@ -296,29 +430,48 @@ export async function run(argv: string[]): Promise<void> {
       say(line(`bare node:http + Map, round ${r + 1}`, nodeFixed[r]!));
     }
     const peak = after.peakRssBytes;
-    say(`strata serve memory: RSS ${mib(loadedRss.rssBytes)} once loaded, ${mib(after.rssBytes)} after the runs (peak ${mib(peak)}) = ${(peak / bytes).toFixed(2)}x the ${mib(bytes)} of view files (target: well under 1x); its own memory (RssAnon: without the node binary's shared pages) ${mib(after.anonBytes)} = ${(after.anonBytes / bytes).toFixed(2)}x; block cache budget ${mib(loadConfig({ env: serveEnv }).serveBlockCacheBytes)}; bare node + Map: RSS ${mib(node.after.rssBytes)}`);
+    say(
+      `strata serve memory: RSS ${mib(loadedRss.rssBytes)} once loaded, ${mib(after.rssBytes)} after the runs (peak ${mib(peak)}) = ${(peak / bytes).toFixed(2)}x the ${mib(bytes)} of view files (target: well under 1x); its own memory (RssAnon: without the node binary's shared pages) ${mib(after.anonBytes)} = ${(after.anonBytes / bytes).toFixed(2)}x; block cache budget ${mib(loadConfig({ env: serveEnv }).serveBlockCacheBytes)}; bare node + Map: RSS ${mib(node.after.rssBytes)}`,
+    );
     const added = peak - emptyStats.rssBytes;
-    say(`strata serve with no view: RSS ${mib(emptyStats.rssBytes)} (own memory ${mib(emptyStats.anonBytes)}); the view adds ${mib(added)} at peak = ${((added / bytes) * 100).toFixed(0)}% of its data size`);
+    say(
+      `strata serve with no view: RSS ${mib(emptyStats.rssBytes)} (own memory ${mib(emptyStats.anonBytes)}); the view adds ${mib(added)} at peak = ${((added / bytes) * 100).toFixed(0)}% of its data size`,
+    );
     if (!values['no-redis']) {
       const r = await redisBaseline(dir, keys, concurrency, Number(values['redis-requests']));
-      say(`redis-server GET (redis-benchmark -c ${concurrency} -r ${keys}, C client): ${fmt(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.seconds.toFixed(1)} s); redis RSS ${mib(r.rssBytes)}`);
-      say(`ratio strata / redis rps = ${(strata.rps / r.rps).toFixed(2)}x (different client: indicative only)`);
+      say(
+        `redis-server GET (redis-benchmark -c ${concurrency} -r ${keys}, C client): ${fmt(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.seconds.toFixed(1)} s); redis RSS ${mib(r.rssBytes)}`,
+      );
+      say(
+        `ratio strata / redis rps = ${(strata.rps / r.rps).toFixed(2)}x (different client: indicative only)`,
+      );
     }
     const ratio = strata.rps / node.rps;
-    say(`ratio strata / bare node rps = ${ratio.toFixed(2)}x closed loop (target ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'}); CPU per request ${(strata.cpuUsPerRequest / node.cpuUsPerRequest).toFixed(2)}x the bare server's`);
+    say(
+      `ratio strata / bare node rps = ${ratio.toFixed(2)}x closed loop (target ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'}); CPU per request ${(strata.cpuUsPerRequest / node.cpuUsPerRequest).toFixed(2)}x the bare server's`,
+    );
     if (strataFixed.length > 0) {
       // Only runs that kept up with their schedule say anything about latency at that rate.
       const behind = strataFixed.filter((m) => m.rps < 0.95 * rate || m.errors > 0);
       const p99 = median(strataFixed.map((m) => m.p99Ms));
       const bareP99 = median(nodeFixed.map((m) => m.p99Ms));
-      const verdict = behind.length > 0 ? `NOT met: ${behind.length} of ${strataFixed.length} runs fell behind ${fmt(rate)} req/s or had errors` : p99 <= 5 ? 'met' : 'NOT met';
-      say(`strata p99 at ${fmt(rate)} req/s, median of ${strataFixed.length} runs = ${p99} ms (target ≤ 5 ms: ${verdict}); bare node ${bareP99} ms = ${(p99 / bareP99).toFixed(2)}x; generator send lag p99, median ${median(strataFixed.map((m) => m.sendLagP99Ms ?? 0))} ms; closed-loop p99 ${strata.p99Ms} ms at ${fmt(strata.rps)} req/s is CPU saturation, not a latency target`);
+      const verdict =
+        behind.length > 0
+          ? `NOT met: ${behind.length} of ${strataFixed.length} runs fell behind ${fmt(rate)} req/s or had errors`
+          : p99 <= 5
+            ? 'met'
+            : 'NOT met';
+      say(
+        `strata p99 at ${fmt(rate)} req/s, median of ${strataFixed.length} runs = ${p99} ms (target ≤ 5 ms: ${verdict}); bare node ${bareP99} ms = ${(p99 / bareP99).toFixed(2)}x; generator send lag p99, median ${median(strataFixed.map((m) => m.sendLagP99Ms ?? 0))} ms; closed-loop p99 ${strata.p99Ms} ms at ${fmt(strata.rps)} req/s is CPU saturation, not a latency target`,
+      );
     }
 
     if (values.profile) {
       const file = (await readdir(profDir)).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no CPU profile was written to ${profDir}`);
-      say(`\nview server CPU profile (self time, whole process life incl. load):\n${summarizeCpuProfile(readFileSync(path.join(profDir, file), 'utf8'), 25)}`);
+      say(
+        `\nview server CPU profile (self time, whole process life incl. load):\n${summarizeCpuProfile(readFileSync(path.join(profDir, file), 'utf8'), 25)}`,
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

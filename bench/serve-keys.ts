@@ -35,7 +35,11 @@ export function rowPartitions(keys: number, partitions: number): Uint16Array {
 }
 
 /** The entries of one partition in key order: [[url, hour], i]. */
-export function* partEntries(keys: number, partOfRow: Uint16Array, partition: number): Generator<readonly [[string, number], number]> {
+export function* partEntries(
+  keys: number,
+  partOfRow: Uint16Array,
+  partition: number,
+): Generator<readonly [[string, number], number]> {
   for (let r = 0; r < partOfRow.length; r++) {
     if (partOfRow[r] !== partition) continue;
     const url = rowName(r);

@@ -49,7 +49,10 @@ export function summarizeCpuProfile(json: string, top: number): string {
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, n)
-      .map(([k, hits]) => `  ${((hits / samples) * 100).toFixed(1).padStart(5)}%  ${(hits * msPerSample).toFixed(0).padStart(6)} ms  ${k}`)
+      .map(
+        ([k, hits]) =>
+          `  ${((hits / samples) * 100).toFixed(1).padStart(5)}%  ${(hits * msPerSample).toFixed(0).padStart(6)} ms  ${k}`,
+      )
       .join('\n');
   return `${samples} samples over ${(totalMs / 1000).toFixed(1)} s\nby area:\n${rows(byArea, 15)}\nby function:\n${rows(byFn, top)}`;
 }

@@ -17,13 +17,32 @@
 // --enable-source-maps for the users' job bundles. Stack traces from Strata's own code name the
 // chunk; STRATA_RUN_FROM_SOURCE=1 gives .ts lines.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // Everything the CLI imports (the demo imports the example generator).
-const SOURCE_DIRS = ['cli', 'core', 'coordinator', 'examples', 'jobs', 'proto', 'serving', 'speed', 'worker'];
+const SOURCE_DIRS = [
+  'cli',
+  'core',
+  'coordinator',
+  'examples',
+  'jobs',
+  'proto',
+  'serving',
+  'speed',
+  'worker',
+];
 const SOURCE_FILES = ['tsconfig.json', 'package-lock.json'];
 const ENTRIES = {
   main: 'cli/main.ts',
@@ -33,26 +52,49 @@ const ENTRIES = {
 // Left to Node's own resolution: packages that find files beside themselves at run time (BullMQ's
 // Lua scripts, piscina's and esbuild's own workers and binaries, grpc's proto loading, pino's
 // transport threads), native addons, ioredis (BullMQ loads it too: one copy, not two), and tsx.
-const EXTERNAL = ['esbuild', 'tsx', 'piscina', 'bullmq', 'ioredis', '@grpc/*', 'protobufjs', 'pino', 'thread-stream', 'msgpackr-extract', '@duckdb/*', 'vitest', 's3rver', 'fast-check'];
+const EXTERNAL = [
+  'esbuild',
+  'tsx',
+  'piscina',
+  'bullmq',
+  'ioredis',
+  '@grpc/*',
+  'protobufjs',
+  'pino',
+  'thread-stream',
+  'msgpackr-extract',
+  '@duckdb/*',
+  'vitest',
+  's3rver',
+  'fast-check',
+];
 // Bumped when the build options change, so an old build is not taken for a new one.
 const BUILD_FORMAT = 2;
 // Builds kept however old, newest first; older ones go once no live process runs from them.
 const KEEP_BUILDS = 3;
-// A build younger than this is never removed: a process may have picked it and not yet noted its pid.
+// A build younger than this is never removed: a process may have picked it and not yet noted its
+// pid.
 const MIN_AGE_MS = 10 * 60 * 1000;
 
 function fingerprint() {
   const hash = createHash('sha256').update(`format ${BUILD_FORMAT}\n`);
-  const add = (file) => hash.update(`${path.relative(ROOT, file)}\n`).update(readFileSync(file)).update('\n');
+  const add = (file) =>
+    hash
+      .update(`${path.relative(ROOT, file)}\n`)
+      .update(readFileSync(file))
+      .update('\n');
   const walk = (dir) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    )) {
       const file = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(file);
       else if (/\.(ts|mjs|lua|proto)$/.test(entry.name)) add(file);
     }
   };
   for (const dir of SOURCE_DIRS) walk(path.join(ROOT, dir));
-  for (const name of SOURCE_FILES) if (existsSync(path.join(ROOT, name))) add(path.join(ROOT, name));
+  for (const name of SOURCE_FILES)
+    if (existsSync(path.join(ROOT, name))) add(path.join(ROOT, name));
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -89,9 +131,12 @@ async function build(outdir) {
 /** esbuild's failure, with each message's file and line, and the way around it. */
 function buildError(err) {
   if (!Array.isArray(err?.errors)) return err;
-  const where = (m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ` : '');
+  const where = (m) =>
+    m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ` : '';
   const lines = err.errors.slice(0, 5).map((m) => `  ${where(m)}${m.text}`);
-  return new Error(`strata: building the CLI from its sources (into ${path.join(ROOT, 'dist')}) failed:\n${lines.join('\n')}\nFix the source, or run it through tsx with STRATA_RUN_FROM_SOURCE=1.`);
+  return new Error(
+    `strata: building the CLI from its sources (into ${path.join(ROOT, 'dist')}) failed:\n${lines.join('\n')}\nFix the source, or run it through tsx with STRATA_RUN_FROM_SOURCE=1.`,
+  );
 }
 
 function isAlive(pid) {
@@ -108,7 +153,8 @@ function noteRunning(dir) {
   const pids = path.join(dir, '.pids');
   try {
     mkdirSync(pids, { recursive: true });
-    for (const name of readdirSync(pids)) if (!isAlive(Number(name))) rmSync(path.join(pids, name), { force: true });
+    for (const name of readdirSync(pids))
+      if (!isAlive(Number(name))) rmSync(path.join(pids, name), { force: true });
     writeFileSync(path.join(pids, String(process.pid)), '');
   } catch {
     // Best effort: without it the build is only kept while among the newest.
@@ -130,7 +176,8 @@ function removeOldBuilds(distDir, current) {
     try {
       const mtime = statSync(path.join(distDir, name)).mtimeMs;
       if (name.startsWith('.tmp-')) {
-        if (now - mtime > MIN_AGE_MS) rmSync(path.join(distDir, name), { recursive: true, force: true }); // a build that died half-way
+        if (now - mtime > MIN_AGE_MS)
+          rmSync(path.join(distDir, name), { recursive: true, force: true }); // a build that died half-way
       } else if (name !== current) builds.push({ name, mtime });
     } catch {
       // Another process removed it first.

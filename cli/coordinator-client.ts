@@ -1,5 +1,6 @@
 /**
- * A typed client of the coordinator's HTTP API (docs: notes/batch-design.md, "Coordinator HTTP API").
+ * A typed client of the coordinator's HTTP API (docs: notes/batch-design.md, "Coordinator HTTP
+ * API").
  *
  *   const api = new CoordinatorClient({ url: 'http://127.0.0.1:7070', token });
  *   const job = await api.submit(spec);                 // 201 → JobStatus
@@ -52,7 +53,10 @@ export class CoordinatorClient {
 
   /** STRATA_E_JOB_NOT_FOUND for an unknown id. */
   job(id: string, options: { tasks?: boolean } = {}): Promise<JobStatus> {
-    return this.#request('GET', `/v1/jobs/${encodeURIComponent(id)}${options.tasks ? '?tasks=1' : ''}`);
+    return this.#request(
+      'GET',
+      `/v1/jobs/${encodeURIComponent(id)}${options.tasks ? '?tasks=1' : ''}`,
+    );
   }
 
   /** Cancelling a job that already ended is a no-op that returns its status. */
@@ -61,12 +65,16 @@ export class CoordinatorClient {
   }
 
   /** Registers a job's view for realtime and starts its first recomputation. */
-  registerRealtime(spec: JobSpec, everyMs: number | null): Promise<{ registration: RealtimeRegistration; job: JobStatus }> {
+  registerRealtime(
+    spec: JobSpec,
+    everyMs: number | null,
+  ): Promise<{ registration: RealtimeRegistration; job: JobStatus }> {
     return this.#request('POST', '/v1/realtime/views', { spec, everyMs });
   }
 
   async realtimeViews(): Promise<RealtimeRegistration[]> {
-    return (await this.#request<{ views: RealtimeRegistration[] }>('GET', '/v1/realtime/views')).views;
+    return (await this.#request<{ views: RealtimeRegistration[] }>('GET', '/v1/realtime/views'))
+      .views;
   }
 
   unregisterRealtime(view: string): Promise<{ view: string; removed: boolean }> {
@@ -79,7 +87,9 @@ export class CoordinatorClient {
   }
 
   setCadence(view: string, everyMs: number | null): Promise<RealtimeRegistration> {
-    return this.#request('PUT', `/v1/realtime/views/${encodeURIComponent(view)}/cadence`, { everyMs });
+    return this.#request('PUT', `/v1/realtime/views/${encodeURIComponent(view)}/cadence`, {
+      everyMs,
+    });
   }
 
   /**
@@ -87,7 +97,10 @@ export class CoordinatorClient {
    * A coordinator that restarts carries its jobs on, so an unreachable or retryable answer is
    * retried with backoff for up to `outageMs` (default 60 s) before giving up.
    */
-  async waitFor(id: string, options: { intervalMs?: number; outageMs?: number; onStatus?: (s: JobStatus) => void } = {}): Promise<JobStatus> {
+  async waitFor(
+    id: string,
+    options: { intervalMs?: number; outageMs?: number; onStatus?: (s: JobStatus) => void } = {},
+  ): Promise<JobStatus> {
     const intervalMs = options.intervalMs ?? 250;
     const outageMs = options.outageMs ?? 60_000;
     let outageSince: number | undefined;
@@ -97,7 +110,9 @@ export class CoordinatorClient {
         status = await this.job(id);
         outageSince = undefined;
       } catch (err) {
-        const transient = isStrataError(err, 'STRATA_E_COORDINATOR_UNAVAILABLE') || (isStrataError(err) && err.retryable);
+        const transient =
+          isStrataError(err, 'STRATA_E_COORDINATOR_UNAVAILABLE') ||
+          (isStrataError(err) && err.retryable);
         outageSince ??= Date.now();
         if (!transient || Date.now() - outageSince > outageMs) throw err;
         await new Promise((resolve) => setTimeout(resolve, Math.min(2000, intervalMs * 4)));
@@ -109,12 +124,19 @@ export class CoordinatorClient {
     }
   }
 
-  async #request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', route: string, body?: unknown): Promise<T> {
+  async #request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    route: string,
+    body?: unknown,
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.url}${route}`, {
         method,
-        headers: { authorization: `Bearer ${this.#token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
@@ -129,28 +151,49 @@ export class CoordinatorClient {
       json = undefined;
     }
     if (res.ok) {
-      if (json === undefined) throw new StrataError('STRATA_E_INTERNAL', `the coordinator at ${this.url} answered ${method} ${route} with ${res.status} and no JSON: ${text.slice(0, 200)}`);
+      if (json === undefined)
+        throw new StrataError(
+          'STRATA_E_INTERNAL',
+          `the coordinator at ${this.url} answered ${method} ${route} with ${res.status} and no JSON: ${text.slice(0, 200)}`,
+        );
       return json as T;
     }
     const error = (json as { error?: StrataErrorJSON } | undefined)?.error;
     if (res.status === 401) {
-      throw new StrataError('STRATA_E_AUTH', `the coordinator at ${this.url} refused the token${error?.message ? ` (${error.message})` : ''}; pass the cluster's token with --token or STRATA_TOKEN (strata dev writes it to .strata/cluster.json)`, {
-        details: { url: this.url, status: 401 },
-      });
+      throw new StrataError(
+        'STRATA_E_AUTH',
+        `the coordinator at ${this.url} refused the token${error?.message ? ` (${error.message})` : ''}; pass the cluster's token with --token or STRATA_TOKEN (strata dev writes it to .strata/cluster.json)`,
+        {
+          details: { url: this.url, status: 401 },
+        },
+      );
     }
-    if (error && typeof error === 'object' && typeof error.code === 'string') throw StrataError.fromJSON(error);
-    throw new StrataError('STRATA_E_INTERNAL', `the coordinator at ${this.url} answered ${method} ${route} with ${res.status}: ${text.slice(0, 300)}`, {
-      details: { url: this.url, status: res.status },
-    });
+    if (error && typeof error === 'object' && typeof error.code === 'string')
+      throw StrataError.fromJSON(error);
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `the coordinator at ${this.url} answered ${method} ${route} with ${res.status}: ${text.slice(0, 300)}`,
+      {
+        details: { url: this.url, status: res.status },
+      },
+    );
   }
 }
 
 function unavailable(url: string, err: unknown): StrataError {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const timedOut = (err as { name?: string }).name === 'TimeoutError';
-  const why = timedOut ? 'did not answer in time' : cause?.code === 'ECONNREFUSED' ? 'refused the connection' : `could not be reached (${cause?.message ?? (err as Error).message})`;
-  return new StrataError('STRATA_E_COORDINATOR_UNAVAILABLE', `the coordinator at ${url} ${why}; start a cluster with strata dev, or point --coordinator (STRATA_COORDINATOR_URL) at a running one`, {
-    cause: err,
-    details: { url },
-  });
+  const why = timedOut
+    ? 'did not answer in time'
+    : cause?.code === 'ECONNREFUSED'
+      ? 'refused the connection'
+      : `could not be reached (${cause?.message ?? (err as Error).message})`;
+  return new StrataError(
+    'STRATA_E_COORDINATOR_UNAVAILABLE',
+    `the coordinator at ${url} ${why}; start a cluster with strata dev, or point --coordinator (STRATA_COORDINATOR_URL) at a running one`,
+    {
+      cause: err,
+      details: { url },
+    },
+  );
 }

@@ -6,7 +6,8 @@
  *   progress.stop();
  *
  * On a terminal: a cli-progress MultiBar with one bar per phase: map (tasks done/total, input
- * records read, input MB/s), then reduce (tasks, keys written, shuffle MB/s). Anywhere else (CI logs, pipes): one plain line when the state
+ * records read, input MB/s), then reduce (tasks, keys written, shuffle MB/s). Anywhere else (CI
+ * logs, pipes): one plain line when the state
  * changes and at most every `intervalMs` while it runs, so a log stays readable.
  */
 import cliProgress from 'cli-progress';
@@ -52,22 +53,50 @@ class PhaseClock {
 
 export interface PhaseFigures {
   map: { done: number; total: number; records: number; mbPerSecond: number };
-  reduce: { done: number; total: number; records: number; shuffledBytes: number; mbPerSecond: number };
-}
-
-/** The numbers both renderings show: maps read input records and bytes; reduces read the shuffle and write keys. */
-export function phaseFigures(s: JobStatus, seconds: { mapSeconds: number; reduceSeconds: number }): PhaseFigures {
-  const { map, reduce } = s.phases;
-  const rate = (bytes: number, secs: number) => (secs > 0.05 ? bytes / 1e6 / secs : 0);
-  return {
-    map: { done: map.done, total: map.total, records: map.counters.recordsIn, mbPerSecond: rate(map.counters.bytesIn, seconds.mapSeconds) },
-    reduce: { done: reduce.done, total: reduce.total, records: reduce.counters.recordsOut, shuffledBytes: reduce.counters.shuffleBytes, mbPerSecond: rate(reduce.counters.shuffleBytes, seconds.reduceSeconds) },
+  reduce: {
+    done: number;
+    total: number;
+    records: number;
+    shuffledBytes: number;
+    mbPerSecond: number;
   };
 }
 
-export function jobProgress(stream: NodeJS.WriteStream, options: JobProgressOptions = {}): JobProgress {
+/**
+ * The numbers both renderings show: maps read input records and bytes; reduces read the shuffle and
+ * write keys.
+ */
+export function phaseFigures(
+  s: JobStatus,
+  seconds: { mapSeconds: number; reduceSeconds: number },
+): PhaseFigures {
+  const { map, reduce } = s.phases;
+  const rate = (bytes: number, secs: number) => (secs > 0.05 ? bytes / 1e6 / secs : 0);
+  return {
+    map: {
+      done: map.done,
+      total: map.total,
+      records: map.counters.recordsIn,
+      mbPerSecond: rate(map.counters.bytesIn, seconds.mapSeconds),
+    },
+    reduce: {
+      done: reduce.done,
+      total: reduce.total,
+      records: reduce.counters.recordsOut,
+      shuffledBytes: reduce.counters.shuffleBytes,
+      mbPerSecond: rate(reduce.counters.shuffleBytes, seconds.reduceSeconds),
+    },
+  };
+}
+
+export function jobProgress(
+  stream: NodeJS.WriteStream,
+  options: JobProgressOptions = {},
+): JobProgress {
   const now = options.now ?? (() => Date.now());
-  return (options.tty ?? Boolean(stream.isTTY)) ? new BarProgress(stream, now) : new LineProgress(stream, now, options.intervalMs ?? 2000);
+  return (options.tty ?? Boolean(stream.isTTY))
+    ? new BarProgress(stream, now)
+    : new LineProgress(stream, now, options.intervalMs ?? 2000);
 }
 
 class BarProgress implements JobProgress {
@@ -80,15 +109,30 @@ class BarProgress implements JobProgress {
     this.#clock = new PhaseClock(now);
     this.#multi = new cliProgress.MultiBar(
       // Fits an 80-column terminal: a cut line would hide the rate.
-      { stream, hideCursor: true, clearOnComplete: false, barsize: 20, format: '{phase} [{bar}] {value}/{total} tasks | {amount} | {rate} MB/s', autopadding: true },
+      {
+        stream,
+        hideCursor: true,
+        clearOnComplete: false,
+        barsize: 20,
+        format: '{phase} [{bar}] {value}/{total} tasks | {amount} | {rate} MB/s',
+        autopadding: true,
+      },
       cliProgress.Presets.shades_classic,
     );
   }
 
   update(s: JobStatus): void {
     const f = phaseFigures(s, this.#clock.observe(s));
-    const mapPayload = { phase: 'map   ', amount: `${f.map.records.toLocaleString('en-US')} records`, rate: f.map.mbPerSecond.toFixed(1) };
-    const reducePayload = { phase: 'reduce', amount: `${f.reduce.records.toLocaleString('en-US')} keys`, rate: f.reduce.mbPerSecond.toFixed(1) };
+    const mapPayload = {
+      phase: 'map   ',
+      amount: `${f.map.records.toLocaleString('en-US')} records`,
+      rate: f.map.mbPerSecond.toFixed(1),
+    };
+    const reducePayload = {
+      phase: 'reduce',
+      amount: `${f.reduce.records.toLocaleString('en-US')} keys`,
+      rate: f.reduce.mbPerSecond.toFixed(1),
+    };
     if (f.map.total > 0) {
       this.#map ??= this.#multi.create(f.map.total, 0, mapPayload);
       this.#map.setTotal(f.map.total);

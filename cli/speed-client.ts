@@ -62,21 +62,36 @@ export class SpeedClient {
       text = await res.text();
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const why = (err as Error).name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : (cause?.code ?? cause?.message ?? (err as Error).message);
-      throw new StrataError('STRATA_E_SPEED_UNAVAILABLE', `the speed layer at ${this.url} could not be reached (${why}); start it with strata speed (or strata dev), or pass --speed URL`, {
-        cause: err,
-        details: { url: this.url },
-      });
+      const why =
+        (err as Error).name === 'TimeoutError'
+          ? `no answer within ${this.#timeoutMs} ms`
+          : (cause?.code ?? cause?.message ?? (err as Error).message);
+      throw new StrataError(
+        'STRATA_E_SPEED_UNAVAILABLE',
+        `the speed layer at ${this.url} could not be reached (${why}); start it with strata speed (or strata dev), or pass --speed URL`,
+        {
+          cause: err,
+          details: { url: this.url },
+        },
+      );
     }
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
-      throw new StrataError('STRATA_E_SPEED_UNAVAILABLE', `${where} answered ${res.status} with something that is not JSON (${text.slice(0, 120)}); is that a Strata speed layer?`, { details: { url: this.url, status: res.status } });
+      throw new StrataError(
+        'STRATA_E_SPEED_UNAVAILABLE',
+        `${where} answered ${res.status} with something that is not JSON (${text.slice(0, 120)}); is that a Strata speed layer?`,
+        { details: { url: this.url, status: res.status } },
+      );
     }
     if (res.ok) return body as SpeedAck;
     const error = (body as { error?: StrataErrorJSON }).error;
     if (error?.code) throw StrataError.fromJSON(error);
-    throw new StrataError('STRATA_E_SPEED_UNAVAILABLE', `${where} answered ${res.status}: ${text.slice(0, 200)}`, { details: { url: this.url, status: res.status } });
+    throw new StrataError(
+      'STRATA_E_SPEED_UNAVAILABLE',
+      `${where} answered ${res.status}: ${text.slice(0, 200)}`,
+      { details: { url: this.url, status: res.status } },
+    );
   }
 }

@@ -11,7 +11,12 @@
  * records: its first bad record fails its task, and with it the job.
  */
 import { StrataError } from '../core/errors.ts';
-import { badRecordsAdvice, quarantinePrefix, type Counters, type JobSpec } from '../core/tasks/task-payload.ts';
+import {
+  badRecordsAdvice,
+  quarantinePrefix,
+  type Counters,
+  type JobSpec,
+} from '../core/tasks/task-payload.ts';
 
 export interface BudgetTask {
   taskId: string;
@@ -20,8 +25,14 @@ export interface BudgetTask {
   counters?: Partial<Counters>;
 }
 
-/** STRATA_E_JOB_BAD_RECORDS when the succeeded maps met more bad records than the job allows, else undefined. */
-export function badRecordBudgetError(job: { id: string; spec: Pick<JobSpec, 'name' | 'badRecords'> }, tasks: readonly BudgetTask[]): StrataError | undefined {
+/**
+ * STRATA_E_JOB_BAD_RECORDS when the succeeded maps met more bad records than the job allows, else
+ * undefined.
+ */
+export function badRecordBudgetError(
+  job: { id: string; spec: Pick<JobSpec, 'name' | 'badRecords'> },
+  tasks: readonly BudgetTask[],
+): StrataError | undefined {
   const max = job.spec.badRecords?.max ?? 0;
   let total = 0;
   const withBad: Array<[string, number]> = [];
@@ -35,11 +46,22 @@ export function badRecordBudgetError(job: { id: string; spec: Pick<JobSpec, 'nam
   if (total <= max) return undefined;
   withBad.sort((a, b) => b[1] - a[1]);
   const where = quarantinePrefix(job.id);
-  const most = withBad.slice(0, 3).map(([id, n]) => `${id}: ${n.toLocaleString('en-US')}`).join(', ');
+  const most = withBad
+    .slice(0, 3)
+    .map(([id, n]) => `${id}: ${n.toLocaleString('en-US')}`)
+    .join(', ');
   return new StrataError(
     'STRATA_E_JOB_BAD_RECORDS',
     `job '${job.spec.name}': its map tasks met ${total.toLocaleString('en-US')} bad records (in ${withBad.length} task${withBad.length === 1 ? '' : 's'}; most in ${most}), more than its budget of badRecords.max = ${max.toLocaleString('en-US')}. ` +
       `Each one, with its error and where it came from, is in ${where} ${badRecordsAdvice(job.id, total, max)}`,
-    { details: { jobId: job.id, badRecords: total, max, quarantine: where, tasks: Object.fromEntries(withBad) } },
+    {
+      details: {
+        jobId: job.id,
+        badRecords: total,
+        max,
+        quarantine: where,
+        tasks: Object.fromEntries(withBad),
+      },
+    },
   );
 }

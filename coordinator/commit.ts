@@ -29,7 +29,15 @@ import { isStrataError, StrataError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { ObjectInfo, ObjectStore } from '../core/store/store.ts';
 import { addCounters, emptyCounters } from '../core/tasks/task-payload.ts';
-import { manifestKey, partKey, readCurrentVersion, readManifest, setCurrentVersion, viewsChannel, type ViewManifest } from '../core/views/view-layout.ts';
+import {
+  manifestKey,
+  partKey,
+  readCurrentVersion,
+  readManifest,
+  setCurrentVersion,
+  viewsChannel,
+  type ViewManifest,
+} from '../core/views/view-layout.ts';
 import { pruneAfterPublish } from '../core/views/view-retention.ts';
 import type { JobRecord } from './state/job-store.ts';
 import type { TaskRecord } from './state/task-record.ts';
@@ -47,32 +55,57 @@ export interface CommitDeps {
 }
 
 export const jobTmpPrefix = (jobId: string): string => `tmp/jobs/${jobId}/`;
-export const reduceOutputKey = (jobId: string, taskId: string, attempt: number): string => `${jobTmpPrefix(jobId)}${taskId}-a${attempt}.sv`;
+export const reduceOutputKey = (jobId: string, taskId: string, attempt: number): string =>
+  `${jobTmpPrefix(jobId)}${taskId}-a${attempt}.sv`;
 export { viewsChannel };
 
-export async function commitJob(deps: CommitDeps, job: JobRecord, tasks: readonly TaskRecord[]): Promise<ViewManifest> {
+export async function commitJob(
+  deps: CommitDeps,
+  job: JobRecord,
+  tasks: readonly TaskRecord[],
+): Promise<ViewManifest> {
   const { store } = deps;
   const version = job.version;
-  if (!version) throw new StrataError('STRATA_E_INTERNAL', `job ${job.id} reached commit without a version`, { details: { jobId: job.id } });
+  if (!version)
+    throw new StrataError('STRATA_E_INTERNAL', `job ${job.id} reached commit without a version`, {
+      details: { jobId: job.id },
+    });
   const view = job.spec.view;
-  const reduces = tasks.filter((t) => t.kind === 'reduce').sort((a, b) => a.partition! - b.partition!);
+  const reduces = tasks
+    .filter((t) => t.kind === 'reduce')
+    .sort((a, b) => a.partition! - b.partition!);
   const notDone = reduces.filter((t) => t.state !== 'succeeded' || !t.outputKey);
   if (reduces.length !== job.reduces || notDone.length > 0) {
-    throw new StrataError('STRATA_E_INTERNAL', `job ${job.id} reached commit with reduces not done: ${notDone.map((t) => t.taskId).join(', ')}`, { details: { jobId: job.id } });
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `job ${job.id} reached commit with reduces not done: ${notDone.map((t) => t.taskId).join(', ')}`,
+      { details: { jobId: job.id } },
+    );
   }
 
   const parts: ViewManifest['parts'] = [];
   for (const t of reduces) {
     const info = await copyOnce(store, t.outputKey!, partKey(view, version, t.partition!));
-    parts.push({ partition: t.partition!, key: info.key, bytes: info.size, records: t.counters?.recordsOut ?? 0 });
+    parts.push({
+      partition: t.partition!,
+      key: info.key,
+      bytes: info.size,
+      records: t.counters?.recordsOut ?? 0,
+    });
   }
 
-  const manifest = await putManifestOnce(store, buildManifest(job, version, tasks, parts, (deps.now ?? Date.now)()));
+  const manifest = await putManifestOnce(
+    store,
+    buildManifest(job, version, tasks, parts, (deps.now ?? Date.now)()),
+  );
   // Versions are named when their commit starts, so a job submitted earlier (over less input) can
   // finish after one submitted later; moving _CURRENT then would take readers back to older data.
   const supersededBy = await newerPublishedVersion(store, view, version, job.submitted);
   if (supersededBy) {
-    deps.log?.warn({ jobId: job.id, view, version, current: supersededBy }, 'version committed but not published: the current version comes from a job submitted later');
+    deps.log?.warn(
+      { jobId: job.id, view, version, current: supersededBy },
+      'version committed but not published: the current version comes from a job submitted later',
+    );
     await abortJob(store, job.id, deps.log);
     return manifest;
   }
@@ -82,7 +115,10 @@ export async function commitJob(deps: CommitDeps, job: JobRecord, tasks: readonl
   try {
     await deps.publish(viewsChannel(deps.prefix), JSON.stringify({ view, version }));
   } catch (err) {
-    deps.log?.warn({ err, jobId: job.id, view, version }, 'announcing the new version failed; view servers will see _CURRENT when they next poll');
+    deps.log?.warn(
+      { err, jobId: job.id, view, version },
+      'announcing the new version failed; view servers will see _CURRENT when they next poll',
+    );
   }
   await pruneAfterPublish(deps, view); // retention: never throws
   await abortJob(store, job.id, deps.log);
@@ -90,14 +126,21 @@ export async function commitJob(deps: CommitDeps, job: JobRecord, tasks: readonl
 }
 
 /** The current version of the view when it was produced by a job submitted after `submitted`. */
-async function newerPublishedVersion(store: ObjectStore, view: string, version: string, submitted: number): Promise<string | undefined> {
+async function newerPublishedVersion(
+  store: ObjectStore,
+  view: string,
+  version: string,
+  submitted: number,
+): Promise<string | undefined> {
   const current = await readCurrentVersion(store, view);
   if (current === undefined || current === version) return undefined;
   const manifest = await readManifest(store, view, current).catch(() => undefined);
   return manifest && manifest.times.submitted > submitted ? current : undefined;
 }
 
-/** Deletes a job's attempt files under tmp/ (best effort: a failure only leaves garbage in tmp/). */
+/**
+ * Deletes a job's attempt files under tmp/ (best effort: a failure only leaves garbage in tmp/).
+ */
 export async function abortJob(store: ObjectStore, jobId: string, log?: Logger): Promise<void> {
   try {
     const keys: string[] = [];
@@ -108,7 +151,13 @@ export async function abortJob(store: ObjectStore, jobId: string, log?: Logger):
   }
 }
 
-function buildManifest(job: JobRecord, version: string, tasks: readonly TaskRecord[], parts: ViewManifest['parts'], finished: number): ViewManifest {
+function buildManifest(
+  job: JobRecord,
+  version: string,
+  tasks: readonly TaskRecord[],
+  parts: ViewManifest['parts'],
+  finished: number,
+): ViewManifest {
   let counters = emptyCounters();
   for (const t of tasks) if (t.counters) counters = addCounters(counters, t.counters);
   return {
@@ -127,9 +176,16 @@ function buildManifest(job: JobRecord, version: string, tasks: readonly TaskReco
       attempts: t.attempt,
       ...(t.worker ? { worker: t.worker } : {}),
       counters: t.counters ?? emptyCounters(),
-      durationMs: t.counters?.durationMs ?? Math.max(0, (t.succeededAt ?? 0) - (t.runningAt ?? t.queuedAt ?? t.succeededAt ?? 0)),
+      durationMs:
+        t.counters?.durationMs ??
+        Math.max(0, (t.succeededAt ?? 0) - (t.runningAt ?? t.queuedAt ?? t.succeededAt ?? 0)),
     })),
-    times: { submitted: job.submitted, started: job.started ?? job.submitted, mapsDone: job.mapsDone ?? finished, finished },
+    times: {
+      submitted: job.submitted,
+      started: job.started ?? job.submitted,
+      mapsDone: job.mapsDone ?? finished,
+      finished,
+    },
     records: parts.reduce((n, p) => n + p.records, 0),
   };
 }

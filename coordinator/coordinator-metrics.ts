@@ -24,9 +24,23 @@ export class CoordinatorMetrics {
   /** `liveStates` answers the state of every job not yet terminal (read at scrape time). */
   constructor(liveStates: () => Promise<JobState[]>) {
     const registers = [this.registry];
-    this.jobsSubmitted = new Counter({ name: 'strata_jobs_submitted_total', help: 'Jobs accepted by POST /v1/jobs.', registers });
-    this.jobsRejected = new Counter({ name: 'strata_jobs_rejected_total', help: 'Job submissions answered 4xx, by error code.', labelNames: ['code'], registers });
-    this.jobsFinished = new Counter({ name: 'strata_jobs_finished_total', help: 'Jobs that reached a terminal state, by state.', labelNames: ['state'], registers });
+    this.jobsSubmitted = new Counter({
+      name: 'strata_jobs_submitted_total',
+      help: 'Jobs accepted by POST /v1/jobs.',
+      registers,
+    });
+    this.jobsRejected = new Counter({
+      name: 'strata_jobs_rejected_total',
+      help: 'Job submissions answered 4xx, by error code.',
+      labelNames: ['code'],
+      registers,
+    });
+    this.jobsFinished = new Counter({
+      name: 'strata_jobs_finished_total',
+      help: 'Jobs that reached a terminal state, by state.',
+      labelNames: ['state'],
+      registers,
+    });
     this.jobDuration = new Histogram({
       name: 'strata_job_duration_seconds',
       help: 'Submit to terminal state, by final state.',
@@ -34,9 +48,24 @@ export class CoordinatorMetrics {
       buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
       registers,
     });
-    this.tasksEnqueued = new Counter({ name: 'strata_tasks_enqueued_total', help: 'Task attempts put on the queue, by kind.', labelNames: ['kind'], registers });
-    this.tasksFinished = new Counter({ name: 'strata_tasks_finished_total', help: 'Task attempts that ended, by kind and outcome (succeeded, retried, failed).', labelNames: ['kind', 'outcome'], registers });
-    this.taskRetries = new Counter({ name: 'strata_task_retries_total', help: 'Tasks run again, by kind and reason (failure, lost, fetch-failed, output-lost).', labelNames: ['kind', 'reason'], registers });
+    this.tasksEnqueued = new Counter({
+      name: 'strata_tasks_enqueued_total',
+      help: 'Task attempts put on the queue, by kind.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.tasksFinished = new Counter({
+      name: 'strata_tasks_finished_total',
+      help: 'Task attempts that ended, by kind and outcome (succeeded, retried, failed).',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    });
+    this.taskRetries = new Counter({
+      name: 'strata_task_retries_total',
+      help: 'Tasks run again, by kind and reason (failure, lost, fetch-failed, output-lost).',
+      labelNames: ['kind', 'reason'],
+      registers,
+    });
     this.taskDuration = new Histogram({
       name: 'strata_task_duration_seconds',
       help: 'Queued to succeeded, per successful attempt.',
@@ -50,7 +79,12 @@ export class CoordinatorMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const counts: Record<string, number> = { planning: 0, mapping: 0, reducing: 0, committing: 0 };
+        const counts: Record<string, number> = {
+          planning: 0,
+          mapping: 0,
+          reducing: 0,
+          committing: 0,
+        };
         for (const s of await liveStates()) counts[s] = (counts[s] ?? 0) + 1;
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },

@@ -63,15 +63,25 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
 
   // Our own JSON parser: an empty body is no body (POST …/cancel), and bad JSON is a StrataError.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
-    const text = String(body);
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (err) {
-      done(new StrataError('STRATA_E_USAGE', `the request body is not JSON (${(err as Error).message})`), undefined);
-    }
-  });
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit },
+    (_req, body, done) => {
+      const text = String(body);
+      if (text.trim() === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(text));
+      } catch (err) {
+        done(
+          new StrataError(
+            'STRATA_E_USAGE',
+            `the request body is not JSON (${(err as Error).message})`,
+          ),
+          undefined,
+        );
+      }
+    },
+  );
 
   const checkToken = bearerTokenCheck(opts.token);
   app.addHook('onRequest', async (req) => {
@@ -82,32 +92,59 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
     const e = asStrataError(err);
     const status = isStrataError(err) ? (STATUS[e.code] ?? 500) : (err.statusCode ?? 500);
     if (status >= 500) opts.log?.error({ err }, 'request failed');
-    if (status >= 400 && status < 500 && e.code !== 'STRATA_E_AUTH' && e.code !== 'STRATA_E_JOB_NOT_FOUND') metrics.jobsRejected.inc({ code: e.code });
+    if (
+      status >= 400 &&
+      status < 500 &&
+      e.code !== 'STRATA_E_AUTH' &&
+      e.code !== 'STRATA_E_JOB_NOT_FOUND'
+    )
+      metrics.jobsRejected.inc({ code: e.code });
     void reply.status(status).send({ error: publicJSON(e) });
   });
 
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: publicJSON(new StrataError('STRATA_E_USAGE', `no route ${req.method} ${req.url}; see GET /v1/jobs, POST /v1/jobs, GET /v1/jobs/:id, POST /v1/jobs/:id/cancel`)) });
+    void reply.status(404).send({
+      error: publicJSON(
+        new StrataError(
+          'STRATA_E_USAGE',
+          `no route ${req.method} ${req.url}; see GET /v1/jobs, POST /v1/jobs, GET /v1/jobs/:id, POST /v1/jobs/:id/cancel`,
+        ),
+      ),
+    });
   });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     const ok = await opts.ready().catch(() => false);
-    if (!ok) return reply.status(503).send({ error: publicJSON(new StrataError('STRATA_E_REDIS_UNAVAILABLE', 'the coordinator cannot reach Redis')) });
+    if (!ok)
+      return reply.status(503).send({
+        error: publicJSON(
+          new StrataError('STRATA_E_REDIS_UNAVAILABLE', 'the coordinator cannot reach Redis'),
+        ),
+      });
     return { ok: true };
   });
-  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 
   app.post('/v1/jobs', async (req, reply) => {
     const body = req.body as { spec?: unknown } | undefined;
     if (typeof body !== 'object' || body === null || !('spec' in body)) {
-      throw new StrataError('STRATA_E_USAGE', 'POST /v1/jobs takes a JSON body { "spec": JobSpec } (strata submit builds it from your job file)');
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        'POST /v1/jobs takes a JSON body { "spec": JobSpec } (strata submit builds it from your job file)',
+      );
     }
     return reply.status(201).send(await service.submit(body.spec));
   });
   app.get('/v1/jobs', async (req) => {
     const limit = Number((req.query as { limit?: string }).limit ?? 100);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new StrataError('STRATA_E_USAGE', `limit must be a whole number from 1 to 1000; got ${(req.query as { limit?: string }).limit}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `limit must be a whole number from 1 to 1000; got ${(req.query as { limit?: string }).limit}`,
+      );
     return { jobs: await service.list({ limit }) };
   });
   app.get('/v1/jobs/:id', async (req) => {
@@ -115,50 +152,85 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
     const tasks = (req.query as { tasks?: string }).tasks;
     return service.get(checkId(id), { withTasks: tasks === '1' || tasks === 'true' });
   });
-  app.post('/v1/jobs/:id/cancel', async (req) => service.cancel(checkId((req.params as { id: string }).id)));
+  app.post('/v1/jobs/:id/cancel', async (req) =>
+    service.cancel(checkId((req.params as { id: string }).id)),
+  );
 
   // Realtime views: registered jobs the speed layer folds and the batch layer recomputes.
   const realtime = (): RealtimeBatches => {
-    if (!opts.realtime) throw new StrataError('STRATA_E_USAGE', 'this coordinator runs without realtime views');
+    if (!opts.realtime)
+      throw new StrataError('STRATA_E_USAGE', 'this coordinator runs without realtime views');
     return opts.realtime;
   };
   app.post('/v1/realtime/views', async (req, reply) => {
     const body = req.body as { spec?: unknown; everyMs?: unknown } | undefined;
     if (typeof body !== 'object' || body === null || !('spec' in body)) {
-      throw new StrataError('STRATA_E_USAGE', 'POST /v1/realtime/views takes { "spec": JobSpec, "everyMs": number | null } (strata views register builds it from your job file)');
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        'POST /v1/realtime/views takes { "spec": JobSpec, "everyMs": number | null } (strata views register builds it from your job file)',
+      );
     }
-    return reply.status(201).send(await realtime().register(body.spec, { everyMs: everyMsOf(body.everyMs) }));
+    return reply
+      .status(201)
+      .send(await realtime().register(body.spec, { everyMs: everyMsOf(body.everyMs) }));
   });
   app.get('/v1/realtime/views', async () => ({ views: await realtime().list() }));
   app.delete('/v1/realtime/views/:view', async (req) => realtime().unregister(viewOf(req.params)));
-  app.post('/v1/realtime/views/:view/recompute', async (req, reply) => reply.status(201).send(await realtime().recompute(viewOf(req.params))));
-  app.put('/v1/realtime/views/:view/cadence', async (req) => realtime().setCadence(viewOf(req.params), everyMsOf((req.body as { everyMs?: unknown } | undefined)?.everyMs)));
+  app.post('/v1/realtime/views/:view/recompute', async (req, reply) =>
+    reply.status(201).send(await realtime().recompute(viewOf(req.params))),
+  );
+  app.put('/v1/realtime/views/:view/cadence', async (req) =>
+    realtime().setCadence(
+      viewOf(req.params),
+      everyMsOf((req.body as { everyMs?: unknown } | undefined)?.everyMs),
+    ),
+  );
 
   return app;
 }
 
 function everyMsOf(v: unknown): number | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1000) throw new StrataError('STRATA_E_USAGE', `everyMs must be null or a whole number of milliseconds ≥ 1000; got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1000)
+    throw new StrataError(
+      'STRATA_E_USAGE',
+      `everyMs must be null or a whole number of milliseconds ≥ 1000; got ${JSON.stringify(v)}`,
+    );
   return v;
 }
 
 function viewOf(params: unknown): string {
   const { view } = params as { view: string };
-  if (!VIEW_NAME_PATTERN.test(view)) throw new StrataError('STRATA_E_VIEW_NAME', `${JSON.stringify(view.slice(0, 80))} is not a view name`, { details: { view: view.slice(0, 80) } });
+  if (!VIEW_NAME_PATTERN.test(view))
+    throw new StrataError(
+      'STRATA_E_VIEW_NAME',
+      `${JSON.stringify(view.slice(0, 80))} is not a view name`,
+      { details: { view: view.slice(0, 80) } },
+    );
   return view;
 }
 
 function checkId(id: string): string {
-  if (!JOB_ID.test(id)) throw new StrataError('STRATA_E_JOB_NOT_FOUND', `${JSON.stringify(id.slice(0, 80))} is not a job id; list jobs with GET /v1/jobs`, { details: { jobId: id.slice(0, 80) } });
+  if (!JOB_ID.test(id))
+    throw new StrataError(
+      'STRATA_E_JOB_NOT_FOUND',
+      `${JSON.stringify(id.slice(0, 80))} is not a job id; list jobs with GET /v1/jobs`,
+      { details: { jobId: id.slice(0, 80) } },
+    );
   return id;
 }
 
 function asStrataError(err: FastifyError | StrataError): StrataError {
   if (isStrataError(err)) return err;
   const status = err.statusCode ?? 500;
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new StrataError('STRATA_E_USAGE', `the request body is too large (${err.message}); a job spec is a few hundred bytes`);
-  if (status < 500) return new StrataError('STRATA_E_USAGE', `bad request: ${err.message}`, { details: { fastifyCode: err.code } });
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return new StrataError(
+      'STRATA_E_USAGE',
+      `the request body is too large (${err.message}); a job spec is a few hundred bytes`,
+    );
+  if (status < 500)
+    return new StrataError('STRATA_E_USAGE', `bad request: ${err.message}`, {
+      details: { fastifyCode: err.code },
+    });
   return new StrataError('STRATA_E_INTERNAL', err.message, { cause: err });
 }
-

@@ -40,19 +40,40 @@ export class JobService {
    * client): reads the segments up to the sealed bucket and writes accumulators, not results.
    */
   async submit(specInput: unknown, opts: { realtime?: RealtimeBoundary } = {}): Promise<JobStatus> {
-    const spec: JobSpec = { ...parseJobSpec(specInput), ...(opts.realtime ? { realtime: opts.realtime } : {}) };
-    const plan = await planJob(this.#o.store, spec, { splitTargetBytes: this.#o.splitTargetBytes, ...(opts.realtime ? { maxBucket: opts.realtime.boundary } : {}) });
+    const spec: JobSpec = {
+      ...parseJobSpec(specInput),
+      ...(opts.realtime ? { realtime: opts.realtime } : {}),
+    };
+    const plan = await planJob(this.#o.store, spec, {
+      splitTargetBytes: this.#o.splitTargetBytes,
+      ...(opts.realtime ? { maxBucket: opts.realtime.boundary } : {}),
+    });
     const tasks: NewTask[] = [
       ...plan.splits.map((split, i): NewTask => ({ taskId: `m-${i}`, kind: 'map', split })),
-      ...Array.from({ length: spec.partitions }, (_, p): NewTask => ({ taskId: `r-${p}`, kind: 'reduce', partition: p })),
+      ...Array.from({ length: spec.partitions }, (_, p): NewTask => ({
+        taskId: `r-${p}`,
+        kind: 'reduce',
+        partition: p,
+      })),
     ];
     let id = '';
     for (let tries = 0; tries < 5 && !id; tries++) {
       const candidate = newJobId();
-      const created = await this.#o.jobs.createJob({ id: candidate, spec, input: plan.input, inputBytes: plan.inputBytes, inputRecords: plan.inputRecords, submitted: Date.now() }, tasks);
+      const created = await this.#o.jobs.createJob(
+        {
+          id: candidate,
+          spec,
+          input: plan.input,
+          inputBytes: plan.inputBytes,
+          inputRecords: plan.inputRecords,
+          submitted: Date.now(),
+        },
+        tasks,
+      );
       if (created) id = candidate;
     }
-    if (!id) throw new StrataError('STRATA_E_INTERNAL', 'could not find a free job id after 5 tries');
+    if (!id)
+      throw new StrataError('STRATA_E_INTERNAL', 'could not find a free job id after 5 tries');
     this.#o.metrics?.jobsSubmitted.inc();
     await this.#o.scheduler.advance(id);
     return this.get(id);
@@ -85,5 +106,9 @@ export class JobService {
 }
 
 function notFound(id: string): StrataError {
-  return new StrataError('STRATA_E_JOB_NOT_FOUND', `no job ${JSON.stringify(id)} on this coordinator; list jobs with GET /v1/jobs (strata jobs)`, { details: { jobId: id } });
+  return new StrataError(
+    'STRATA_E_JOB_NOT_FOUND',
+    `no job ${JSON.stringify(id)} on this coordinator; list jobs with GET /v1/jobs (strata jobs)`,
+    { details: { jobId: id } },
+  );
 }

@@ -14,15 +14,27 @@ const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const param = z.union([z.string(), z.number(), z.boolean()]);
 
 const jobSpecSchema = z.object({
-  name: z.string().regex(NAME, 'a name: lowercase letters, digits, "-" and "_", at most 64 characters'),
-  view: z.string().regex(NAME, 'a view name: lowercase letters, digits, "-" and "_", at most 64 characters'),
-  input: z.strictObject({ dataset: z.string().min(1), from: z.string().optional(), to: z.string().optional() }),
+  name: z
+    .string()
+    .regex(NAME, 'a name: lowercase letters, digits, "-" and "_", at most 64 characters'),
+  view: z
+    .string()
+    .regex(NAME, 'a view name: lowercase letters, digits, "-" and "_", at most 64 characters'),
+  input: z.strictObject({
+    dataset: z.string().min(1),
+    from: z.string().optional(),
+    to: z.string().optional(),
+  }),
   partitions: z.number().int().min(1).max(4096),
-  reduce: z.string().regex(/^(reduce|aggregate:[A-Za-z0-9_.:-]{1,64})$/, "'reduce' or 'aggregate:<name>'"),
+  reduce: z
+    .string()
+    .regex(/^(reduce|aggregate:[A-Za-z0-9_.:-]{1,64})$/, "'reduce' or 'aggregate:<name>'"),
   aggregateOptions: z.record(z.string(), param).optional(),
   combine: z.boolean(),
   params: z.record(z.string(), param).default({}),
-  codeHash: z.string().regex(/^[0-9a-f]{64}$/, 'the sha256 (64 lowercase hex digits) of the bundle'),
+  codeHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'the sha256 (64 lowercase hex digits) of the bundle'),
   badRecords: z.strictObject({ max: z.number().int().min(0) }).optional(),
 });
 
@@ -30,7 +42,11 @@ export function parseJobSpec(value: unknown): JobSpec {
   const result = jobSpecSchema.safeParse(value);
   if (result.success) return result.data as JobSpec;
   const problems = result.error.issues.map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`);
-  throw new StrataError('STRATA_E_JOB_DEFINITION', `the job spec is invalid: ${problems.join('; ')} (submit jobs with \`strata submit <job.ts>\`, which builds the spec from defineJob)`, {
-    details: { problems },
-  });
+  throw new StrataError(
+    'STRATA_E_JOB_DEFINITION',
+    `the job spec is invalid: ${problems.join('; ')} (submit jobs with \`strata submit <job.ts>\`, which builds the spec from defineJob)`,
+    {
+      details: { problems },
+    },
+  );
 }

@@ -14,7 +14,12 @@
  * `backup` a backup still in flight.
  */
 import type { StrataErrorJSON } from '../core/errors.ts';
-import { addCounters, emptyCounters, type Counters, type JobSpec } from '../core/tasks/task-payload.ts';
+import {
+  addCounters,
+  emptyCounters,
+  type Counters,
+  type JobSpec,
+} from '../core/tasks/task-payload.ts';
 import type { JobState } from './state/job-state.ts';
 import type { JobRecord } from './state/job-store.ts';
 import type { TaskKind, TaskRecord } from './state/task-record.ts';
@@ -25,9 +30,15 @@ export interface PhaseProgress {
   done: number;
   running: number;
   failed: number;
-  /** Attempts that stalled (their worker died or froze) and went back on the queue. Always set by jobStatus. */
+  /**
+   * Attempts that stalled (their worker died or froze) and went back on the queue. Always set by
+   * jobStatus.
+   */
   stalls?: number;
-  /** Speculative backup attempts: launched in all, won (their task succeeded with them), in flight. Always set by jobStatus. */
+  /**
+   * Speculative backup attempts: launched in all, won (their task succeeded with them), in flight.
+   * Always set by jobStatus.
+   */
   speculative?: { launched: number; won: number; running: number };
   /** Summed over this phase's succeeded tasks: map recordsIn/bytesIn is input read so far. */
   counters: Counters;
@@ -68,9 +79,14 @@ export interface JobStatus {
   tasks?: TaskStatus[];
 }
 
-export function jobStatus(job: JobRecord, tasks: readonly TaskRecord[], opts: { withTasks?: boolean } = {}): JobStatus {
+export function jobStatus(
+  job: JobRecord,
+  tasks: readonly TaskRecord[],
+  opts: { withTasks?: boolean } = {},
+): JobStatus {
   let counters = emptyCounters();
-  for (const t of tasks) if (t.state === 'succeeded' && t.counters) counters = addCounters(counters, t.counters);
+  for (const t of tasks)
+    if (t.state === 'succeeded' && t.counters) counters = addCounters(counters, t.counters);
   const status: JobStatus = {
     id: job.id,
     state: job.state,
@@ -93,11 +109,19 @@ export function jobStatus(job: JobRecord, tasks: readonly TaskRecord[], opts: { 
       attempt: t.attempt,
       ...(t.worker ? { worker: t.worker } : {}),
       ...(t.counters ? { counters: t.counters } : {}),
-      ...(t.error ?? t.lastError ? { error: t.error ?? t.lastError } : {}),
+      ...((t.error ?? t.lastError) ? { error: t.error ?? t.lastError } : {}),
       ...(t.stalls ? { stalls: t.stalls } : {}),
       ...(t.speculations ? { speculations: t.speculations } : {}),
       ...(t.speculative ? { speculative: true } : {}),
-      ...(t.backup !== undefined ? { backup: { attempt: t.backup, state: t.backupState ?? 'queued', ...(t.backupWorker ? { worker: t.backupWorker } : {}) } } : {}),
+      ...(t.backup !== undefined
+        ? {
+            backup: {
+              attempt: t.backup,
+              state: t.backupState ?? 'queued',
+              ...(t.backupWorker ? { worker: t.backupWorker } : {}),
+            },
+          }
+        : {}),
     }));
   }
   return status;
@@ -105,7 +129,15 @@ export function jobStatus(job: JobRecord, tasks: readonly TaskRecord[], opts: { 
 
 function phase(tasks: readonly TaskRecord[], kind: TaskKind): PhaseProgress {
   const speculative = { launched: 0, won: 0, running: 0 };
-  const p = { total: 0, done: 0, running: 0, failed: 0, stalls: 0, speculative, counters: emptyCounters() } satisfies PhaseProgress;
+  const p = {
+    total: 0,
+    done: 0,
+    running: 0,
+    failed: 0,
+    stalls: 0,
+    speculative,
+    counters: emptyCounters(),
+  } satisfies PhaseProgress;
   for (const t of tasks) {
     if (t.kind !== kind) continue;
     p.total++;

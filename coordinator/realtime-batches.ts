@@ -38,9 +38,15 @@ import { isTerminalJobState } from './state/job-state.ts';
 
 /** The speed layer's commit log, as the batch layer needs it (speed/commit-log.ts). */
 export interface DatasetSealer {
-  /** Closes the open bucket of a dataset: every later commit gets a higher bucket. Returns the sealed bucket. */
+  /**
+   * Closes the open bucket of a dataset: every later commit gets a higher bucket. Returns the
+   * sealed bucket.
+   */
   seal(dataset: string): Promise<number>;
-  /** Resolves once no commit at or below `sealed` is in flight (fails with a clear error after a timeout). */
+  /**
+   * Resolves once no commit at or below `sealed` is in flight (fails with a clear error after a
+   * timeout).
+   */
   waitDrained(dataset: string, sealed: number): Promise<void>;
   bucketMs: number;
 }
@@ -54,7 +60,10 @@ export interface RealtimeBatchesOptions {
   log?: Logger;
   /** How often the loop looks for due recomputations and droppable buckets. Default 1000 ms. */
   tickMs?: number;
-  /** Realtime versions whose buckets stay for a rollback (config.viewVersionsKept + the current one). */
+  /**
+   * Realtime versions whose buckets stay for a rollback (config.viewVersionsKept + the current
+   * one).
+   */
   versionsKept?: number;
 }
 
@@ -77,8 +86,19 @@ export class RealtimeBatches {
   async register(specInput: unknown, opts: { everyMs: number | null }): Promise<Registered> {
     const spec = parseJobSpec(specInput);
     assertRealtimeable(spec);
-    const registration = await registerRealtimeView(this.#o.redis, this.#o.prefix, { spec, everyMs: opts.everyMs });
-    this.#o.log?.info({ view: spec.view, dataset: spec.input.dataset, codeHash: spec.codeHash, everyMs: opts.everyMs }, 'view registered for realtime');
+    const registration = await registerRealtimeView(this.#o.redis, this.#o.prefix, {
+      spec,
+      everyMs: opts.everyMs,
+    });
+    this.#o.log?.info(
+      {
+        view: spec.view,
+        dataset: spec.input.dataset,
+        codeHash: spec.codeHash,
+        everyMs: opts.everyMs,
+      },
+      'view registered for realtime',
+    );
     return { registration, job: await this.recompute(spec.view) };
   }
 
@@ -106,8 +126,13 @@ export class RealtimeBatches {
     const { sealer } = this.#o;
     const boundary = await sealer.seal(reg.dataset);
     await sealer.waitDrained(reg.dataset, boundary);
-    const job = await this.#o.service.submit(reg.spec, { realtime: { boundary, bucketMs: sealer.bucketMs } });
-    await this.#o.redis.set(lastBatchKey(this.#o.prefix, view), JSON.stringify({ jobId: job.id, started: Date.now() }));
+    const job = await this.#o.service.submit(reg.spec, {
+      realtime: { boundary, bucketMs: sealer.bucketMs },
+    });
+    await this.#o.redis.set(
+      lastBatchKey(this.#o.prefix, view),
+      JSON.stringify({ jobId: job.id, started: Date.now() }),
+    );
     this.#o.log?.info({ view, jobId: job.id, boundary }, 'realtime view recomputation submitted');
     return job;
   }
@@ -138,7 +163,10 @@ export class RealtimeBatches {
         await this.#dropCovered(reg.view);
       } catch (err) {
         if (!isStrataError(err)) throw err;
-        this.#o.log?.warn({ err, view: reg.view }, 'realtime view upkeep failed; trying again on the next tick');
+        this.#o.log?.warn(
+          { err, view: reg.view },
+          'realtime view upkeep failed; trying again on the next tick',
+        );
       }
     }
   }
@@ -165,13 +193,18 @@ export class RealtimeBatches {
     if (!kept.includes(current)) kept.push(current);
     const boundaries = new Map<string, number>();
     for (const version of kept) {
-      const b = (await readManifest(store, view, version).catch(() => undefined))?.job.realtime?.boundary;
+      const b = (await readManifest(store, view, version).catch(() => undefined))?.job.realtime
+        ?.boundary;
       if (b !== undefined) boundaries.set(version, b);
     }
     if (!boundaries.has(current)) return;
     const upTo = Math.min(...boundaries.values());
     const dropped = await new RealtimeState(this.#o.redis, this.#o.prefix, view).drop(upTo);
     this.#droppedFor.set(view, current);
-    if (dropped > 0) this.#o.log?.info({ view, upTo, dropped, current }, 'realtime buckets covered by every kept batch version dropped');
+    if (dropped > 0)
+      this.#o.log?.info(
+        { view, upTo, dropped, current },
+        'realtime buckets covered by every kept batch version dropped',
+      );
   }
 }

@@ -31,24 +31,41 @@ import { JobStore } from './state/job-store.ts';
 
 export interface StartCoordinatorOptions {
   log?: Logger;
-  /** Milliseconds between reconciliations with BullMQ. Default: a quarter of lockDurationMs, 0.5–5 s. */
+  /**
+   * Milliseconds between reconciliations with BullMQ. Default: a quarter of lockDurationMs, 0.5–5
+   * s.
+   */
   pollMs?: number;
 }
 
 export interface RunningCoordinator {
   /** Where the API listens, e.g. http://127.0.0.1:7070. */
   url: string;
-  /** Stops serving and scheduling; closes every connection. Jobs stay in Redis for the next start. */
+  /**
+   * Stops serving and scheduling; closes every connection. Jobs stay in Redis for the next start.
+   */
   stop(): Promise<void>;
 }
 
-export async function startCoordinator(config: StrataConfig, options: StartCoordinatorOptions = {}): Promise<RunningCoordinator> {
-  if (!config.redisUrl) throw new StrataError('STRATA_E_CONFIG', 'the coordinator needs a Redis URL: pass --redis redis://host:port or set STRATA_REDIS_URL (strata dev does this for you)');
-  if (!config.token) throw new StrataError('STRATA_E_CONFIG', 'the coordinator needs a token for its API: pass --token or set STRATA_TOKEN (strata dev generates one)');
+export async function startCoordinator(
+  config: StrataConfig,
+  options: StartCoordinatorOptions = {},
+): Promise<RunningCoordinator> {
+  if (!config.redisUrl)
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      'the coordinator needs a Redis URL: pass --redis redis://host:port or set STRATA_REDIS_URL (strata dev does this for you)',
+    );
+  if (!config.token)
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      'the coordinator needs a token for its API: pass --token or set STRATA_TOKEN (strata dev generates one)',
+    );
   const log = (options.log ?? createLogger(config)).child({ component: 'coordinator' });
   const closers: Array<() => Promise<unknown> | void> = [];
   const closeAll = async () => {
-    for (const close of closers.reverse()) await Promise.resolve(close()).catch((err: unknown) => log.warn({ err }, 'closing failed'));
+    for (const close of closers.reverse())
+      await Promise.resolve(close()).catch((err: unknown) => log.warn({ err }, 'closing failed'));
     closers.length = 0;
   };
   try {
@@ -80,7 +97,8 @@ export async function startCoordinator(config: StrataConfig, options: StartCoord
       redis,
       prefix,
       taskAttempts: config.taskAttempts,
-      pollMs: options.pollMs ?? Math.min(5000, Math.max(500, Math.round(config.lockDurationMs / 4))),
+      pollMs:
+        options.pollMs ?? Math.min(5000, Math.max(500, Math.round(config.lockDurationMs / 4))),
       log,
       metrics,
       speculation: speculationSettings(config),
@@ -89,17 +107,40 @@ export async function startCoordinator(config: StrataConfig, options: StartCoord
     await scheduler.start(events);
     closers.push(() => scheduler.stop());
 
-    const service = new JobService({ jobs, scheduler, store, splitTargetBytes: config.splitTargetBytes, metrics });
+    const service = new JobService({
+      jobs,
+      scheduler,
+      store,
+      splitTargetBytes: config.splitTargetBytes,
+      metrics,
+    });
     const sealer = new CommitLog(redis, { prefix, bucketMs: config.speedBucketMs });
-    const realtime = new RealtimeBatches({ redis, prefix, store, service, sealer, log, versionsKept: config.viewVersionsKept + 1 });
+    const realtime = new RealtimeBatches({
+      redis,
+      prefix,
+      store,
+      service,
+      sealer,
+      log,
+      versionsKept: config.viewVersionsKept + 1,
+    });
     realtime.start();
     closers.push(() => realtime.stop());
-    const app = buildHttpApi({ service, realtime, token: config.token, metrics, log, ready: async () => (await redis.ping()) === 'PONG' });
+    const app = buildHttpApi({
+      service,
+      realtime,
+      token: config.token,
+      metrics,
+      log,
+      ready: async () => (await redis.ping()) === 'PONG',
+    });
     await app.listen({ host: config.coordinatorHost, port: config.coordinatorPort });
     closers.push(() => app.close());
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.coordinatorPort;
-    const host = config.coordinatorHost.includes(':') ? `[${config.coordinatorHost}]` : config.coordinatorHost;
+    const host = config.coordinatorHost.includes(':')
+      ? `[${config.coordinatorHost}]`
+      : config.coordinatorHost;
     const url = `http://${host}:${port}`;
     log.info({ url, prefix, store: store.url }, 'coordinator listening');
 

@@ -12,23 +12,37 @@
  */
 import { StrataError, type StrataErrorJSON } from '../core/errors.ts';
 
-const LOST = /stalled more than allowable limit|started more than allowable limit|missing lock|lock mismatch/i;
+const LOST =
+  /stalled more than allowable limit|started more than allowable limit|missing lock|lock mismatch/i;
 
-export function decodeTaskFailure(failedReason: string | undefined, where: { bullJobId: string }): StrataError {
+export function decodeTaskFailure(
+  failedReason: string | undefined,
+  where: { bullJobId: string },
+): StrataError {
   const reason = failedReason ?? '';
   const json = parseStrataJSON(reason);
   if (json) return StrataError.fromJSON(json);
   if (LOST.test(reason)) {
-    return new StrataError('STRATA_E_TASK_LOST', `task ${where.bullJobId} was lost (${reason}): its worker died or stopped renewing its lock, so it runs again`, { details: { bullJobId: where.bullJobId, reason } });
+    return new StrataError(
+      'STRATA_E_TASK_LOST',
+      `task ${where.bullJobId} was lost (${reason}): its worker died or stopped renewing its lock, so it runs again`,
+      { details: { bullJobId: where.bullJobId, reason } },
+    );
   }
-  return new StrataError('STRATA_E_INTERNAL', `task ${where.bullJobId} failed in the worker: ${reason || '(no reason given)'}`, { retryable: true, details: { bullJobId: where.bullJobId, reason } });
+  return new StrataError(
+    'STRATA_E_INTERNAL',
+    `task ${where.bullJobId} failed in the worker: ${reason || '(no reason given)'}`,
+    { retryable: true, details: { bullJobId: where.bullJobId, reason } },
+  );
 }
 
 function parseStrataJSON(text: string): StrataErrorJSON | undefined {
   if (!text.startsWith('{')) return undefined;
   try {
     const v = JSON.parse(text) as Partial<StrataErrorJSON>;
-    return typeof v.code === 'string' && typeof v.message === 'string' ? (v as StrataErrorJSON) : undefined;
+    return typeof v.code === 'string' && typeof v.message === 'string'
+      ? (v as StrataErrorJSON)
+      : undefined;
   } catch {
     return undefined;
   }

@@ -18,7 +18,12 @@ export function bearerTokenCheck(token: string): (authorization: string | undefi
   return (authorization) => {
     const m = /^Bearer (.+)$/.exec(authorization ?? '');
     if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
-      throw new StrataError('STRATA_E_AUTH', m ? 'the bearer token is wrong; use the cluster token (STRATA_TOKEN, or .strata/cluster.json for strata dev)' : 'this route needs an Authorization: Bearer <token> header with the cluster token (STRATA_TOKEN)');
+      throw new StrataError(
+        'STRATA_E_AUTH',
+        m
+          ? 'the bearer token is wrong; use the cluster token (STRATA_TOKEN, or .strata/cluster.json for strata dev)'
+          : 'this route needs an Authorization: Bearer <token> header with the cluster token (STRATA_TOKEN)',
+      );
     }
   };
 }

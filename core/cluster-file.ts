@@ -1,6 +1,7 @@
 /**
  * `<home>/cluster.json`: how to reach the local cluster that `strata dev` started. Every command
- * reads it when a config value (Redis URL, token, coordinator URL, store, view server URL) is left empty.
+ * reads it when a config value (Redis URL, token, coordinator URL, store, view server URL) is left
+ * empty.
  *
  *   await writeClusterFile(config.home, { redisUrl, redisPrefix, token, coordinatorUrl, store, pids: { redis: 123 } });
  *   const cluster = await readClusterFile(config.home);   // undefined when no cluster was started here
@@ -23,7 +24,10 @@ const clusterInfoSchema = z.object({
   token: z.string(),
   coordinatorUrl: z.string(),
   store: z.string(),
-  /** The cluster's view server (`strata serve`), when it runs one; files written before it existed lack it. */
+  /**
+   * The cluster's view server (`strata serve`), when it runs one; files written before it existed
+   * lack it.
+   */
   serveUrl: z.string().optional(),
   /** The cluster's speed layer ingest API (`strata speed`), when it runs one. */
   speedUrl: z.string().optional(),
@@ -37,7 +41,10 @@ export function clusterFilePath(home: string): string {
   return path.join(home, CLUSTER_FILE);
 }
 
-/** The cluster file of `home`, or undefined when there is none. A malformed file is STRATA_E_CONFIG naming it. */
+/**
+ * The cluster file of `home`, or undefined when there is none. A malformed file is STRATA_E_CONFIG
+ * naming it.
+ */
 export async function readClusterFile(home: string): Promise<ClusterInfo | undefined> {
   const file = clusterFilePath(home);
   let text: string;
@@ -45,18 +52,31 @@ export async function readClusterFile(home: string): Promise<ClusterInfo | undef
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new StrataError('STRATA_E_CONFIG', `cannot read ${file}: ${(err as Error).message}`, { details: { file }, cause: err });
+    throw new StrataError('STRATA_E_CONFIG', `cannot read ${file}: ${(err as Error).message}`, {
+      details: { file },
+      cause: err,
+    });
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new StrataError('STRATA_E_CONFIG', `${file} is not JSON (${(err as Error).message}); delete it and restart \`strata dev\``, { details: { file }, cause: err });
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      `${file} is not JSON (${(err as Error).message}); delete it and restart \`strata dev\``,
+      { details: { file }, cause: err },
+    );
   }
   const result = clusterInfoSchema.safeParse(parsed);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new StrataError('STRATA_E_CONFIG', `${file} is not a cluster file (${problems.join('; ')}); delete it and restart \`strata dev\``, { details: { file, problems } });
+    const problems = result.error.issues.map(
+      (i) => `${i.path.join('.') || '(root)'}: ${i.message}`,
+    );
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      `${file} is not a cluster file (${problems.join('; ')}); delete it and restart \`strata dev\``,
+      { details: { file, problems } },
+    );
   }
   return result.data;
 }

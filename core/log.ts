@@ -9,6 +9,12 @@ import type { StrataConfig } from './config.ts';
 
 export type { Logger };
 
-export function createLogger(config: Pick<StrataConfig, 'logLevel'>, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ level: config.logLevel, base: { pid: process.pid, ...bindings } }, pino.destination({ fd: 2, sync: true }));
+export function createLogger(
+  config: Pick<StrataConfig, 'logLevel'>,
+  bindings: Record<string, unknown> = {},
+): Logger {
+  return pino(
+    { level: config.logLevel, base: { pid: process.pid, ...bindings } },
+    pino.destination({ fd: 2, sync: true }),
+  );
 }

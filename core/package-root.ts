@@ -14,8 +14,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 function findRoot(from: string): string {
   for (let dir = path.dirname(from); ; dir = path.dirname(dir)) {
     const manifest = path.join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'strata') return dir;
-    if (path.dirname(dir) === dir) throw new Error(`the strata package.json was not found above ${from}`);
+    if (
+      existsSync(manifest) &&
+      (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'strata'
+    )
+      return dir;
+    if (path.dirname(dir) === dir)
+      throw new Error(`the strata package.json was not found above ${from}`);
   }
 }
 
@@ -32,7 +37,10 @@ export function packagePath(relative: string): string {
   return fileURLToPath(packageUrl(relative));
 }
 
-/** True when this code runs from the compiled CLI (dist/<build>/…js), not from the TypeScript sources. */
+/**
+ * True when this code runs from the compiled CLI (dist/<build>/…js), not from the TypeScript
+ * sources.
+ */
 export const RUNS_COMPILED = /\/dist\/[^/]+\/[^/]+\.js$/.test(import.meta.url);
 
 /**
@@ -40,5 +48,7 @@ export const RUNS_COMPILED = /\/dist\/[^/]+\/[^/]+\.js$/.test(import.meta.url);
  * (no TypeScript loader in every thread); from source, the `.mjs` shim that registers tsx.
  */
 export function threadModule(sourceShim: string, compiledName: string): string {
-  return RUNS_COMPILED ? new URL(`./${compiledName}.js`, import.meta.url).href : packageUrl(sourceShim).href;
+  return RUNS_COMPILED
+    ? new URL(`./${compiledName}.js`, import.meta.url).href
+    : packageUrl(sourceShim).href;
 }

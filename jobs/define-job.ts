@@ -17,12 +17,30 @@ import { StrataError } from '../core/errors.ts';
 import { isAggregator } from './aggregators/aggregator.ts';
 import { describeValue } from './describe-value.ts';
 import { closestName, isValidDate, isValidName, NAME_RULE } from './names.ts';
-import type { BadRecordsOption, JobDefinition, JobInput, JobSpec, ParamValue, StaticJobSpec } from './types.ts';
+import type {
+  BadRecordsOption,
+  JobDefinition,
+  JobInput,
+  JobSpec,
+  ParamValue,
+  StaticJobSpec,
+} from './types.ts';
 
 export const DEFAULT_PARTITIONS = 8;
 export const MAX_PARTITIONS = 4096;
 
-const OPTIONS = ['name', 'input', 'map', 'combine', 'reduce', 'aggregate', 'partitions', 'view', 'params', 'badRecords'] as const;
+const OPTIONS = [
+  'name',
+  'input',
+  'map',
+  'combine',
+  'reduce',
+  'aggregate',
+  'partitions',
+  'view',
+  'params',
+  'badRecords',
+] as const;
 const INPUT_OPTIONS = ['dataset', 'from', 'to'] as const;
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
@@ -48,7 +66,9 @@ interface Problem {
   text: string;
 }
 
-export function defineJob<R = Record<string, unknown>, V = unknown, Out = unknown>(spec: JobSpec<R, V, Out>): JobDefinition<R, V, Out> {
+export function defineJob<R = Record<string, unknown>, V = unknown, Out = unknown>(
+  spec: JobSpec<R, V, Out>,
+): JobDefinition<R, V, Out> {
   const problems = validate(spec as unknown);
   if (problems.length > 0) throw definitionError(spec, problems);
 
@@ -96,12 +116,19 @@ export function defineJob<R = Record<string, unknown>, V = unknown, Out = unknow
 
 /** True for what defineJob returned (how the CLI and workers recognise a job module's export). */
 export function isJobDefinition(x: unknown): x is JobDefinition<unknown, unknown, unknown> {
-  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'strata.job' && typeof (x as { staticSpec?: unknown }).staticSpec === 'function';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x as { kind?: unknown }).kind === 'strata.job' &&
+    typeof (x as { staticSpec?: unknown }).staticSpec === 'function'
+  );
 }
 
 function validate(spec: unknown): Problem[] {
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
-    return [{ option: 'spec', text: `defineJob takes one options object; got ${describeValue(spec)}` }];
+    return [
+      { option: 'spec', text: `defineJob takes one options object; got ${describeValue(spec)}` },
+    ];
   }
   const s = spec as Record<string, unknown>;
   const problems: Problem[] = [];
@@ -110,21 +137,33 @@ function validate(spec: unknown): Problem[] {
   for (const key of Object.keys(s)) {
     if ((OPTIONS as readonly string[]).includes(key)) continue;
     const guess = closestName(key, OPTIONS);
-    add(guess ?? 'spec', `unknown option \`${key}\`${guess ? `; did you mean \`${guess}\`?` : `; the options are ${OPTIONS.join(', ')}`}`);
+    add(
+      guess ?? 'spec',
+      `unknown option \`${key}\`${guess ? `; did you mean \`${guess}\`?` : `; the options are ${OPTIONS.join(', ')}`}`,
+    );
   }
 
-  if (!isValidName(s.name)) add('name', `\`name\` must be ${NAME_RULE}; got ${describeValue(s.name)}`);
+  if (!isValidName(s.name))
+    add('name', `\`name\` must be ${NAME_RULE}; got ${describeValue(s.name)}`);
 
   validateInput(s.input, add);
 
-  if (typeof s.map !== 'function') add('map', `\`map\` must be a function (record, emit) => void; got ${describeValue(s.map)}`);
+  if (typeof s.map !== 'function')
+    add('map', `\`map\` must be a function (record, emit) => void; got ${describeValue(s.map)}`);
 
   const hasReduce = s.reduce !== undefined;
   const hasAggregate = s.aggregate !== undefined;
   if (hasReduce === hasAggregate) {
-    add('reduce', `needs exactly one of \`reduce\` or \`aggregate\`; got ${hasReduce ? 'both' : 'neither'}`);
+    add(
+      'reduce',
+      `needs exactly one of \`reduce\` or \`aggregate\`; got ${hasReduce ? 'both' : 'neither'}`,
+    );
   }
-  if (hasReduce && typeof s.reduce !== 'function') add('reduce', `\`reduce\` must be a function (key, values) => value; got ${describeValue(s.reduce)}`);
+  if (hasReduce && typeof s.reduce !== 'function')
+    add(
+      'reduce',
+      `\`reduce\` must be a function (key, values) => value; got ${describeValue(s.reduce)}`,
+    );
   if (hasAggregate && !isAggregator(s.aggregate)) {
     const text =
       typeof s.aggregate === 'function'
@@ -133,14 +172,36 @@ function validate(spec: unknown): Problem[] {
     add('aggregate', text);
   }
   if (s.combine !== undefined) {
-    if (hasAggregate) add('combine', `\`combine\` is only for \`reduce\` jobs: an aggregator already combines map-side; remove \`combine\``);
-    else if (typeof s.combine !== 'function') add('combine', `\`combine\` must be a function (key, values) => value, returning one value of the kind map emits; got ${describeValue(s.combine)}`);
+    if (hasAggregate)
+      add(
+        'combine',
+        `\`combine\` is only for \`reduce\` jobs: an aggregator already combines map-side; remove \`combine\``,
+      );
+    else if (typeof s.combine !== 'function')
+      add(
+        'combine',
+        `\`combine\` must be a function (key, values) => value, returning one value of the kind map emits; got ${describeValue(s.combine)}`,
+      );
   }
 
-  if (s.partitions !== undefined && !(Number.isInteger(s.partitions) && (s.partitions as number) >= 1 && (s.partitions as number) <= MAX_PARTITIONS)) {
-    add('partitions', `\`partitions\` must be an integer from 1 to ${MAX_PARTITIONS} (default ${DEFAULT_PARTITIONS}); got ${describeValue(s.partitions)}`);
+  if (
+    s.partitions !== undefined &&
+    !(
+      Number.isInteger(s.partitions) &&
+      (s.partitions as number) >= 1 &&
+      (s.partitions as number) <= MAX_PARTITIONS
+    )
+  ) {
+    add(
+      'partitions',
+      `\`partitions\` must be an integer from 1 to ${MAX_PARTITIONS} (default ${DEFAULT_PARTITIONS}); got ${describeValue(s.partitions)}`,
+    );
   }
-  if (s.view !== undefined && !isValidName(s.view)) add('view', `\`view\` must be ${NAME_RULE} (default: the job's name); got ${describeValue(s.view)}`);
+  if (s.view !== undefined && !isValidName(s.view))
+    add(
+      'view',
+      `\`view\` must be ${NAME_RULE} (default: the job's name); got ${describeValue(s.view)}`,
+    );
   validateParams(s.params, add);
   validateBadRecords(s.badRecords, add);
   return problems;
@@ -148,33 +209,58 @@ function validate(spec: unknown): Problem[] {
 
 function validateInput(input: unknown, add: (option: string, text: string) => void): void {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    add('input', `\`input\` must be an object { dataset, from?, to? }; got ${describeValue(input)}`);
+    add(
+      'input',
+      `\`input\` must be an object { dataset, from?, to? }; got ${describeValue(input)}`,
+    );
     return;
   }
   const i = input as Record<string, unknown>;
   for (const key of Object.keys(i)) {
     if ((INPUT_OPTIONS as readonly string[]).includes(key)) continue;
     const guess = closestName(key, INPUT_OPTIONS);
-    add('input', `unknown option \`input.${key}\`${guess ? `; did you mean \`input.${guess}\`?` : `; \`input\` takes dataset, from and to`}`);
+    add(
+      'input',
+      `unknown option \`input.${key}\`${guess ? `; did you mean \`input.${guess}\`?` : `; \`input\` takes dataset, from and to`}`,
+    );
   }
-  if (!isValidName(i.dataset)) add('input.dataset', `\`input.dataset\` must be ${NAME_RULE}; got ${describeValue(i.dataset)}`);
+  if (!isValidName(i.dataset))
+    add('input.dataset', `\`input.dataset\` must be ${NAME_RULE}; got ${describeValue(i.dataset)}`);
   for (const end of ['from', 'to'] as const) {
-    if (i[end] !== undefined && !isValidDate(i[end])) add(`input.${end}`, `\`input.${end}\` must be a date 'YYYY-MM-DD' (inclusive); got ${describeValue(i[end])}`);
+    if (i[end] !== undefined && !isValidDate(i[end]))
+      add(
+        `input.${end}`,
+        `\`input.${end}\` must be a date 'YYYY-MM-DD' (inclusive); got ${describeValue(i[end])}`,
+      );
   }
   if (isValidDate(i.from) && isValidDate(i.to) && i.from > i.to) {
-    add('input.from', `\`input.from\` (${i.from}) is after \`input.to\` (${i.to}); the range is inclusive at both ends and must not be empty`);
+    add(
+      'input.from',
+      `\`input.from\` (${i.from}) is after \`input.to\` (${i.to}); the range is inclusive at both ends and must not be empty`,
+    );
   }
 }
 
 function validateParams(params: unknown, add: (option: string, text: string) => void): void {
   if (params === undefined) return;
   if (typeof params !== 'object' || params === null || Array.isArray(params)) {
-    add('params', `\`params\` must be an object of defaults for --param k=v; got ${describeValue(params)}`);
+    add(
+      'params',
+      `\`params\` must be an object of defaults for --param k=v; got ${describeValue(params)}`,
+    );
     return;
   }
   for (const [key, value] of Object.entries(params)) {
-    if (!PARAM_NAME.test(key)) add('params', `param name ${JSON.stringify(key)} must be letters, digits, "_", "." or "-", starting with a letter or "_"`);
-    if (!isParamValue(value)) add('params', `param \`${key}\` must be a string, a finite number or a boolean; got ${describeValue(value)}`);
+    if (!PARAM_NAME.test(key))
+      add(
+        'params',
+        `param name ${JSON.stringify(key)} must be letters, digits, "_", "." or "-", starting with a letter or "_"`,
+      );
+    if (!isParamValue(value))
+      add(
+        'params',
+        `param \`${key}\` must be a string, a finite number or a boolean; got ${describeValue(value)}`,
+      );
   }
 }
 
@@ -186,27 +272,43 @@ function validateBadRecords(budget: unknown, add: (option: string, text: string)
   }
   const b = budget as Record<string, unknown>;
   const unknown = Object.keys(b).filter((key) => key !== 'max');
-  for (const key of unknown) add('badRecords', `unknown option \`badRecords.${key}\`${closestName(key, ['max']) ? '; did you mean `badRecords.max`?' : '; `badRecords` takes only `max`'}`);
+  for (const key of unknown)
+    add(
+      'badRecords',
+      `unknown option \`badRecords.${key}\`${closestName(key, ['max']) ? '; did you mean `badRecords.max`?' : '; `badRecords` takes only `max`'}`,
+    );
   // A misspelt max is one mistake, not two.
   if (b.max === undefined && unknown.length > 0) return;
   if (!(Number.isSafeInteger(b.max) && (b.max as number) >= 0)) {
-    add('badRecords', `\`badRecords.max\` must be a whole number ≥ 0 (how many bad records the job may skip; 0 fails on the first); got ${describeValue(b.max)}`);
+    add(
+      'badRecords',
+      `\`badRecords.max\` must be a whole number ≥ 0 (how many bad records the job may skip; 0 fails on the first); got ${describeValue(b.max)}`,
+    );
   }
 }
 
 function isParamValue(v: unknown): v is ParamValue {
-  return typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+  return (
+    typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
+  );
 }
 
 function definitionError(spec: unknown, problems: Problem[]): StrataError {
-  const name = typeof spec === 'object' && spec !== null ? (spec as { name?: unknown }).name : undefined;
+  const name =
+    typeof spec === 'object' && spec !== null ? (spec as { name?: unknown }).name : undefined;
   const label = typeof name === 'string' && name !== '' ? `defineJob('${name}')` : 'defineJob';
-  const lines = problems.map((p) => `${p.text}${/[.?!]$/.test(p.text) ? '' : '.'}\n     Example: ${EXAMPLES[p.option] ?? EXAMPLES.spec}`);
+  const lines = problems.map(
+    (p) =>
+      `${p.text}${/[.?!]$/.test(p.text) ? '' : '.'}\n     Example: ${EXAMPLES[p.option] ?? EXAMPLES.spec}`,
+  );
   const message =
     lines.length === 1
       ? `${label}: ${lines[0]}`
       : `${label} has ${lines.length} problems:\n${lines.map((l, n) => `  ${n + 1}. ${l}`).join('\n')}`;
   return new StrataError('STRATA_E_JOB_DEFINITION', message, {
-    details: { job: typeof name === 'string' ? name : null, problems: problems.map((p) => ({ option: p.option, problem: p.text })) },
+    details: {
+      job: typeof name === 'string' ? name : null,
+      problems: problems.map((p) => ({ option: p.option, problem: p.text })),
+    },
   });
 }

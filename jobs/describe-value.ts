@@ -10,8 +10,10 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (value === null) return 'null';
   if (typeof value === 'function') return value.name ? `the function ${value.name}` : 'a function';
-  if (typeof value === 'string') return `${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)} (string)`;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${String(value)} (${typeof value})`;
+  if (typeof value === 'string')
+    return `${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)} (string)`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return `${String(value)} (${typeof value})`;
   if (typeof value === 'symbol') return `${String(value)} (symbol)`;
   return `${preview(value, 60)} (${Array.isArray(value) ? 'array' : 'object'})`;
 }
@@ -20,7 +22,10 @@ export function describeValue(value: unknown): string {
 export function preview(value: unknown, max = 200): string {
   let text: string;
   try {
-    text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : typeof v === 'function' ? `[function]` : v)) ?? String(value);
+    text =
+      JSON.stringify(value, (_k, v: unknown) =>
+        typeof v === 'bigint' ? `${v}n` : typeof v === 'function' ? `[function]` : v,
+      ) ?? String(value);
   } catch {
     text = Object.prototype.toString.call(value);
   }

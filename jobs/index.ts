@@ -36,8 +36,18 @@ export { distinct, DISTINCT_DEFAULT_PRECISION } from './aggregators/distinct.ts'
 export type { DistinctAcc } from './aggregators/distinct.ts';
 export { topK } from './aggregators/top-k.ts';
 export type { TopKAcc } from './aggregators/top-k.ts';
-export { isAggregator, encodeAccumulator, decodeAccumulator, foldValues } from './aggregators/aggregator.ts';
-export type { Aggregator, AnyAggregator, AggregatorInput, AggregatorOutput } from './aggregators/aggregator.ts';
+export {
+  isAggregator,
+  encodeAccumulator,
+  decodeAccumulator,
+  foldValues,
+} from './aggregators/aggregator.ts';
+export type {
+  Aggregator,
+  AnyAggregator,
+  AggregatorInput,
+  AggregatorOutput,
+} from './aggregators/aggregator.ts';
 export type {
   Key,
   KeyPart,

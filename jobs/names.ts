@@ -7,7 +7,8 @@
 
 /** Job, view and dataset names: safe in store keys, URLs and Redis keys. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-export const NAME_RULE = 'lowercase letters, digits, "-" and "_", starting with a letter or digit, at most 64 characters';
+export const NAME_RULE =
+  'lowercase letters, digits, "-" and "_", starting with a letter or digit, at most 64 characters';
 
 const DATE_PATTERN = /^(\d{4})-(\d{2})-(\d{2})$/;
 
@@ -42,7 +43,12 @@ function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(
+        prev[j]! + 1,
+        cur[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     prev = cur;
   }
   return prev[b.length]!;

@@ -48,9 +48,14 @@ export async function runLocal<R, V, Out>(
 ): Promise<Array<LocalRow<Out>>> {
   const splitSize = options.splitSize ?? Infinity;
   if (!(splitSize === Infinity || (Number.isInteger(splitSize) && splitSize > 0))) {
-    throw new StrataError('STRATA_E_USAGE', `runLocal: splitSize must be a positive integer; got ${describeValue(options.splitSize)}`);
+    throw new StrataError(
+      'STRATA_E_USAGE',
+      `runLocal: splitSize must be a positive integer; got ${describeValue(options.splitSize)}`,
+    );
   }
-  const context: JobContext = Object.freeze({ params: Object.freeze({ ...job.params, ...(options.params ?? {}) }) });
+  const context: JobContext = Object.freeze({
+    params: Object.freeze({ ...job.params, ...(options.params ?? {}) }),
+  });
   const agg = job.aggregate as AnyAggregator | undefined;
   const groups = new Map<string, Group>();
   let split = new Map<string, Group>();
@@ -63,11 +68,23 @@ export async function runLocal<R, V, Out>(
     try {
       bytes = encodeKey(toKey(key));
     } catch (err) {
-      throw own(new StrataError('STRATA_E_JOB_VALUE', `${label(job)}: map emitted an invalid key ${describeValue(key)} for the record at position ${position}: ${(err as Error).message}`, { cause: err, details: { job: job.name, position } }));
+      throw own(
+        new StrataError(
+          'STRATA_E_JOB_VALUE',
+          `${label(job)}: map emitted an invalid key ${describeValue(key)} for the record at position ${position}: ${(err as Error).message}`,
+          { cause: err, details: { job: job.name, position } },
+        ),
+      );
     }
     const problem = plainValueProblem(value);
     if (problem) {
-      throw own(new StrataError('STRATA_E_JOB_VALUE', `${label(job)}: map emitted a value for key ${formatKey(bytes)} that cannot cross the shuffle: ${problem}. Emit plain data (numbers, strings, arrays, plain objects).`, { details: { job: job.name, position } }));
+      throw own(
+        new StrataError(
+          'STRATA_E_JOB_VALUE',
+          `${label(job)}: map emitted a value for key ${formatKey(bytes)} that cannot cross the shuffle: ${problem}. Emit plain data (numbers, strings, arrays, plain objects).`,
+          { details: { job: job.name, position } },
+        ),
+      );
     }
     const id = binaryString(bytes);
     let group = split.get(id);
@@ -80,22 +97,45 @@ export async function runLocal<R, V, Out>(
       return;
     }
     const g = group;
-    g.acc = guard(job, g.key, `the aggregator ${agg.name}() failed to add the value emitted for the record at position ${position}`, () => agg.add(g.acc, value), ours);
+    g.acc = guard(
+      job,
+      g.key,
+      `the aggregator ${agg.name}() failed to add the value emitted for the record at position ${position}`,
+      () => agg.add(g.acc, value),
+      ours,
+    );
   };
 
   const flushSplit = (): void => {
     for (const [id, part] of split) {
       let group = groups.get(id);
       if (!group) {
-        group = { bytes: part.bytes, key: part.key, values: [], acc: agg ? agg.identity() : undefined };
+        group = {
+          bytes: part.bytes,
+          key: part.key,
+          values: [],
+          acc: agg ? agg.identity() : undefined,
+        };
         groups.set(id, group);
       }
       const g = group;
       if (agg) {
-        g.acc = guard(job, g.key, `the aggregator ${agg.name}() failed to merge`, () => agg.merge(g.acc, decodeAccumulator(agg, encodeAccumulator(agg, part.acc))), ours);
+        g.acc = guard(
+          job,
+          g.key,
+          `the aggregator ${agg.name}() failed to merge`,
+          () => agg.merge(g.acc, decodeAccumulator(agg, encodeAccumulator(agg, part.acc))),
+          ours,
+        );
       } else if (job.combine) {
         const combine = job.combine;
-        const combined = guard(job, g.key, 'combine threw', () => combine(g.key, part.values as V[]), ours);
+        const combined = guard(
+          job,
+          g.key,
+          'combine threw',
+          () => combine(g.key, part.values as V[]),
+          ours,
+        );
         checkOutput(job, g.key, 'combine', combined, ours);
         g.values.push(combined);
       } else {
@@ -112,15 +152,23 @@ export async function runLocal<R, V, Out>(
       returned = job.map(record, emit, context);
     } catch (err) {
       if (typeof err === 'object' && err !== null && ours.has(err)) throw err;
-      throw new StrataError('STRATA_E_JOB_MAP_FAILED', `${label(job)}: map threw on the record at position ${position} (counting from 0): ${errorMessage(err)}. The record: ${preview(record)}`, {
-        cause: err,
-        details: { job: job.name, position, record: preview(record) },
-      });
+      throw new StrataError(
+        'STRATA_E_JOB_MAP_FAILED',
+        `${label(job)}: map threw on the record at position ${position} (counting from 0): ${errorMessage(err)}. The record: ${preview(record)}`,
+        {
+          cause: err,
+          details: { job: job.name, position, record: preview(record) },
+        },
+      );
     }
     if (typeof (returned as { then?: unknown } | undefined)?.then === 'function') {
-      throw new StrataError('STRATA_E_JOB_MAP_FAILED', `${label(job)}: map returned a Promise for the record at position ${position}; map must be synchronous (emit inside map, do not await).`, {
-        details: { job: job.name, position },
-      });
+      throw new StrataError(
+        'STRATA_E_JOB_MAP_FAILED',
+        `${label(job)}: map returned a Promise for the record at position ${position}; map must be synchronous (emit inside map, do not await).`,
+        {
+          details: { job: job.name, position },
+        },
+      );
     }
     position++;
     if (++inSplit >= splitSize) flushSplit();
@@ -132,7 +180,13 @@ export async function runLocal<R, V, Out>(
   for (const g of sorted) {
     let out: Out;
     if (agg) {
-      out = guard(job, g.key, `the aggregator ${agg.name}() failed to produce a result`, () => agg.result(g.acc) as Out, ours);
+      out = guard(
+        job,
+        g.key,
+        `the aggregator ${agg.name}() failed to produce a result`,
+        () => agg.result(g.acc) as Out,
+        ours,
+      );
     } else {
       const reduce = job.reduce!;
       out = guard(job, g.key, 'reduce threw', () => reduce(g.key, g.values as V[]), ours);
@@ -168,26 +222,49 @@ export function localView<Out>(rows: ReadonlyArray<LocalRow<Out>>): LocalView<Ou
   });
 }
 
-function guard<T>(job: { name: string }, key: Key, what: string, fn: () => T, ours: WeakSet<object>): T {
+function guard<T>(
+  job: { name: string },
+  key: Key,
+  what: string,
+  fn: () => T,
+  ours: WeakSet<object>,
+): T {
   try {
     return fn();
   } catch (err) {
     if (typeof err === 'object' && err !== null && ours.has(err)) throw err;
-    const wrapped = new StrataError('STRATA_E_JOB_REDUCE_FAILED', `${label(job)}: ${what} for key ${formatKey(key)}: ${errorMessage(err)}`, {
-      cause: err,
-      details: { job: job.name, key: [...key] },
-    });
+    const wrapped = new StrataError(
+      'STRATA_E_JOB_REDUCE_FAILED',
+      `${label(job)}: ${what} for key ${formatKey(key)}: ${errorMessage(err)}`,
+      {
+        cause: err,
+        details: { job: job.name, key: [...key] },
+      },
+    );
     ours.add(wrapped);
     throw wrapped;
   }
 }
 
-function checkOutput(job: { name: string }, key: Key, fn: 'reduce' | 'combine', value: unknown, ours: WeakSet<object>): void {
-  const problem = value === undefined ? 'it is undefined (did the function forget to return?)' : plainValueProblem(value);
+function checkOutput(
+  job: { name: string },
+  key: Key,
+  fn: 'reduce' | 'combine',
+  value: unknown,
+  ours: WeakSet<object>,
+): void {
+  const problem =
+    value === undefined
+      ? 'it is undefined (did the function forget to return?)'
+      : plainValueProblem(value);
   if (!problem) return;
-  const err = new StrataError('STRATA_E_JOB_VALUE', `${label(job)}: ${fn} returned a value for key ${formatKey(key)} that cannot be stored: ${problem}. Return plain data (numbers, strings, arrays, plain objects).`, {
-    details: { job: job.name, key: [...key] },
-  });
+  const err = new StrataError(
+    'STRATA_E_JOB_VALUE',
+    `${label(job)}: ${fn} returned a value for key ${formatKey(key)} that cannot be stored: ${problem}. Return plain data (numbers, strings, arrays, plain objects).`,
+    {
+      details: { job: job.name, key: [...key] },
+    },
+  );
   ours.add(err);
   throw err;
 }

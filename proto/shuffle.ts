@@ -8,7 +8,11 @@
  * camelCase, and test/worker/shuffle/shuffle-proto.test.ts fails if the two drift apart.
  * Only worker code imports this module (it pulls in grpc-js).
  */
-import { loadPackageDefinition, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
+import {
+  loadPackageDefinition,
+  type ServiceClientConstructor,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { packagePath } from '../core/package-root.ts';
 
@@ -47,7 +51,9 @@ export interface PingReply {
 
 export const SHUFFLE_PROTO_PATH = packagePath('proto/shuffle.proto');
 
-/** proto-loader's view of the file; `defaults` fills absent fields, so a 0 partition arrives as 0. */
+/**
+ * proto-loader's view of the file; `defaults` fills absent fields, so a 0 partition arrives as 0.
+ */
 export const shufflePackageDefinition: PackageDefinition = loadSync(SHUFFLE_PROTO_PATH, {
   keepCase: false,
   longs: Number,
@@ -60,5 +66,6 @@ const grpcObject = loadPackageDefinition(shufflePackageDefinition) as unknown as
   strata: { shuffle: { v1: { ShuffleService: ServiceClientConstructor } } };
 };
 
-export const ShuffleServiceClient: ServiceClientConstructor = grpcObject.strata.shuffle.v1.ShuffleService;
+export const ShuffleServiceClient: ServiceClientConstructor =
+  grpcObject.strata.shuffle.v1.ShuffleService;
 export const shuffleServiceDefinition: ServiceDefinition = ShuffleServiceClient.service;

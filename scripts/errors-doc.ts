@@ -6,7 +6,9 @@
 import { ERROR_CODES } from '../core/errors.ts';
 
 export function renderErrorsDoc(): string {
-  const rows = Object.entries(ERROR_CODES).map(([code, e]) => `| \`${code}\` | ${e.retryable ? 'yes' : 'no'} | ${e.doc} |`);
+  const rows = Object.entries(ERROR_CODES).map(
+    ([code, e]) => `| \`${code}\` | ${e.retryable ? 'yes' : 'no'} | ${e.doc} |`,
+  );
   return [
     '# Error codes',
     '',

@@ -27,12 +27,13 @@ export class LiveChanges {
   readonly #heartbeat: NodeJS.Timeout;
   readonly #unsubscribeSwaps: () => void;
 
-  constructor(
-    private readonly opts: { registry: ViewRegistry; prefix: string; log?: Logger },
-  ) {
-    this.#unsubscribeSwaps = opts.registry.onSwap((view, version) => this.#send(view, 'version', { view, version }));
+  constructor(private readonly opts: { registry: ViewRegistry; prefix: string; log?: Logger }) {
+    this.#unsubscribeSwaps = opts.registry.onSwap((view, version) =>
+      this.#send(view, 'version', { view, version }),
+    );
     this.#heartbeat = setInterval(() => {
-      for (const set of this.#clients.values()) for (const res of set) res.write(': keep-alive\n\n');
+      for (const set of this.#clients.values())
+        for (const res of set) res.write(': keep-alive\n\n');
     }, HEARTBEAT_MS);
     this.#heartbeat.unref();
   }
@@ -44,12 +45,20 @@ export class LiveChanges {
     subscriber.on('pmessage', (p: string, _channel: string, message: string) => {
       if (p !== pattern) return;
       try {
-        const m = JSON.parse(message) as { view: string; bucket: number; keys: string[]; more: number };
+        const m = JSON.parse(message) as {
+          view: string;
+          bucket: number;
+          keys: string[];
+          more: number;
+        };
         if (!this.#clients.has(m.view)) return;
         const keys = m.keys.map((k) => decodeKey(Buffer.from(k, 'base64')));
         this.#send(m.view, 'keys', { view: m.view, keys, more: m.more, bucket: m.bucket });
       } catch (err) {
-        this.opts.log?.warn({ err, message: message.slice(0, 200) }, 'ignoring a change announcement that is not what the speed layer sends');
+        this.opts.log?.warn(
+          { err, message: message.slice(0, 200) },
+          'ignoring a change announcement that is not what the speed layer sends',
+        );
       }
     });
     await subscriber.psubscribe(pattern);
@@ -57,7 +66,12 @@ export class LiveChanges {
 
   /** Takes over the response: an event stream until the client goes away or the server stops. */
   open(view: string, version: string, res: ServerResponse): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ view, version })}\n\n`);
     let set = this.#clients.get(view);
     if (!set) this.#clients.set(view, (set = new Set()));

@@ -1,7 +1,8 @@
 /**
  * One version of one view, loaded for serving: a reader per part file (index and bloom filter in
  * memory, data blocks read from a local copy with one pread each, hot ones kept in the shared
- * BlockCache), and a count of the requests using it, so it is closed only once the last of them is done.
+ * BlockCache), and a count of the requests using it, so it is closed only once the last of them is
+ * done.
  *
  *   const v = await LoadedVersion.load({ store, view: 'pageviews', version, dir, cache });
  *   v.acquire();
@@ -16,7 +17,13 @@
 import { mkdir, rm, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { StrataError } from '../core/errors.ts';
-import { compareBytes, decodeKey, encodeKey, type Key, type KeyPart } from '../core/keys/key-codec.ts';
+import {
+  compareBytes,
+  decodeKey,
+  encodeKey,
+  type Key,
+  type KeyPart,
+} from '../core/keys/key-codec.ts';
 import { partitionOf } from '../core/keys/partition.ts';
 import type { ObjectStore } from '../core/store/store.ts';
 import { readManifest, type ViewManifest } from '../core/views/view-layout.ts';
@@ -63,7 +70,11 @@ export class LoadedVersion {
     const settled = await Promise.allSettled(
       manifest.parts.map(async (p) => {
         if (!(p.partition >= 0 && p.partition < manifest.partitions)) {
-          throw new StrataError('STRATA_E_VIEWFILE_CORRUPT', `the manifest of ${view} ${version} lists partition ${p.partition} of ${manifest.partitions}`, { details: { view, version } });
+          throw new StrataError(
+            'STRATA_E_VIEWFILE_CORRUPT',
+            `the manifest of ${view} ${version} lists partition ${p.partition} of ${manifest.partitions}`,
+            { details: { view, version } },
+          );
         }
         const file = path.join(dir, `part-${p.partition}.sv`);
         // Downloaded (a kernel copy from a file store: none of it passes through this process's
@@ -73,7 +84,10 @@ export class LoadedVersion {
         await rename(`${file}.tmp`, file);
         // Every block's checksum is verified here, once: a damaged copy fails the load (the version
         // in service stays), and lookups skip the check.
-        parts[p.partition] = await ViewFileReader.open(file, { cache: opts.cache, checkBlocks: 'at-open' });
+        parts[p.partition] = await ViewFileReader.open(file, {
+          cache: opts.cache,
+          checkBlocks: 'at-open',
+        });
       }),
     );
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -90,7 +104,11 @@ export class LoadedVersion {
   }
 
   acquire(): this {
-    if (this.#closed) throw new StrataError('STRATA_E_INTERNAL', `version ${this.version} of view "${this.view}" was acquired after it closed`);
+    if (this.#closed)
+      throw new StrataError(
+        'STRATA_E_INTERNAL',
+        `version ${this.version} of view "${this.view}" was acquired after it closed`,
+      );
     this.#refs++;
     return this;
   }
@@ -133,8 +151,13 @@ export class LoadedVersion {
    * `limit` entries and the smallest `limit` of them are the page.
    */
   async scan(prefix: Key, limit: number, after?: Uint8Array): Promise<ScanPage> {
-    const opts = { ...(prefix.length > 0 ? { prefix } : {}), ...(after ? { after } : {}), limit: limit + 1 };
-    const parts = prefix.length > 0 ? [this.parts[partitionOf(prefix, this.manifest.partitions)]] : this.parts;
+    const opts = {
+      ...(prefix.length > 0 ? { prefix } : {}),
+      ...(after ? { after } : {}),
+      limit: limit + 1,
+    };
+    const parts =
+      prefix.length > 0 ? [this.parts[partitionOf(prefix, this.manifest.partitions)]] : this.parts;
     const found: Array<[Uint8Array, Uint8Array]> = [];
     for (const part of parts) {
       if (!part) continue;
@@ -142,7 +165,11 @@ export class LoadedVersion {
     }
     found.sort((a, b) => compareBytes(a[0], b[0]));
     const page = found.slice(0, limit);
-    const entries = page.map(([k, v]) => [decodeKey(k), valueUnpackr.unpack(v)] as [KeyPart[], unknown]);
-    return found.length > limit && page.length > 0 ? { entries, last: page[page.length - 1]![0].slice() } : { entries };
+    const entries = page.map(
+      ([k, v]) => [decodeKey(k), valueUnpackr.unpack(v)] as [KeyPart[], unknown],
+    );
+    return found.length > limit && page.length > 0
+      ? { entries, last: page[page.length - 1]![0].slice() }
+      : { entries };
   }
 }

@@ -17,7 +17,15 @@ import type { Redis } from 'ioredis';
 import { CodeCache } from '../core/code/code-cache.ts';
 import { loadJob } from '../core/code/load-bundle.ts';
 import { StrataError } from '../core/errors.ts';
-import { compareBytes, decodeKey, encodeKey, keyId, prefixRange, type Key, type KeyPart } from '../core/keys/key-codec.ts';
+import {
+  compareBytes,
+  decodeKey,
+  encodeKey,
+  keyId,
+  prefixRange,
+  type Key,
+  type KeyPart,
+} from '../core/keys/key-codec.ts';
 import type { ObjectStore } from '../core/store/store.ts';
 import { decodeAccumulator, type AnyAggregator } from '../jobs/aggregators/aggregator.ts';
 import { mergeEncoded, RealtimeState } from '../speed/realtime-state.ts';
@@ -28,7 +36,9 @@ export interface MergedAnswer {
   sources: AnswerSources;
 }
 
-/** How much of an answer came from each layer: each side's own result, or null when it had nothing. */
+/**
+ * How much of an answer came from each layer: each side's own result, or null when it had nothing.
+ */
 export interface AnswerSources {
   batch: unknown;
   realtime: unknown;
@@ -66,15 +76,27 @@ export class RealtimeSource {
     this.#code = new CodeCache(options.store, options.codeDir);
   }
 
-  /** The merge for a loaded version (or a ViewReader), or undefined when it is a plain batch view. */
-  async forVersion(v: Pick<LoadedVersion, 'view' | 'version' | 'manifest'>): Promise<RealtimeMerge | undefined> {
+  /**
+   * The merge for a loaded version (or a ViewReader), or undefined when it is a plain batch view.
+   */
+  async forVersion(
+    v: Pick<LoadedVersion, 'view' | 'version' | 'manifest'>,
+  ): Promise<RealtimeMerge | undefined> {
     const rt = v.manifest.job.realtime;
     if (!rt) return undefined;
     const job = await loadJob(this.#code, v.manifest.job.codeHash);
     if (!job.aggregate) {
-      throw new StrataError('STRATA_E_REALTIME_JOB', `version ${v.version} of view ${v.view} is a realtime version but its job ${job.name} has no aggregator`, { details: { view: v.view, version: v.version } });
+      throw new StrataError(
+        'STRATA_E_REALTIME_JOB',
+        `version ${v.version} of view ${v.view} is a realtime version but its job ${job.name} has no aggregator`,
+        { details: { view: v.view, version: v.version } },
+      );
     }
-    return new RealtimeMerge(new RealtimeState(this.#o.redis, this.#o.prefix, v.view), job.aggregate as AnyAggregator, rt.boundary);
+    return new RealtimeMerge(
+      new RealtimeState(this.#o.redis, this.#o.prefix, v.view),
+      job.aggregate as AnyAggregator,
+      rt.boundary,
+    );
   }
 }
 
@@ -96,8 +118,16 @@ export class RealtimeMerge {
   }
 
   /** A prefix scan over the union of the batch version's keys and the realtime keys. */
-  async scan(v: LoadedVersion, prefix: Key, limit: number, after?: Uint8Array): Promise<MergedPage> {
-    const [page, rtKeys] = await Promise.all([v.scan(prefix, limit, after), this.#rtKeys(prefix, limit, after)]);
+  async scan(
+    v: LoadedVersion,
+    prefix: Key,
+    limit: number,
+    after?: Uint8Array,
+  ): Promise<MergedPage> {
+    const [page, rtKeys] = await Promise.all([
+      v.scan(prefix, limit, after),
+      this.#rtKeys(prefix, limit, after),
+    ]);
     const batchByKey = new Map<string, unknown>();
     const all: Uint8Array[] = [];
     for (const [k, value] of page.entries) {
@@ -107,7 +137,8 @@ export class RealtimeMerge {
     }
     for (const bytes of rtKeys) if (!batchByKey.has(keyId(bytes))) all.push(bytes);
     all.sort(compareBytes);
-    // Each side gave its first `limit` keys after the cursor, so the union's first `limit` are the page.
+    // Each side gave its first `limit` keys after the cursor, so the union's first `limit` are the
+    // page.
     const chosen = all.slice(0, limit);
     const answers = await this.#combine(
       chosen,
@@ -121,7 +152,9 @@ export class RealtimeMerge {
       sources.push(a.sources);
     });
     const more = page.last !== undefined || rtKeys.length >= limit || all.length > limit;
-    return more && chosen.length > 0 ? { entries, sources, last: chosen[chosen.length - 1]!.slice() } : { entries, sources };
+    return more && chosen.length > 0
+      ? { entries, sources, last: chosen[chosen.length - 1]!.slice() }
+      : { entries, sources };
   }
 
   async #rtKeys(prefix: Key, limit: number, after?: Uint8Array): Promise<Uint8Array[]> {
@@ -130,15 +163,22 @@ export class RealtimeMerge {
     return this.state.keysInRange(start, end, from, limit);
   }
 
-  async #combine(encoded: readonly Uint8Array[], batch: readonly unknown[]): Promise<Array<MergedAnswer | undefined>> {
+  async #combine(
+    encoded: readonly Uint8Array[],
+    batch: readonly unknown[],
+  ): Promise<Array<MergedAnswer | undefined>> {
     let read;
     try {
       read = await this.state.read(this.boundary, encoded);
     } catch (err) {
-      throw new StrataError('STRATA_E_REALTIME_STATE', `the realtime part of view ${this.state.view} could not be read from Redis (${(err as Error).message}); no answer is given rather than one without it`, {
-        details: { view: this.state.view },
-        cause: err,
-      });
+      throw new StrataError(
+        'STRATA_E_REALTIME_STATE',
+        `the realtime part of view ${this.state.view} could not be read from Redis (${(err as Error).message}); no answer is given rather than one without it`,
+        {
+          details: { view: this.state.view },
+          cause: err,
+        },
+      );
     }
     const { agg } = this;
     return encoded.map((_, i) => {

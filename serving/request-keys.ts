@@ -29,7 +29,10 @@ export function pathParts(rawUrl: string, marker: string, allStrings: boolean): 
     try {
       decoded = decodeURIComponent(seg);
     } catch {
-      throw new StrataError('STRATA_E_KEY_INVALID', `the key part ${JSON.stringify(seg.slice(0, 80))} is not valid percent-encoded UTF-8; encode each part with encodeURIComponent`);
+      throw new StrataError(
+        'STRATA_E_KEY_INVALID',
+        `the key part ${JSON.stringify(seg.slice(0, 80))} is not valid percent-encoded UTF-8; encode each part with encodeURIComponent`,
+      );
     }
     return keyPartFromText(decoded, allStrings);
   });
@@ -41,14 +44,21 @@ export function jsonKeyParam(name: string, text: string, allowEmpty: boolean): K
   try {
     key = JSON.parse(text);
   } catch (err) {
-    throw new StrataError('STRATA_E_KEY_INVALID', `?${name}= must be a JSON array such as ["/home",2024]; got ${JSON.stringify(text.slice(0, 80))} (${(err as Error).message})`);
+    throw new StrataError(
+      'STRATA_E_KEY_INVALID',
+      `?${name}= must be a JSON array such as ["/home",2024]; got ${JSON.stringify(text.slice(0, 80))} (${(err as Error).message})`,
+    );
   }
   return checkKey(key, allowEmpty, `?${name}=`);
 }
 
 /** A key from a JSON body or parameter: an array of strings and finite numbers that encodes. */
 export function checkKey(key: unknown, allowEmpty: boolean, where: string): KeyPart[] {
-  if (!Array.isArray(key)) throw new StrataError('STRATA_E_KEY_INVALID', `${where} must be a JSON array of strings and numbers, such as ["/home",2024]`);
+  if (!Array.isArray(key))
+    throw new StrataError(
+      'STRATA_E_KEY_INVALID',
+      `${where} must be a JSON array of strings and numbers, such as ["/home",2024]`,
+    );
   if (key.length === 0 && allowEmpty) return [];
   encodeKey(key as KeyPart[]); // STRATA_E_KEY_INVALID naming the bad part, or a key over MAX_KEY_BYTES
   return key as KeyPart[];
@@ -61,10 +71,14 @@ export function encodeCursor(lastKey: Uint8Array): string {
 export function decodeCursor(cursor: string): Uint8Array {
   const bytes = new Uint8Array(Buffer.from(cursor, 'base64url'));
   try {
-    if (bytes.length === 0 || Buffer.from(bytes).toString('base64url') !== cursor) throw new Error('not base64url');
+    if (bytes.length === 0 || Buffer.from(bytes).toString('base64url') !== cursor)
+      throw new Error('not base64url');
     decodeKey(bytes);
   } catch {
-    throw new StrataError('STRATA_E_USAGE', `the cursor ${JSON.stringify(cursor.slice(0, 80))} is not one this server gave; pass the "cursor" of the previous page unchanged`);
+    throw new StrataError(
+      'STRATA_E_USAGE',
+      `the cursor ${JSON.stringify(cursor.slice(0, 80))} is not one this server gave; pass the "cursor" of the previous page unchanged`,
+    );
   }
   return bytes;
 }

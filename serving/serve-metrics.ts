@@ -19,7 +19,12 @@ export class ServeMetrics {
 
   constructor(cache: BlockCache) {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'strata_serve_requests_total', help: 'Requests answered, by route, method and status.', labelNames: ['route', 'method', 'status'], registers });
+    this.requests = new Counter({
+      name: 'strata_serve_requests_total',
+      help: 'Requests answered, by route, method and status.',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
     this.latency = new Histogram({
       name: 'strata_serve_request_duration_seconds',
       help: 'Time to answer a request, by route.',
@@ -27,7 +32,12 @@ export class ServeMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
-    this.loaded = new Gauge({ name: 'strata_serve_loaded_version', help: 'The version each view is served from (1 per view and version).', labelNames: ['view', 'version'], registers });
+    this.loaded = new Gauge({
+      name: 'strata_serve_loaded_version',
+      help: 'The version each view is served from (1 per view and version).',
+      labelNames: ['view', 'version'],
+      registers,
+    });
     this.swaps = new Histogram({
       name: 'strata_serve_swap_duration_seconds',
       help: 'From noticing a new _CURRENT to serving it (load of every part included), by view.',
@@ -35,12 +45,25 @@ export class ServeMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
-    this.swapFailures = new Counter({ name: 'strata_serve_swap_failures_total', help: 'Version loads that failed (the version in service stayed).', labelNames: ['view'], registers });
+    this.swapFailures = new Counter({
+      name: 'strata_serve_swap_failures_total',
+      help: 'Version loads that failed (the version in service stayed).',
+      labelNames: ['view'],
+      registers,
+    });
     for (const [name, help, field] of [
       ['strata_serve_block_cache_hits', 'Block cache lookups that found the block.', 'hits'],
-      ['strata_serve_block_cache_misses', 'Block cache lookups that read the block from the local part file (one pread).', 'misses'],
+      [
+        'strata_serve_block_cache_misses',
+        'Block cache lookups that read the block from the local part file (one pread).',
+        'misses',
+      ],
       ['strata_serve_block_cache_evictions', 'Blocks evicted from the block cache.', 'evictions'],
-      ['strata_serve_block_cache_not_admitted', 'Blocks read for the first time lately: remembered, not kept (a block gets in on its second read).', 'notAdmitted'],
+      [
+        'strata_serve_block_cache_not_admitted',
+        'Blocks read for the first time lately: remembered, not kept (a block gets in on its second read).',
+        'notAdmitted',
+      ],
     ] as const) {
       new Counter({
         name: `${name}_total`,

@@ -43,26 +43,56 @@ export interface ViewServer {
   stop(): Promise<void>;
 }
 
-export async function startViewServer(config: StrataConfig, opts: ViewServerOptions = {}): Promise<ViewServer> {
+export async function startViewServer(
+  config: StrataConfig,
+  opts: ViewServerOptions = {},
+): Promise<ViewServer> {
   const log = opts.log;
   const store = opts.store ?? (await openStoreFromConfig(config));
   const ownStore = !opts.store;
   // A folder of this process alone: several servers may share serveCacheDir.
-  const cacheDir = path.join(config.serveCacheDir || path.join(config.home, 'serve-cache'), `${process.pid}-${randomBytes(4).toString('hex')}`);
+  const cacheDir = path.join(
+    config.serveCacheDir || path.join(config.home, 'serve-cache'),
+    `${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
   const cache = new BlockCache(opts.cacheBytes ?? config.serveBlockCacheBytes);
   const metrics = new ServeMetrics(cache);
   const redisUrl = opts.redisUrl ?? config.redisUrl;
   // Realtime views read their speed-layer buckets from Redis on every request. ioredis is loaded
   // only with a Redis URL: a server polling a file store does without its memory.
-  const connectRedis = redisUrl ? (await import('../core/redis/connect-redis.ts')).connectRedis : undefined;
-  const reader = connectRedis ? await connectRedis(redisUrl, { role: 'command', name: 'serve', ...(log ? { log } : {}) }) : undefined;
-  const realtime = reader ? new RealtimeSource({ redis: reader, prefix: config.redisPrefix, store, codeDir: path.join(cacheDir, 'code') }) : undefined;
-  const registry = new ViewRegistry({ store, cacheDir, cache, metrics, ...(log ? { log } : {}), ...(realtime ? { realtime } : {}) });
+  const connectRedis = redisUrl
+    ? (await import('../core/redis/connect-redis.ts')).connectRedis
+    : undefined;
+  const reader = connectRedis
+    ? await connectRedis(redisUrl, { role: 'command', name: 'serve', ...(log ? { log } : {}) })
+    : undefined;
+  const realtime = reader
+    ? new RealtimeSource({
+        redis: reader,
+        prefix: config.redisPrefix,
+        store,
+        codeDir: path.join(cacheDir, 'code'),
+      })
+    : undefined;
+  const registry = new ViewRegistry({
+    store,
+    cacheDir,
+    cache,
+    metrics,
+    ...(log ? { log } : {}),
+    ...(realtime ? { realtime } : {}),
+  });
   let ready = false;
   let subscriber: Redis | undefined;
   let timer: NodeJS.Timeout | undefined;
   const live = new LiveChanges({ registry, prefix: config.redisPrefix, ...(log ? { log } : {}) });
-  const app = buildViewServerApi({ registry, metrics, ready: () => ready, live, ...(log ? { log } : {}) });
+  const app = buildViewServerApi({
+    registry,
+    metrics,
+    ready: () => ready,
+    live,
+    ...(log ? { log } : {}),
+  });
 
   const stop = async () => {
     clearInterval(timer);
@@ -78,7 +108,11 @@ export async function startViewServer(config: StrataConfig, opts: ViewServerOpti
   try {
     if (connectRedis) {
       // Subscribe before the first load, so a version published meanwhile is not missed.
-      subscriber = await connectRedis(redisUrl, { role: 'subscriber', name: 'serve', ...(log ? { log } : {}) });
+      subscriber = await connectRedis(redisUrl, {
+        role: 'subscriber',
+        name: 'serve',
+        ...(log ? { log } : {}),
+      });
       await live.start(subscriber);
       const channel = viewsChannel(config.redisPrefix);
       subscriber.on('message', (ch: string, message: string) => {
@@ -87,7 +121,10 @@ export async function startViewServer(config: StrataConfig, opts: ViewServerOpti
           const { view } = JSON.parse(message) as { view?: unknown };
           if (typeof view === 'string') void registry.refresh(view);
         } catch (err) {
-          log?.warn({ err, message: message.slice(0, 200) }, 'ignoring an announcement that is not JSON { view, version }');
+          log?.warn(
+            { err, message: message.slice(0, 200) },
+            'ignoring an announcement that is not JSON { view, version }',
+          );
         }
       });
       await subscriber.subscribe(channel);
@@ -100,7 +137,12 @@ export async function startViewServer(config: StrataConfig, opts: ViewServerOpti
       polling = true;
       registry
         .syncAll()
-        .catch((err: unknown) => log?.warn({ err }, 'checking the store for new view versions failed; retrying at the next check'))
+        .catch((err: unknown) =>
+          log?.warn(
+            { err },
+            'checking the store for new view versions failed; retrying at the next check',
+          ),
+        )
         .finally(() => (polling = false));
     }, config.servePollMs);
     timer.unref();
@@ -110,7 +152,14 @@ export async function startViewServer(config: StrataConfig, opts: ViewServerOpti
     throw err;
   }
   const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : (opts.port ?? config.servePort);
+  const port =
+    typeof address === 'object' && address ? address.port : (opts.port ?? config.servePort);
   const host = opts.host ?? config.serveHost;
-  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, registry, metrics, stop };
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    registry,
+    metrics,
+    stop,
+  };
 }

@@ -17,7 +17,12 @@
 import path from 'node:path';
 import type { Logger } from '../core/log.ts';
 import type { ObjectStore } from '../core/store/store.ts';
-import { listViews, listVersions, readCurrentVersion, VIEW_NAME_PATTERN } from '../core/views/view-layout.ts';
+import {
+  listViews,
+  listVersions,
+  readCurrentVersion,
+  VIEW_NAME_PATTERN,
+} from '../core/views/view-layout.ts';
 import type { BlockCache } from '../core/viewfile/block-cache.ts';
 import { LoadedVersion } from './loaded-version.ts';
 import type { RealtimeMerge, RealtimeSource } from './realtime-merge.ts';
@@ -105,7 +110,9 @@ export class ViewRegistry {
     return out;
   }
 
-  /** Lists the store's views and refreshes each; resolves when all are done (failures are logged). */
+  /**
+   * Lists the store's views and refreshes each; resolves when all are done (failures are logged).
+   */
   async syncAll(): Promise<void> {
     const views = await listViews(this.opts.store);
     await Promise.all(views.map((v) => this.refresh(v)));
@@ -128,7 +135,10 @@ export class ViewRegistry {
           await this.#sync(view, s);
         } catch (err) {
           this.opts.metrics?.swapFailures.inc({ view });
-          this.opts.log?.error({ err, view }, 'loading a view version failed; the version in service stays, and the next check retries');
+          this.opts.log?.error(
+            { err, view },
+            'loading a view version failed; the version in service stays, and the next check retries',
+          );
         }
       } while (s.again && !this.#stopped);
     })().finally(() => (s.running = undefined));
@@ -166,7 +176,10 @@ export class ViewRegistry {
     const seconds = (performance.now() - started) / 1000;
     this.opts.metrics?.loaded.set({ view, version }, 1);
     this.opts.metrics?.swaps.observe({ view }, seconds);
-    this.opts.log?.info({ view, version, previous: old?.version, ms: Math.round(seconds * 1000) }, old ? 'view version swapped' : 'view version loaded');
+    this.opts.log?.info(
+      { view, version, previous: old?.version, ms: Math.round(seconds * 1000) },
+      old ? 'view version swapped' : 'view version loaded',
+    );
     for (const listener of this.#swapListeners) listener(view, version);
   }
 

@@ -21,7 +21,12 @@
  *   const app = buildViewServerApi({ registry, metrics, ready: () => true });
  *   await app.listen({ host: '127.0.0.1', port: 0 });
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { Packr } from 'msgpackr';
 import { isStrataError, publicJSON, StrataError, type ErrorCode } from '../core/errors.ts';
 import type { KeyPart } from '../core/keys/key-codec.ts';
@@ -76,23 +81,54 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
     bodyLimit,
     routerOptions: { maxParamLength: 2048 },
     // A URL fastify cannot decode (bad percent-encoding) gets our error body too.
-    frameworkErrors: (err, req, reply) => send(req, (reply as FastifyReply).status(400), { error: publicJSON(new StrataError('STRATA_E_KEY_INVALID', `the request path is not valid percent-encoded UTF-8 (${err.message}); encode each part with encodeURIComponent`)) }),
+    frameworkErrors: (err, req, reply) =>
+      send(req, (reply as FastifyReply).status(400), {
+        error: publicJSON(
+          new StrataError(
+            'STRATA_E_KEY_INVALID',
+            `the request path is not valid percent-encoded UTF-8 (${err.message}); encode each part with encodeURIComponent`,
+          ),
+        ),
+      }),
   });
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(String(body)));
-    } catch (err) {
-      done(new StrataError('STRATA_E_USAGE', `the request body is not JSON (${(err as Error).message}); send a JSON array of keys`), undefined);
-    }
-  });
-  app.addContentTypeParser('*', (_req, _payload, done) => done(new StrataError('STRATA_E_USAGE', 'send request bodies as Content-Type: application/json'), undefined));
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit },
+    (_req, body, done) => {
+      try {
+        done(null, JSON.parse(String(body)));
+      } catch (err) {
+        done(
+          new StrataError(
+            'STRATA_E_USAGE',
+            `the request body is not JSON (${(err as Error).message}); send a JSON array of keys`,
+          ),
+          undefined,
+        );
+      }
+    },
+  );
+  app.addContentTypeParser('*', (_req, _payload, done) =>
+    done(
+      new StrataError('STRATA_E_USAGE', 'send request bodies as Content-Type: application/json'),
+      undefined,
+    ),
+  );
 
   // Callback-style hooks: an async hook costs a promise and a microtask hop on every request.
   app.addHook('onRequest', (req, _reply, done) => {
     if (req.url.length > maxUrlBytes) {
-      done(withStatus(new StrataError('STRATA_E_REQUEST_TOO_LARGE', `the request URL is ${req.url.length} bytes, over the limit of ${maxUrlBytes}; send long keys with POST /v1/views/:view/get`), 414));
+      done(
+        withStatus(
+          new StrataError(
+            'STRATA_E_REQUEST_TOO_LARGE',
+            `the request URL is ${req.url.length} bytes, over the limit of ${maxUrlBytes}; send long keys with POST /v1/views/:view/get`,
+          ),
+          414,
+        ),
+      );
       return;
     }
     done();
@@ -114,13 +150,31 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
   });
   app.setNotFoundHandler((req, reply) =>
     send(req, reply.status(404), {
-      error: publicJSON(new StrataError('STRATA_E_USAGE', `no route ${req.method} ${req.url.slice(0, 200)}; the view server is read-only: GET /v1/views, GET /v1/views/:view/get/<key…>, POST /v1/views/:view/get, GET /v1/views/:view/scan`)),
+      error: publicJSON(
+        new StrataError(
+          'STRATA_E_USAGE',
+          `no route ${req.method} ${req.url.slice(0, 200)}; the view server is read-only: GET /v1/views, GET /v1/views/:view/get/<key…>, POST /v1/views/:view/get, GET /v1/views/:view/scan`,
+        ),
+      ),
     }),
   );
 
   app.get('/healthz', async () => ({ ok: true }));
-  app.get('/readyz', async (req, reply) => (opts.ready() ? { ok: true } : send(req, reply.status(503), { error: publicJSON(new StrataError('STRATA_E_VIEW_NOT_FOUND', 'the view server is still loading the current versions of its views')) })));
-  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/readyz', async (req, reply) =>
+    opts.ready()
+      ? { ok: true }
+      : send(req, reply.status(503), {
+          error: publicJSON(
+            new StrataError(
+              'STRATA_E_VIEW_NOT_FOUND',
+              'the view server is still loading the current versions of its views',
+            ),
+          ),
+        }),
+  );
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 
   app.get('/v1/views', async (req, reply) => send(req, reply, { views: registry.list() }));
   app.get('/v1/views/:view', async (req, reply) => {
@@ -132,14 +186,32 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
 
   const getOne = async (req: FastifyRequest, reply: FastifyReply) => {
     const q = req.query as { key?: string; string?: string };
-    const key = q.key !== undefined ? jsonKeyParam('key', q.key, false) : pathParts(req.url, '/get/', flag(q.string));
-    if (key.length === 0) throw new StrataError('STRATA_E_KEY_INVALID', 'name a key: /v1/views/:view/get/<part>/<part>… or ?key=<JSON array>');
+    const key =
+      q.key !== undefined
+        ? jsonKeyParam('key', q.key, false)
+        : pathParts(req.url, '/get/', flag(q.string));
+    if (key.length === 0)
+      throw new StrataError(
+        'STRATA_E_KEY_INVALID',
+        'name a key: /v1/views/:view/get/<part>/<part>… or ?key=<JSON array>',
+      );
     return withVersion(req, reply, async (v, rt) => {
-      const missing = () => new StrataError('STRATA_E_KEY_NOT_FOUND', `view "${v.view}" (version ${v.version}) has no key ${JSON.stringify(key)}`, { details: { view: v.view, version: v.version, key } });
+      const missing = () =>
+        new StrataError(
+          'STRATA_E_KEY_NOT_FOUND',
+          `view "${v.view}" (version ${v.version}) has no key ${JSON.stringify(key)}`,
+          { details: { view: v.view, version: v.version, key } },
+        );
       if (rt) {
         const answer = await rt.get(v, key);
         if (!answer) throw missing();
-        return { view: v.view, version: v.version, key, value: answer.value, sources: answer.sources };
+        return {
+          view: v.view,
+          version: v.version,
+          key,
+          value: answer.value,
+          sources: answer.sources,
+        };
       }
       const value = await v.get(key);
       if (value === undefined) throw missing();
@@ -151,17 +223,40 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
 
   app.post('/v1/views/:view/get', async (req, reply) => {
     const body = req.body as unknown;
-    const list = Array.isArray(body) ? body : typeof body === 'object' && body !== null && Array.isArray((body as { keys?: unknown }).keys) ? (body as { keys: unknown[] }).keys : undefined;
-    if (!list) throw new StrataError('STRATA_E_USAGE', 'POST /v1/views/:view/get takes a JSON array of keys, such as [["/home",1],["/about",2]], or { "keys": [...] }');
-    if (list.length > maxKeys) throw new StrataError('STRATA_E_REQUEST_TOO_LARGE', `a multi-get may ask for at most ${maxKeys} keys; got ${list.length}: split it into several requests`, { details: { keys: list.length, maxKeys } });
+    const list = Array.isArray(body)
+      ? body
+      : typeof body === 'object' &&
+          body !== null &&
+          Array.isArray((body as { keys?: unknown }).keys)
+        ? (body as { keys: unknown[] }).keys
+        : undefined;
+    if (!list)
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        'POST /v1/views/:view/get takes a JSON array of keys, such as [["/home",1],["/about",2]], or { "keys": [...] }',
+      );
+    if (list.length > maxKeys)
+      throw new StrataError(
+        'STRATA_E_REQUEST_TOO_LARGE',
+        `a multi-get may ask for at most ${maxKeys} keys; got ${list.length}: split it into several requests`,
+        { details: { keys: list.length, maxKeys } },
+      );
     const keys = list.map((k, i) => checkKey(k, false, `key ${i}`));
     return withVersion(req, reply, async (v, rt) => {
       const answers = rt ? await rt.getMany(v, keys) : undefined;
-      const found = answers ? answers.map((a) => a?.value) : await Promise.all(keys.map((k) => v.get(k)));
+      const found = answers
+        ? answers.map((a) => a?.value)
+        : await Promise.all(keys.map((k) => v.get(k)));
       const missing: number[] = [];
       found.forEach((x, i) => x === undefined && missing.push(i));
       const values = found.map((x) => (x === undefined ? null : x));
-      return { view: v.view, version: v.version, values, missing, ...(answers ? { sources: answers.map((a) => a?.sources ?? null) } : {}) };
+      return {
+        view: v.view,
+        version: v.version,
+        values,
+        missing,
+        ...(answers ? { sources: answers.map((a) => a?.sources ?? null) } : {}),
+      };
     });
   });
 
@@ -171,21 +266,38 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
     if (!v) throw notFound(view);
     const version = v.version;
     v.release();
-    if (!opts.live) throw new StrataError('STRATA_E_USAGE', 'this view server was built without live updates; poll GET /v1/views/:view/get instead');
+    if (!opts.live)
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        'this view server was built without live updates; poll GET /v1/views/:view/get instead',
+      );
     reply.hijack();
     opts.live.open(view, version, reply.raw);
   });
 
   const scan = async (req: FastifyRequest, reply: FastifyReply) => {
     const q = req.query as { prefix?: string; limit?: string; cursor?: string; string?: string };
-    const prefix: KeyPart[] = q.prefix !== undefined ? jsonKeyParam('prefix', q.prefix, true) : pathParts(req.url, '/scan/', flag(q.string));
+    const prefix: KeyPart[] =
+      q.prefix !== undefined
+        ? jsonKeyParam('prefix', q.prefix, true)
+        : pathParts(req.url, '/scan/', flag(q.string));
     if (prefix.length > 0) checkKey(prefix, false, 'the prefix');
     const limit = q.limit === undefined ? Math.min(100, maxScanLimit) : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > maxScanLimit) throw new StrataError('STRATA_E_USAGE', `limit must be a whole number from 1 to ${maxScanLimit}; got ${JSON.stringify(q.limit)}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxScanLimit)
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `limit must be a whole number from 1 to ${maxScanLimit}; got ${JSON.stringify(q.limit)}`,
+      );
     const after = q.cursor !== undefined ? decodeCursor(q.cursor) : undefined;
     return withVersion(req, reply, async (v, rt) => {
       const page = rt ? await rt.scan(v, prefix, limit, after) : await v.scan(prefix, limit, after);
-      return { view: v.view, version: v.version, entries: page.entries, ...('sources' in page ? { sources: page.sources } : {}), ...(page.last ? { cursor: encodeCursor(page.last) } : {}) };
+      return {
+        view: v.view,
+        version: v.version,
+        entries: page.entries,
+        ...('sources' in page ? { sources: page.sources } : {}),
+        ...(page.last ? { cursor: encodeCursor(page.last) } : {}),
+      };
     });
   };
   app.get('/v1/views/:view/scan', scan);
@@ -195,14 +307,22 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
    * Runs `answer` on the view's current version, held for the whole request, with its realtime
    * merge when it is a realtime view.
    */
-  async function withVersion(req: FastifyRequest, reply: FastifyReply, answer: (v: LoadedVersion, rt: RealtimeMerge | undefined) => Promise<unknown>): Promise<FastifyReply> {
+  async function withVersion(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    answer: (v: LoadedVersion, rt: RealtimeMerge | undefined) => Promise<unknown>,
+  ): Promise<FastifyReply> {
     const view = viewParam(req);
     const v = registry.acquire(view);
     if (!v) throw notFound(view);
     try {
       const how = registry.realtimeOf(v);
       if (how === 'unavailable') {
-        throw new StrataError('STRATA_E_REALTIME_STATE', `view "${view}" is a realtime view and this server has no Redis connection for its realtime part; start strata serve with the cluster's Redis URL (--redis)`, { details: { view, version: v.version } });
+        throw new StrataError(
+          'STRATA_E_REALTIME_STATE',
+          `view "${view}" is a realtime view and this server has no Redis connection for its realtime part; start strata serve with the cluster's Redis URL (--redis)`,
+          { details: { view, version: v.version } },
+        );
       }
       const body = await answer(v, how === 'batch' ? undefined : how);
       void reply.header('strata-view-version', v.version);
@@ -217,15 +337,24 @@ export function buildViewServerApi(opts: ViewServerApiOptions): FastifyInstance 
 
 function viewParam(req: FastifyRequest): string {
   const { view } = req.params as { view: string };
-  // Checked before anything else: `..`, `%2e%2e`, slashes and the like never reach the registry or the store.
+  // Checked before anything else: `..`, `%2e%2e`, slashes and the like never reach the registry or
+  // the store.
   if (!VIEW_NAME_PATTERN.test(view)) {
-    throw new StrataError('STRATA_E_VIEW_NAME', `${JSON.stringify(view.slice(0, 80))} is not a view name: use [a-z0-9][a-z0-9_-]*, at most 64 characters; GET /v1/views lists them`, { details: { view: view.slice(0, 80) } });
+    throw new StrataError(
+      'STRATA_E_VIEW_NAME',
+      `${JSON.stringify(view.slice(0, 80))} is not a view name: use [a-z0-9][a-z0-9_-]*, at most 64 characters; GET /v1/views lists them`,
+      { details: { view: view.slice(0, 80) } },
+    );
   }
   return view;
 }
 
 function notFound(view: string): StrataError {
-  return new StrataError('STRATA_E_VIEW_NOT_FOUND', `this server has no view "${view}"; GET /v1/views lists the views it serves (a view just published appears within a few seconds)`, { details: { view } });
+  return new StrataError(
+    'STRATA_E_VIEW_NOT_FOUND',
+    `this server has no view "${view}"; GET /v1/views lists the views it serves (a view just published appears within a few seconds)`,
+    { details: { view } },
+  );
 }
 
 function flag(v: string | undefined): boolean {
@@ -233,7 +362,8 @@ function flag(v: string | undefined): boolean {
 }
 
 function send(req: FastifyRequest, reply: FastifyReply, body: unknown): FastifyReply {
-  if ((req.headers.accept ?? '').includes(MSGPACK)) return reply.type(MSGPACK).send(packr.pack(body));
+  if ((req.headers.accept ?? '').includes(MSGPACK))
+    return reply.type(MSGPACK).send(packr.pack(body));
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
@@ -244,8 +374,20 @@ function withStatus(e: StrataError, statusCode: number): StrataError {
 function asStrataError(err: FastifyError | StrataError): StrataError {
   if (isStrataError(err)) return err;
   const status = err.statusCode ?? 500;
-  if (status === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return withStatus(new StrataError('STRATA_E_REQUEST_TOO_LARGE', `the request body is too large (${err.message}); split a multi-get into several requests`), 413);
-  if (status < 500) return withStatus(new StrataError('STRATA_E_USAGE', `bad request: ${err.message}`, { details: { fastifyCode: err.code } }), status);
+  if (status === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return withStatus(
+      new StrataError(
+        'STRATA_E_REQUEST_TOO_LARGE',
+        `the request body is too large (${err.message}); split a multi-get into several requests`,
+      ),
+      413,
+    );
+  if (status < 500)
+    return withStatus(
+      new StrataError('STRATA_E_USAGE', `bad request: ${err.message}`, {
+        details: { fastifyCode: err.code },
+      }),
+      status,
+    );
   return new StrataError('STRATA_E_INTERNAL', err.message, { cause: err });
 }
-

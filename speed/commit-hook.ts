@@ -46,21 +46,33 @@ export interface CommitHookHandle {
  * present when Redis is configured: a view registered later is folded from its first commit on,
  * since a commit's views are read atomically with its number.
  */
-export async function createCommitHook(config: StrataConfig, log?: Logger): Promise<CommitHookHandle | undefined> {
+export async function createCommitHook(
+  config: StrataConfig,
+  log?: Logger,
+): Promise<CommitHookHandle | undefined> {
   if (!config.redisUrl) return undefined;
-  const redis = await connectRedis(config.redisUrl, { role: 'command', name: 'speed-fold', ...(log ? { log } : {}) });
+  const redis = await connectRedis(config.redisUrl, {
+    role: 'command',
+    name: 'speed-fold',
+    ...(log ? { log } : {}),
+  });
   const store = await openStoreFromConfig(config).catch(async (err: unknown) => {
     redis.disconnect();
     throw err;
   });
-  const codeDir = path.join(config.home, 'speed-code', `${process.pid}-${randomBytes(4).toString('hex')}`);
+  const codeDir = path.join(
+    config.home,
+    'speed-code',
+    `${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
   const folder = new RealtimeFolder({
     redis,
     store,
     prefix: config.redisPrefix,
     codeDir,
     ...(log ? { log } : {}),
-    onSkipped: (view, records) => log?.warn({ view, records }, 'records skipped by a realtime view (its map threw on them)'),
+    onSkipped: (view, records) =>
+      log?.warn({ view, records }, 'records skipped by a realtime view (its map threw on them)'),
   });
   return {
     onCommitted: (commit) => folder.onCommitted(commit),

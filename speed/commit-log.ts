@@ -31,14 +31,20 @@ import { speedScripts, type SpeedScriptName } from './speed-scripts.ts';
 
 export { realtimeViewsKey };
 
-export const speedSeqKey = (prefix: string, dataset: string): string => `${prefix}:speed:${dataset}:seq`;
-export const speedSealedKey = (prefix: string, dataset: string): string => `${prefix}:speed:${dataset}:sealed`;
-export const speedInflightKey = (prefix: string, dataset: string): string => `${prefix}:speed:${dataset}:inflight`;
+export const speedSeqKey = (prefix: string, dataset: string): string =>
+  `${prefix}:speed:${dataset}:seq`;
+export const speedSealedKey = (prefix: string, dataset: string): string =>
+  `${prefix}:speed:${dataset}:sealed`;
+export const speedInflightKey = (prefix: string, dataset: string): string =>
+  `${prefix}:speed:${dataset}:inflight`;
 /** Set of every dataset that ever had a speed commit (what recovery walks). */
 export const speedDatasetsKey = (prefix: string): string => `${prefix}:speed:datasets`;
 export const speedLeaderKey = (prefix: string): string => `${prefix}:speed:leader`;
 
-/** A segment of a commit before its bucket is known: its master key is segmentKey(ds, date, seq, sha256, bucket). */
+/**
+ * A segment of a commit before its bucket is known: its master key is segmentKey(ds, date, seq,
+ * sha256, bucket).
+ */
 export interface PlannedSegment {
   date: string;
   seq: string;
@@ -92,7 +98,11 @@ export class CommitLog {
   readonly #pollMs: number;
 
   constructor(redis: Redis, options: CommitLogOptions) {
-    if (!(Number.isInteger(options.bucketMs) && options.bucketMs > 0)) throw new StrataError('STRATA_E_CONFIG', `speed bucketMs must be a positive integer, got ${options.bucketMs}`);
+    if (!(Number.isInteger(options.bucketMs) && options.bucketMs > 0))
+      throw new StrataError(
+        'STRATA_E_CONFIG',
+        `speed bucketMs must be a positive integer, got ${options.bucketMs}`,
+      );
     this.#redis = redis;
     this.prefix = options.prefix;
     this.bucketMs = options.bucketMs;
@@ -100,7 +110,11 @@ export class CommitLog {
     this.#scripts = speedScripts(redis);
   }
 
-  async begin(dataset: string, planned: PlannedSegment[], options: { records?: number; leaderToken?: string } = {}): Promise<BeganCommit> {
+  async begin(
+    dataset: string,
+    planned: PlannedSegment[],
+    options: { records?: number; leaderToken?: string } = {},
+  ): Promise<BeganCommit> {
     const p = this.prefix;
     const reply = (await this.#scripts.begin(
       speedSeqKey(p, dataset),
@@ -116,19 +130,42 @@ export class CommitLog {
       options.leaderToken ?? '',
     )) as [number, number | string, number, ...string[]];
     if (reply[0] === -1) {
-      throw new StrataError('STRATA_E_SPEED_LEADER', `this strata speed process lost the speed lease of prefix ${p} (now held by ${holderOf(String(reply[1]) || '(nobody)')}); it stops committing. Restart it once the other one is stopped`, {
-        details: { prefix: p, holder: String(reply[1]) },
-      });
+      throw new StrataError(
+        'STRATA_E_SPEED_LEADER',
+        `this strata speed process lost the speed lease of prefix ${p} (now held by ${holderOf(String(reply[1]) || '(nobody)')}); it stops committing. Restart it once the other one is stopped`,
+        {
+          details: { prefix: p, holder: String(reply[1]) },
+        },
+      );
     }
     const [id, bucket, startedAt, ...regs] = reply as [number, number, number, ...string[]];
     const registrations = regs.map((r) => JSON.parse(r) as RealtimeRegistration);
-    const record = withSegments({ id, dataset, bucket, startedAt, records: options.records ?? 0, planned, views: registrations.map((r) => r.view), staged: false, copies: [] });
+    const record = withSegments({
+      id,
+      dataset,
+      bucket,
+      startedAt,
+      records: options.records ?? 0,
+      planned,
+      views: registrations.map((r) => r.view),
+      staged: false,
+      copies: [],
+    });
     return { record, registrations };
   }
 
   async markStaged(dataset: string, id: number, copies: StagedCopy[]): Promise<void> {
-    const ok = await this.#scripts.stage(speedInflightKey(this.prefix, dataset), id, JSON.stringify(copies));
-    if (ok !== 1) throw new StrataError('STRATA_E_INTERNAL', `speed commit ${id} of ${dataset} is not in flight any more, so it cannot be marked staged`, { details: { dataset, id } });
+    const ok = await this.#scripts.stage(
+      speedInflightKey(this.prefix, dataset),
+      id,
+      JSON.stringify(copies),
+    );
+    if (ok !== 1)
+      throw new StrataError(
+        'STRATA_E_INTERNAL',
+        `speed commit ${id} of ${dataset} is not in flight any more, so it cannot be marked staged`,
+        { details: { dataset, id } },
+      );
   }
 
   async complete(dataset: string, id: number): Promise<void> {
@@ -154,7 +191,11 @@ export class CommitLog {
    * Resolves once no commit with bucket ≤ `sealed` is in flight. Fails with
    * STRATA_E_SPEED_IN_FLIGHT naming the commits after `timeoutMs`.
    */
-  async waitDrained(dataset: string, sealed: number, timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS): Promise<void> {
+  async waitDrained(
+    dataset: string,
+    sealed: number,
+    timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (let wait = 1; ; wait = Math.min(wait * 2, this.#pollMs)) {
       const blocking = (await this.listInflight(dataset)).filter((r) => r.bucket <= sealed);
@@ -169,23 +210,36 @@ export class CommitLog {
           { details: { dataset, sealed, commits: ids } },
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, Math.max(1, deadline - Date.now()))));
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(wait, Math.max(1, deadline - Date.now()))),
+      );
     }
   }
 }
 
-/** Where a multi-day commit stages its segment of `date` before copying it to master/ (deterministic, so recovery finds it). */
+/**
+ * Where a multi-day commit stages its segment of `date` before copying it to master/
+ * (deterministic, so recovery finds it).
+ */
 export function stagingKey(dataset: string, id: number, date: string): string {
   return `tmp/speed/${dataset}/${id}/${date}.seg`;
 }
 
 /** The master keys of a commit's segments. */
-export function commitSegments(record: Pick<CommitRecord, 'dataset' | 'bucket' | 'planned'>): string[] {
-  return record.planned.map((p) => segmentKey(record.dataset, p.date, p.seq, p.sha256, record.bucket));
+export function commitSegments(
+  record: Pick<CommitRecord, 'dataset' | 'bucket' | 'planned'>,
+): string[] {
+  return record.planned.map((p) =>
+    segmentKey(record.dataset, p.date, p.seq, p.sha256, record.bucket),
+  );
 }
 
 export function decodeCommitRecord(raw: string): CommitRecord {
-  const r = JSON.parse(raw) as Partial<CommitRecord> & { id: number; dataset: string; bucket: number };
+  const r = JSON.parse(raw) as Partial<CommitRecord> & {
+    id: number;
+    dataset: string;
+    bucket: number;
+  };
   // cjson (stage-1.lua) writes an empty array as {}.
   const list = <T>(x: unknown): T[] => (Array.isArray(x) ? (x as T[]) : []);
   return withSegments({

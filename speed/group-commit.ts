@@ -102,7 +102,12 @@ export class GroupCommitter {
 
   /** Accepts nothing more; resolves when everything queued is committed (or failed). */
   async close(reason?: StrataError): Promise<void> {
-    this.#closed ??= reason ?? new StrataError('STRATA_E_SPEED_UNAVAILABLE', `the speed layer is stopping; send the records of ${this.dataset} again to the next one`);
+    this.#closed ??=
+      reason ??
+      new StrataError(
+        'STRATA_E_SPEED_UNAVAILABLE',
+        `the speed layer is stopping; send the records of ${this.dataset} again to the next one`,
+      );
     while (this.#loop) await this.#loop;
   }
 
@@ -129,8 +134,10 @@ export class GroupCommitter {
   async #run(): Promise<void> {
     let idle = true;
     while (this.#queue.length > 0) {
-      // An idle loop waits a moment for company; a busy one has been collecting during its last commit.
-      if (idle && this.#o.lingerMs > 0 && this.#queued < this.#o.maxRecords) await new Promise((resolve) => setTimeout(resolve, this.#o.lingerMs));
+      // An idle loop waits a moment for company; a busy one has been collecting during its last
+      // commit.
+      if (idle && this.#o.lingerMs > 0 && this.#queued < this.#o.maxRecords)
+        await new Promise((resolve) => setTimeout(resolve, this.#o.lingerMs));
       idle = false;
       await this.exclusive(async () => {
         const group = this.#take();
@@ -147,7 +154,11 @@ export class GroupCommitter {
       const next = this.#queue[0]!;
       const n = next.batch.records.length;
       // One time field per segment footer; and never split a request.
-      if (group.length > 0 && (next.batch.timeField !== timeField || records + n > this.#o.maxRecords)) break;
+      if (
+        group.length > 0 &&
+        (next.batch.timeField !== timeField || records + n > this.#o.maxRecords)
+      )
+        break;
       group.push(this.#queue.shift()!);
       records += n;
     }
@@ -165,25 +176,42 @@ export class GroupCommitter {
     try {
       const days = this.#encode(group);
       const planned = days.map((d) => ({ date: d.date, seq: nextSequence(), sha256: d.sha256 }));
-      ({ record } = await commitLog.begin(dataset, planned, { records: total, ...(this.#o.leaderToken ? { leaderToken: this.#o.leaderToken } : {}) }));
+      ({ record } = await commitLog.begin(dataset, planned, {
+        records: total,
+        ...(this.#o.leaderToken ? { leaderToken: this.#o.leaderToken } : {}),
+      }));
       stage = 'writing';
       if (days.length === 1) {
         await store.put(record.segments[0]!, days[0]!.bytes);
       } else {
-        const copies: StagedCopy[] = record.segments.map((to, i) => ({ from: stagingKey(dataset, record!.id, days[i]!.date), to }));
+        const copies: StagedCopy[] = record.segments.map((to, i) => ({
+          from: stagingKey(dataset, record!.id, days[i]!.date),
+          to,
+        }));
         await settleAll(days.map((d, i) => store.put(copies[i]!.from, d.bytes)));
         await commitLog.markStaged(dataset, record.id, copies);
         await settleAll(copies.map((c) => store.copy(c.from, c.to)));
       }
       stage = 'stored';
       if (this.#o.onCommitted) {
-        const records = group.length === 1 ? group[0]!.batch.records : group.flatMap((p) => p.batch.records);
-        await this.#o.onCommitted({ dataset, id: record.id, bucket: record.bucket, segments: record.segments, views: record.views, records });
+        const records =
+          group.length === 1 ? group[0]!.batch.records : group.flatMap((p) => p.batch.records);
+        await this.#o.onCommitted({
+          dataset,
+          id: record.id,
+          bucket: record.bucket,
+          segments: record.segments,
+          views: record.views,
+          records,
+        });
       }
       await commitLog.complete(dataset, record.id);
     } catch (err) {
       const failure = groupFailure(err, dataset, total, stage, record);
-      this.#o.log?.error({ err, dataset, records: total, requests: group.length, commitId: record?.id, stage }, 'group commit failed; nothing of it was acknowledged');
+      this.#o.log?.error(
+        { err, dataset, records: total, requests: group.length, commitId: record?.id, stage },
+        'group commit failed; nothing of it was acknowledged',
+      );
       this.#o.metrics?.commits.inc({ dataset, outcome: 'failed' });
       for (const p of group) p.reject(failure);
       if (record) this.#o.onUnfinished?.(record);
@@ -191,7 +219,13 @@ export class GroupCommitter {
     }
     const done = record;
     if (done.planned.length > 1) void deleteStaged(done, store, this.#o.log);
-    for (const p of group) p.resolve({ records: p.batch.records.length, commitId: done.id, bucket: done.bucket, segments: done.segments });
+    for (const p of group)
+      p.resolve({
+        records: p.batch.records.length,
+        commitId: done.id,
+        bucket: done.bucket,
+        segments: done.segments,
+      });
     const m = this.#o.metrics;
     if (m) {
       m.records.inc({ dataset }, total);
@@ -199,10 +233,23 @@ export class GroupCommitter {
       m.commitLatency.observe({ dataset }, (performance.now() - started) / 1000);
       m.commitRecords.observe({ dataset }, total);
     }
-    this.#o.log?.debug({ dataset, commitId: done.id, bucket: done.bucket, records: total, requests: group.length, ms: performance.now() - started }, 'group committed');
+    this.#o.log?.debug(
+      {
+        dataset,
+        commitId: done.id,
+        bucket: done.bucket,
+        records: total,
+        requests: group.length,
+        ms: performance.now() - started,
+      },
+      'group committed',
+    );
   }
 
-  /** One segment per UTC day, in memory: a group is bounded by maxRecords (and each request by the body limit). */
+  /**
+   * One segment per UTC day, in memory: a group is bounded by maxRecords (and each request by the
+   * body limit).
+   */
   #encode(group: Pending[]): DaySegment[] {
     const days = new Map<string, { encoder: SegmentEncoder; chunks: Uint8Array[] }>();
     const timeField = group[0]!.batch.timeField;
@@ -213,7 +260,14 @@ export class GroupCommitter {
         const date = utcDate(time);
         let day = days.get(date);
         if (!day) {
-          day = { encoder: new SegmentEncoder({ dataset: this.dataset, timeField, ...(this.#o.blockTargetBytes ? { blockTargetBytes: this.#o.blockTargetBytes } : {}) }), chunks: [] };
+          day = {
+            encoder: new SegmentEncoder({
+              dataset: this.dataset,
+              timeField,
+              ...(this.#o.blockTargetBytes ? { blockTargetBytes: this.#o.blockTargetBytes } : {}),
+            }),
+            chunks: [],
+          };
           days.set(date, day);
         }
         const chunks = day.encoder.add(records[i]!, time);
@@ -235,14 +289,23 @@ export class GroupCommitter {
   }
 }
 
-/** Like Promise.all, but waits for every operation to settle before rejecting: no write is left running behind a failure. */
+/**
+ * Like Promise.all, but waits for every operation to settle before rejecting: no write is left
+ * running behind a failure.
+ */
 async function settleAll(ops: Promise<unknown>[]): Promise<void> {
   const results = await Promise.allSettled(ops);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }
 
-function groupFailure(err: unknown, dataset: string, records: number, stage: Stage, record: CommitRecord | undefined): StrataError {
+function groupFailure(
+  err: unknown,
+  dataset: string,
+  records: number,
+  stage: Stage,
+  record: CommitRecord | undefined,
+): StrataError {
   const e = toStrataError(err, 'STRATA_E_INTERNAL');
   const what =
     stage === 'stored'
@@ -250,8 +313,17 @@ function groupFailure(err: unknown, dataset: string, records: number, stage: Sta
       : stage === 'writing'
         ? 'the store write failed, so the records are most likely not stored and nothing was acknowledged: send them again'
         : 'nothing was stored or acknowledged: send the records again';
-  return new StrataError('STRATA_E_SPEED_UNAVAILABLE', `the group commit of ${records} records to dataset ${dataset} failed (${e.message} [${e.code}]); ${what}`, {
-    cause: e,
-    details: { dataset, stored: stage === 'stored' ? 'yes' : stage === 'writing' ? 'unknown' : 'no', reason: e.code, ...(record ? { commitId: record.id, bucket: record.bucket } : {}) },
-  });
+  return new StrataError(
+    'STRATA_E_SPEED_UNAVAILABLE',
+    `the group commit of ${records} records to dataset ${dataset} failed (${e.message} [${e.code}]); ${what}`,
+    {
+      cause: e,
+      details: {
+        dataset,
+        stored: stage === 'stored' ? 'yes' : stage === 'writing' ? 'unknown' : 'no',
+        reason: e.code,
+        ...(record ? { commitId: record.id, bucket: record.bucket } : {}),
+      },
+    },
+  );
 }

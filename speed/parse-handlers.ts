@@ -11,7 +11,12 @@
  */
 import { StrataError, toStrataError, type StrataErrorJSON } from '../core/errors.ts';
 import { packRecords } from '../core/segment/segment-format.ts';
-import { parseRecordBatch, type BodyFormat, type RecordBatch, type RecordBatchOptions } from './record-batch.ts';
+import {
+  parseRecordBatch,
+  type BodyFormat,
+  type RecordBatch,
+  type RecordBatchOptions,
+} from './record-batch.ts';
 
 export interface ParseRequest {
   body: Uint8Array;
@@ -31,19 +36,31 @@ export type ParseReply = { ok: true; value: ParsedBody } | { ok: false; error: S
 
 const decoder = new TextDecoder('utf-8');
 
-/** A request body (UTF-8 bytes) as a validated batch: on a parse thread, or inline for a small one. */
-export function parseBody(body: Uint8Array, format: BodyFormat, options: RecordBatchOptions): RecordBatch {
+/**
+ * A request body (UTF-8 bytes) as a validated batch: on a parse thread, or inline for a small one.
+ */
+export function parseBody(
+  body: Uint8Array,
+  format: BodyFormat,
+  options: RecordBatchOptions,
+): RecordBatch {
   const text = decoder.decode(body);
   return parseRecordBatch(format === 'json' ? parseJson(text) : text, format, options);
 }
 
 export function parse(req: ParseRequest): ParseReply {
   try {
-    const batch = parseBody(req.body, req.format, { timeField: req.timeField, ...(req.defaultTime !== undefined ? { defaultTime: req.defaultTime } : {}) });
+    const batch = parseBody(req.body, req.format, {
+      timeField: req.timeField,
+      ...(req.defaultTime !== undefined ? { defaultTime: req.defaultTime } : {}),
+    });
     // A copy of exact size: the packer's result is a view of a larger buffer, all of which a
     // structured clone would copy.
     const packed = new Uint8Array(packRecords(batch.records));
-    return { ok: true, value: { packed, times: Float64Array.from(batch.times), count: batch.records.length } };
+    return {
+      ok: true,
+      value: { packed, times: Float64Array.from(batch.times), count: batch.records.length },
+    };
   } catch (err) {
     const { stack: _stack, ...error } = toStrataError(err).toJSON();
     return { ok: false, error };
@@ -59,6 +76,9 @@ export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new StrataError('STRATA_E_USAGE', `the request body is not JSON (${(err as Error).message}); send an array of records, or one record per line as application/x-ndjson`);
+    throw new StrataError(
+      'STRATA_E_USAGE',
+      `the request body is not JSON (${(err as Error).message}); send an array of records, or one record per line as application/x-ndjson`,
+    );
   }
 }

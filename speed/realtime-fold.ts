@@ -14,7 +14,14 @@ import type { Redis } from 'ioredis';
 import { CodeCache } from '../core/code/code-cache.ts';
 import { loadJob } from '../core/code/load-bundle.ts';
 import { parseSegmentKey } from '../core/dataset/dataset-layout.ts';
-import { encodeKey, formatKey, keyId, toKey, type Key, type KeyPart } from '../core/keys/key-codec.ts';
+import {
+  encodeKey,
+  formatKey,
+  keyId,
+  toKey,
+  type Key,
+  type KeyPart,
+} from '../core/keys/key-codec.ts';
 import type { Logger } from '../core/log.ts';
 import { openSegment } from '../core/segment/open-segment.ts';
 import type { ObjectStore } from '../core/store/store.ts';
@@ -55,16 +62,29 @@ export class RealtimeFolder {
       const state = new RealtimeState(this.#o.redis, this.#o.prefix, view);
       const job = await loadJob(this.#code, reg.spec.codeHash);
       // Reading a commit back from the store is for recovery; a replay already folded needs none.
-      const records = commit.records && coversAll(commit.segments, reg) ? commit.records : (await state.isFolded(commit.id)) ? undefined : await this.#readBack(commit, reg);
+      const records =
+        commit.records && coversAll(commit.segments, reg)
+          ? commit.records
+          : (await state.isFolded(commit.id))
+            ? undefined
+            : await this.#readBack(commit, reg);
       if (!records) continue;
       const { partials, skipped } = mapToPartials(job, reg, records, this.#o.log);
       if (skipped > 0) this.#o.onSkipped?.(view, skipped);
-      const applied = await state.fold(commit.id, commit.bucket, partials, job.aggregate as AnyAggregator);
+      const applied = await state.fold(
+        commit.id,
+        commit.bucket,
+        partials,
+        job.aggregate as AnyAggregator,
+      );
       if (applied && partials.length > 0) await this.#announce(state, commit, partials);
     }
   }
 
-  async #readBack(commit: CommittedCommit, reg: RealtimeRegistration): Promise<Record<string, unknown>[]> {
+  async #readBack(
+    commit: CommittedCommit,
+    reg: RealtimeRegistration,
+  ): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
     for (const key of commit.segments) {
       if (!inRange(key, reg)) continue;
@@ -74,21 +94,41 @@ export class RealtimeFolder {
     return out;
   }
 
-  async #announce(state: RealtimeState, commit: CommittedCommit, partials: readonly Partial[]): Promise<void> {
+  async #announce(
+    state: RealtimeState,
+    commit: CommittedCommit,
+    partials: readonly Partial[],
+  ): Promise<void> {
     const keys = partials.slice(0, MAX_ANNOUNCED_KEYS).map((p) => p.key);
-    const message = JSON.stringify({ view: state.view, bucket: commit.bucket, commit: commit.id, keys: keys.map((k) => Buffer.from(k).toString('base64')), more: partials.length - keys.length });
+    const message = JSON.stringify({
+      view: state.view,
+      bucket: commit.bucket,
+      commit: commit.id,
+      keys: keys.map((k) => Buffer.from(k).toString('base64')),
+      more: partials.length - keys.length,
+    });
     try {
       await this.#o.redis.publish(state.channel, message);
     } catch (err) {
-      this.#o.log?.warn({ err, view: state.view }, 'announcing changed keys failed; live clients miss this update');
+      this.#o.log?.warn(
+        { err, view: state.view },
+        'announcing changed keys failed; live clients miss this update',
+      );
     }
   }
 }
 
 /** Runs the job's map over records and folds what it emits per key (the combiner of one commit). */
-export function mapToPartials(job: JobDefinition<unknown, unknown, unknown>, reg: Pick<RealtimeRegistration, 'view' | 'spec'>, records: Iterable<Record<string, unknown>>, log?: Logger): { partials: Partial[]; skipped: number } {
+export function mapToPartials(
+  job: JobDefinition<unknown, unknown, unknown>,
+  reg: Pick<RealtimeRegistration, 'view' | 'spec'>,
+  records: Iterable<Record<string, unknown>>,
+  log?: Logger,
+): { partials: Partial[]; skipped: number } {
   const agg = job.aggregate as AnyAggregator;
-  const context: JobContext = Object.freeze({ params: Object.freeze({ ...job.params, ...reg.spec.params }) });
+  const context: JobContext = Object.freeze({
+    params: Object.freeze({ ...job.params, ...reg.spec.params }),
+  });
   const byKey = new Map<string, Partial>();
   let skipped = 0;
   let pending: Array<[Uint8Array, unknown]> = [];
@@ -112,7 +152,16 @@ export function mapToPartials(job: JobDefinition<unknown, unknown, unknown>, reg
     } catch (err) {
       // A record counts wholly or not at all, like a skipped record in the batch layer.
       skipped++;
-      if (skipped <= 3) log?.warn({ err, view: reg.view, position, emitted: pending.map(([k]) => formatKey(k)).slice(0, 3) }, 'realtime map skipped a record it threw on');
+      if (skipped <= 3)
+        log?.warn(
+          {
+            err,
+            view: reg.view,
+            position,
+            emitted: pending.map(([k]) => formatKey(k)).slice(0, 3),
+          },
+          'realtime map skipped a record it threw on',
+        );
     }
     position++;
   }

@@ -26,9 +26,13 @@ export interface RealtimeRegistration {
 
 export const realtimeViewsKey = (prefix: string): string => `${prefix}:realtime:views`;
 /** When the batch loop last started a recomputation of the view (ms). */
-export const lastBatchKey = (prefix: string, view: string): string => `${prefix}:realtime:last-batch:${view}`;
+export const lastBatchKey = (prefix: string, view: string): string =>
+  `${prefix}:realtime:last-batch:${view}`;
 
-/** A job can be kept realtime when its reduce is an aggregator: a monoid merges batch and realtime exactly. */
+/**
+ * A job can be kept realtime when its reduce is an aggregator: a monoid merges batch and realtime
+ * exactly.
+ */
 export function assertRealtimeable(spec: JobSpec): void {
   if (!spec.reduce.startsWith('aggregate:')) {
     throw new StrataError(
@@ -38,37 +42,67 @@ export function assertRealtimeable(spec: JobSpec): void {
     );
   }
   if (spec.input.to !== undefined) {
-    throw new StrataError('STRATA_E_REALTIME_JOB', `job ${spec.name} reads its input only up to ${spec.input.to}; a realtime view follows new events, so remove input.to`, {
-      details: { job: spec.name, to: spec.input.to },
-    });
+    throw new StrataError(
+      'STRATA_E_REALTIME_JOB',
+      `job ${spec.name} reads its input only up to ${spec.input.to}; a realtime view follows new events, so remove input.to`,
+      {
+        details: { job: spec.name, to: spec.input.to },
+      },
+    );
   }
 }
 
-export async function registerRealtimeView(redis: Redis, prefix: string, reg: Omit<RealtimeRegistration, 'registeredAt' | 'dataset' | 'view'> & { now?: number }): Promise<RealtimeRegistration> {
+export async function registerRealtimeView(
+  redis: Redis,
+  prefix: string,
+  reg: Omit<RealtimeRegistration, 'registeredAt' | 'dataset' | 'view'> & { now?: number },
+): Promise<RealtimeRegistration> {
   assertRealtimeable(reg.spec);
   const { realtime: _ignored, ...spec } = reg.spec as JobSpec & { realtime?: unknown };
-  const full: RealtimeRegistration = { view: spec.view, dataset: spec.input.dataset, spec, everyMs: reg.everyMs, registeredAt: reg.now ?? Date.now() };
+  const full: RealtimeRegistration = {
+    view: spec.view,
+    dataset: spec.input.dataset,
+    spec,
+    everyMs: reg.everyMs,
+    registeredAt: reg.now ?? Date.now(),
+  };
   await redis.hset(realtimeViewsKey(prefix), spec.view, JSON.stringify(full));
   return full;
 }
 
-export async function unregisterRealtimeView(redis: Redis, prefix: string, view: string): Promise<boolean> {
+export async function unregisterRealtimeView(
+  redis: Redis,
+  prefix: string,
+  view: string,
+): Promise<boolean> {
   return (await redis.hdel(realtimeViewsKey(prefix), view)) === 1;
 }
 
-export async function getRealtimeView(redis: Redis, prefix: string, view: string): Promise<RealtimeRegistration | undefined> {
+export async function getRealtimeView(
+  redis: Redis,
+  prefix: string,
+  view: string,
+): Promise<RealtimeRegistration | undefined> {
   const raw = await redis.hget(realtimeViewsKey(prefix), view);
   return raw === null ? undefined : (JSON.parse(raw) as RealtimeRegistration);
 }
 
-export async function listRealtimeViews(redis: Redis, prefix: string): Promise<RealtimeRegistration[]> {
+export async function listRealtimeViews(
+  redis: Redis,
+  prefix: string,
+): Promise<RealtimeRegistration[]> {
   const all = await redis.hgetall(realtimeViewsKey(prefix));
   return Object.values(all)
     .map((raw) => JSON.parse(raw) as RealtimeRegistration)
     .sort((a, b) => (a.view < b.view ? -1 : a.view > b.view ? 1 : 0));
 }
 
-export async function setBatchCadence(redis: Redis, prefix: string, view: string, everyMs: number | null): Promise<RealtimeRegistration> {
+export async function setBatchCadence(
+  redis: Redis,
+  prefix: string,
+  view: string,
+  everyMs: number | null,
+): Promise<RealtimeRegistration> {
   const reg = await getRealtimeView(redis, prefix, view);
   if (!reg) throw notRegistered(view);
   const next = { ...reg, everyMs };
@@ -77,7 +111,11 @@ export async function setBatchCadence(redis: Redis, prefix: string, view: string
 }
 
 export function notRegistered(view: string): StrataError {
-  return new StrataError('STRATA_E_REALTIME_NOT_REGISTERED', `view ${JSON.stringify(view)} is not registered for realtime; register its job with \`strata views register <job.ts>\` (strata views realtime lists the registered ones)`, {
-    details: { view },
-  });
+  return new StrataError(
+    'STRATA_E_REALTIME_NOT_REGISTERED',
+    `view ${JSON.stringify(view)} is not registered for realtime; register its job with \`strata views register <job.ts>\` (strata views realtime lists the registered ones)`,
+    {
+      details: { view },
+    },
+  );
 }

@@ -22,7 +22,11 @@ import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import { StrataError } from '../core/errors.ts';
 import { speedScripts } from './speed-scripts.ts';
-import { decodeAccumulator, encodeAccumulator, type AnyAggregator } from '../jobs/aggregators/aggregator.ts';
+import {
+  decodeAccumulator,
+  encodeAccumulator,
+  type AnyAggregator,
+} from '../jobs/aggregators/aggregator.ts';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 /** Fields per HMGET / HSET, so one command never carries an unbounded argument list. */
@@ -41,7 +45,8 @@ export interface RealtimeRead {
 }
 
 export const realtimeKeyPrefix = (prefix: string, view: string): string => `${prefix}:rt:${view}:`;
-export const realtimeChangesChannel = (prefix: string, view: string): string => `${prefix}:rt:${view}:changes`;
+export const realtimeChangesChannel = (prefix: string, view: string): string =>
+  `${prefix}:rt:${view}:changes`;
 
 export class RealtimeState {
   readonly #redis: Redis;
@@ -77,13 +82,20 @@ export class RealtimeState {
    * Merges one commit's partial accumulators into its bucket, exactly once per commit id.
    * Returns false when the commit was folded before (a recovery replay).
    */
-  async fold(commitId: number, bucket: number, partials: readonly Partial[], agg: AnyAggregator): Promise<boolean> {
+  async fold(
+    commitId: number,
+    bucket: number,
+    partials: readonly Partial[],
+    agg: AnyAggregator,
+  ): Promise<boolean> {
     if (await this.isFolded(commitId)) return false;
     const hash = this.#bucket(bucket);
     const tx = this.#redis.multi();
     for (let i = 0; i < partials.length; i += CHUNK) {
       const chunk = partials.slice(i, i + CHUNK);
-      const fields = chunk.map((p) => Buffer.from(p.key.buffer, p.key.byteOffset, p.key.byteLength));
+      const fields = chunk.map((p) =>
+        Buffer.from(p.key.buffer, p.key.byteOffset, p.key.byteLength),
+      );
       const existing = await this.#redis.hmgetBuffer(hash, ...fields);
       const args: Buffer[] = [];
       chunk.forEach((p, j) => {
@@ -99,9 +111,13 @@ export class RealtimeState {
     const result = await tx.exec();
     const failed = result?.find(([err]) => err);
     if (!result || failed) {
-      throw new StrataError('STRATA_E_REALTIME_STATE', `folding commit ${commitId} into realtime view ${this.view} failed: ${failed?.[0]?.message ?? 'the transaction was aborted'}`, {
-        details: { view: this.view, commitId, bucket },
-      });
+      throw new StrataError(
+        'STRATA_E_REALTIME_STATE',
+        `folding commit ${commitId} into realtime view ${this.view} failed: ${failed?.[0]?.message ?? 'the transaction was aborted'}`,
+        {
+          details: { view: this.view, commitId, bucket },
+        },
+      );
     }
     return true;
   }
@@ -110,21 +126,50 @@ export class RealtimeState {
   async read(boundary: number, keys: readonly Uint8Array[]): Promise<RealtimeRead> {
     if (keys.length === 0) return { buckets: [], values: [] };
     const args = keys.map((k) => Buffer.from(k.buffer, k.byteOffset, k.byteLength));
-    const [buckets, values] = (await speedScripts(this.#redis).rtRead.buffer(this.#buckets, String(boundary), `${this.#base}b:`, ...args)) as [Buffer[], Buffer[][]];
+    const [buckets, values] = (await speedScripts(this.#redis).rtRead.buffer(
+      this.#buckets,
+      String(boundary),
+      `${this.#base}b:`,
+      ...args,
+    )) as [Buffer[], Buffer[][]];
     return { buckets: buckets.map((b) => Number(b.toString())), values };
   }
 
   /** Keys present in realtime buckets, in key order, within [start, end) and after `after`. */
-  async keysInRange(start: Uint8Array, end: Uint8Array | undefined, after: Uint8Array | undefined, limit: number): Promise<Uint8Array[]> {
-    const lo = after ? Buffer.concat([Buffer.from('('), after]) : Buffer.concat([Buffer.from('['), start]);
+  async keysInRange(
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    after: Uint8Array | undefined,
+    limit: number,
+  ): Promise<Uint8Array[]> {
+    const lo = after
+      ? Buffer.concat([Buffer.from('('), after])
+      : Buffer.concat([Buffer.from('['), start]);
     const hi = end ? Buffer.concat([Buffer.from('('), end]) : Buffer.from('+');
-    const found = await this.#redis.zrangebylexBuffer(this.#keys, lo, hi, 'LIMIT', '0', String(limit));
+    const found = await this.#redis.zrangebylexBuffer(
+      this.#keys,
+      lo,
+      hi,
+      'LIMIT',
+      '0',
+      String(limit),
+    );
     return found.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
   }
 
-  /** Drops every bucket ≤ `upTo` (covered by every batch version a server may still answer from). */
+  /**
+   * Drops every bucket ≤ `upTo` (covered by every batch version a server may still answer from).
+   */
   async drop(upTo: number): Promise<number> {
-    return Number(await speedScripts(this.#redis).rtDrop(this.#buckets, this.#keys, this.#folded, String(upTo), `${this.#base}b:`));
+    return Number(
+      await speedScripts(this.#redis).rtDrop(
+        this.#buckets,
+        this.#keys,
+        this.#folded,
+        String(upTo),
+        `${this.#base}b:`,
+      ),
+    );
   }
 
   async bucketIds(): Promise<number[]> {
@@ -134,7 +179,12 @@ export class RealtimeState {
   /** Removes the whole state (the view was unregistered). */
   async clear(): Promise<void> {
     const ids = await this.bucketIds();
-    await this.#redis.del(this.#buckets, this.#keys, this.#folded, ...ids.map((b) => this.#bucket(b)));
+    await this.#redis.del(
+      this.#buckets,
+      this.#keys,
+      this.#folded,
+      ...ids.map((b) => this.#bucket(b)),
+    );
   }
 }
 

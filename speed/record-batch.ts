@@ -33,20 +33,31 @@ export interface RecordBatchOptions {
 const FIELD_NAME = /^[^\0]{1,256}$/;
 
 /** `body` is the request text for NDJSON, or the parsed JSON value for application/json. */
-export function parseRecordBatch(body: unknown, format: BodyFormat, options: RecordBatchOptions): RecordBatch {
-  if (!FIELD_NAME.test(options.timeField)) throw usage(`timeField ${JSON.stringify(options.timeField)} is not a field name`);
+export function parseRecordBatch(
+  body: unknown,
+  format: BodyFormat,
+  options: RecordBatchOptions,
+): RecordBatch {
+  if (!FIELD_NAME.test(options.timeField))
+    throw usage(`timeField ${JSON.stringify(options.timeField)} is not a field name`);
   const records: Record<string, unknown>[] = [];
   const lines: number[] | undefined = format === 'ndjson' ? [] : undefined;
   if (format === 'ndjson') parseNdjson(String(body ?? ''), records, lines!);
   else {
-    if (!Array.isArray(body)) throw usage(`an application/json body must be an array of records ([{…}, {…}]), got ${describe(body)}; for one record per line use Content-Type: application/x-ndjson`);
+    if (!Array.isArray(body))
+      throw usage(
+        `an application/json body must be an array of records ([{…}, {…}]), got ${describe(body)}; for one record per line use Content-Type: application/x-ndjson`,
+      );
     for (let i = 0; i < body.length; i++) {
       const r: unknown = body[i];
       if (!isObject(r)) throw invalid(i, undefined, `${describe(r)}, not a JSON object`);
       records.push(r);
     }
   }
-  if (records.length === 0) throw usage('the request holds no records; send one JSON object per line (application/x-ndjson) or an array of objects (application/json)');
+  if (records.length === 0)
+    throw usage(
+      'the request holds no records; send one JSON object per line (application/x-ndjson) or an array of objects (application/json)',
+    );
   const times = new Array<number>(records.length);
   const field = options.timeField;
   for (let i = 0; i < records.length; i++) {
@@ -62,7 +73,10 @@ export function parseRecordBatch(body: unknown, format: BodyFormat, options: Rec
         value === undefined
           ? `; name the field that holds each record's event time with ?timeField=<field>, or add ?defaultTime=now to stamp records that lack it with the ingest time`
           : '; every record needs an ISO-8601 time with a time zone (e.g. "2026-01-05T10:00:00Z") or epoch milliseconds';
-      throw invalid(i, lines?.[i], `time field "${field}" ${explainBadEventTime(value)}${hint}`, { field, value: safeValue(value) });
+      throw invalid(i, lines?.[i], `time field "${field}" ${explainBadEventTime(value)}${hint}`, {
+        field,
+        value: safeValue(value),
+      });
     }
     times[i] = time;
   }
@@ -84,10 +98,20 @@ function parseNdjson(text: string, records: Record<string, unknown>[], lines: nu
       try {
         value = JSON.parse(s);
       } catch (err) {
-        if (s.trim() !== '') throw invalid(records.length, line, `not valid JSON (${(err as Error).message}): ${excerpt(s)}`);
+        if (s.trim() !== '')
+          throw invalid(
+            records.length,
+            line,
+            `not valid JSON (${(err as Error).message}): ${excerpt(s)}`,
+          );
       }
       if (value !== undefined) {
-        if (!isObject(value)) throw invalid(records.length, line, `${describe(value)}, not a JSON object; each line must hold one record such as {"time": "…", …}`);
+        if (!isObject(value))
+          throw invalid(
+            records.length,
+            line,
+            `${describe(value)}, not a JSON object; each line must hold one record such as {"time": "…", …}`,
+          );
         records.push(value);
         lines.push(line);
       }
@@ -104,11 +128,20 @@ function describe(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`;
 }
 
-function invalid(index: number, line: number | undefined, problem: string, extra: Record<string, unknown> = {}): StrataError {
+function invalid(
+  index: number,
+  line: number | undefined,
+  problem: string,
+  extra: Record<string, unknown> = {},
+): StrataError {
   const where = `record ${index}${line !== undefined ? ` (line ${line})` : ''}`;
-  return new StrataError('STRATA_E_RECORD_INVALID', `${where}: ${problem}; nothing of this request was stored`, {
-    details: { index, ...(line !== undefined ? { line } : {}), ...extra },
-  });
+  return new StrataError(
+    'STRATA_E_RECORD_INVALID',
+    `${where}: ${problem}; nothing of this request was stored`,
+    {
+      details: { index, ...(line !== undefined ? { line } : {}), ...extra },
+    },
+  );
 }
 
 function usage(message: string): StrataError {

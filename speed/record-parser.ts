@@ -21,11 +21,17 @@ import { threadModule } from '../core/package-root.ts';
 export interface RecordParserOptions {
   /** Parse threads; 0 parses everything on the calling thread. */
   threads: number;
-  /** Bodies smaller than this are parsed inline (a thread hop costs more than they do). Default 32 KiB. */
+  /**
+   * Bodies smaller than this are parsed inline (a thread hop costs more than they do). Default 32
+   * KiB.
+   */
   inlineBelowBytes?: number;
 }
 
-/** config.speedParseThreads: -1 means one thread fewer than the cores (the main thread keeps one), 0 none. */
+/**
+ * config.speedParseThreads: -1 means one thread fewer than the cores (the main thread keeps one), 0
+ * none.
+ */
 export function defaultParseThreads(configured: number): number {
   return configured >= 0 ? configured : Math.max(0, os.availableParallelism() - 1);
 }
@@ -52,20 +58,39 @@ export class RecordParser {
     });
     try {
       // Fail at start-up, not at the first request, if the thread entry cannot load.
-      await Promise.all(Array.from({ length: options.threads }, () => pool.run(undefined, { name: 'ping' })));
+      await Promise.all(
+        Array.from({ length: options.threads }, () => pool.run(undefined, { name: 'ping' })),
+      );
     } catch (err) {
       await pool.destroy().catch(() => {});
-      throw new StrataError('STRATA_E_INTERNAL', `the speed layer's parse threads failed to start: ${(err as Error).message}`, { cause: err });
+      throw new StrataError(
+        'STRATA_E_INTERNAL',
+        `the speed layer's parse threads failed to start: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     return new RecordParser(pool, options.threads, inlineBelow);
   }
 
-  async parse(body: Uint8Array, format: BodyFormat, options: RecordBatchOptions): Promise<RecordBatch> {
+  async parse(
+    body: Uint8Array,
+    format: BodyFormat,
+    options: RecordBatchOptions,
+  ): Promise<RecordBatch> {
     if (!this.#pool || body.length < this.#inlineBelow) return parseBody(body, format, options);
-    const request: ParseRequest = { body, format, timeField: options.timeField, ...(options.defaultTime !== undefined ? { defaultTime: options.defaultTime } : {}) };
+    const request: ParseRequest = {
+      body,
+      format,
+      timeField: options.timeField,
+      ...(options.defaultTime !== undefined ? { defaultTime: options.defaultTime } : {}),
+    };
     const reply = (await this.#pool.run(request, { name: 'parse' })) as ParseReply;
     if (!reply.ok) throw StrataError.fromJSON(reply.error);
-    return { records: unpackRecords(reply.value.packed) as Record<string, unknown>[], times: reply.value.times, timeField: options.timeField };
+    return {
+      records: unpackRecords(reply.value.packed) as Record<string, unknown>[],
+      times: reply.value.times,
+      timeField: options.timeField,
+    };
   }
 
   async close(): Promise<void> {

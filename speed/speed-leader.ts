@@ -22,7 +22,10 @@ export interface SpeedLease {
   token: string;
   /** `host:pid` */
   holder: string;
-  /** Resolves (never rejects) when the lease is lost: someone else holds it, or it could not be renewed in time. */
+  /**
+   * Resolves (never rejects) when the lease is lost: someone else holds it, or it could not be
+   * renewed in time.
+   */
   lost: Promise<StrataError>;
   release(): Promise<void>;
 }
@@ -35,7 +38,11 @@ export interface SpeedLeaseOptions {
 
 const DEFAULT_TTL_MS = 10_000;
 
-export async function acquireSpeedLease(redis: Redis, prefix: string, options: SpeedLeaseOptions = {}): Promise<SpeedLease> {
+export async function acquireSpeedLease(
+  redis: Redis,
+  prefix: string,
+  options: SpeedLeaseOptions = {},
+): Promise<SpeedLease> {
   const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
   const key = speedLeaderKey(prefix);
   const scripts = speedScripts(redis);
@@ -44,8 +51,15 @@ export async function acquireSpeedLease(redis: Redis, prefix: string, options: S
 
   if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') {
     const current = await redis.get(key);
-    const tookOver = current !== null && isDeadLocalHolder(current) && (await scripts.takeover(key, current, token, ttlMs)) === 1;
-    if (tookOver) options.log?.warn({ previous: holderOf(current) }, 'took over the speed lease of a strata speed process of this host that no longer runs');
+    const tookOver =
+      current !== null &&
+      isDeadLocalHolder(current) &&
+      (await scripts.takeover(key, current, token, ttlMs)) === 1;
+    if (tookOver)
+      options.log?.warn(
+        { previous: holderOf(current) },
+        'took over the speed lease of a strata speed process of this host that no longer runs',
+      );
     else if (current === null && (await redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK') {
       // it expired between our two looks
     } else {
@@ -54,7 +68,9 @@ export async function acquireSpeedLease(redis: Redis, prefix: string, options: S
       throw new StrataError(
         'STRATA_E_SPEED_LEADER',
         `another strata speed process (${who}) already runs for the cluster prefix ${prefix}: only one may commit. Stop that one first` +
-          (pttl > 0 ? `; if it was killed, its lease expires in ${Math.ceil(pttl / 1000)} s, then start this one again` : '') +
+          (pttl > 0
+            ? `; if it was killed, its lease expires in ${Math.ceil(pttl / 1000)} s, then start this one again`
+            : '') +
           `; or give this one its own cluster with another STRATA_REDIS_PREFIX`,
         { details: { prefix, holder: who, expiresInMs: pttl } },
       );
@@ -71,20 +87,36 @@ export async function acquireSpeedLease(redis: Redis, prefix: string, options: S
     clearInterval(timer);
     resolveLost(err);
   };
-  const timer = setInterval(() => {
-    scripts
-      .renew(key, token, ttlMs)
-      .then((ok) => {
-        if (ok === 1) lastRenewed = Date.now();
-        else lose(new StrataError('STRATA_E_SPEED_LEADER', `the speed lease of prefix ${prefix} was taken by another process; this strata speed stops committing`, { details: { prefix } }));
-      })
-      .catch((err: unknown) => {
-        options.log?.warn({ err }, 'renewing the speed lease failed; retrying');
-        if (Date.now() - lastRenewed >= ttlMs) {
-          lose(new StrataError('STRATA_E_SPEED_LEADER', `the speed lease of prefix ${prefix} could not be renewed for ${ttlMs} ms (Redis unreachable), so another process may hold it now; this strata speed stops committing`, { cause: err, details: { prefix } }));
-        }
-      });
-  }, Math.max(50, Math.floor(ttlMs / 3)));
+  const timer = setInterval(
+    () => {
+      scripts
+        .renew(key, token, ttlMs)
+        .then((ok) => {
+          if (ok === 1) lastRenewed = Date.now();
+          else
+            lose(
+              new StrataError(
+                'STRATA_E_SPEED_LEADER',
+                `the speed lease of prefix ${prefix} was taken by another process; this strata speed stops committing`,
+                { details: { prefix } },
+              ),
+            );
+        })
+        .catch((err: unknown) => {
+          options.log?.warn({ err }, 'renewing the speed lease failed; retrying');
+          if (Date.now() - lastRenewed >= ttlMs) {
+            lose(
+              new StrataError(
+                'STRATA_E_SPEED_LEADER',
+                `the speed lease of prefix ${prefix} could not be renewed for ${ttlMs} ms (Redis unreachable), so another process may hold it now; this strata speed stops committing`,
+                { cause: err, details: { prefix } },
+              ),
+            );
+          }
+        });
+    },
+    Math.max(50, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
 
   return {
@@ -95,7 +127,11 @@ export async function acquireSpeedLease(redis: Redis, prefix: string, options: S
       if (done) return;
       done = true;
       clearInterval(timer);
-      await scripts.release(key, token).catch((err: unknown) => options.log?.warn({ err }, 'could not release the speed lease; it expires by itself'));
+      await scripts
+        .release(key, token)
+        .catch((err: unknown) =>
+          options.log?.warn({ err }, 'could not release the speed lease; it expires by itself'),
+        );
     },
   };
 }

@@ -23,9 +23,24 @@ export class SpeedMetrics {
 
   constructor() {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'strata_speed_requests_total', help: 'Ingest requests answered, by HTTP status.', labelNames: ['status'], registers });
-    this.records = new Counter({ name: 'strata_speed_records_total', help: 'Records acknowledged (durable in the master dataset), by dataset.', labelNames: ['dataset'], registers });
-    this.commits = new Counter({ name: 'strata_speed_commits_total', help: 'Group commits, by dataset and outcome (ok, failed).', labelNames: ['dataset', 'outcome'], registers });
+    this.requests = new Counter({
+      name: 'strata_speed_requests_total',
+      help: 'Ingest requests answered, by HTTP status.',
+      labelNames: ['status'],
+      registers,
+    });
+    this.records = new Counter({
+      name: 'strata_speed_records_total',
+      help: 'Records acknowledged (durable in the master dataset), by dataset.',
+      labelNames: ['dataset'],
+      registers,
+    });
+    this.commits = new Counter({
+      name: 'strata_speed_commits_total',
+      help: 'Group commits, by dataset and outcome (ok, failed).',
+      labelNames: ['dataset', 'outcome'],
+      registers,
+    });
     this.commitLatency = new Histogram({
       name: 'strata_speed_commit_duration_seconds',
       help: 'From taking a group off the queue to acknowledging it (encode, begin, durable put, realtime fold, complete).',
@@ -40,8 +55,18 @@ export class SpeedMetrics {
       buckets: [1, 10, 100, 1000, 5000, 10_000, 25_000, 50_000, 100_000],
       registers,
     });
-    this.queueRecords = new Gauge({ name: 'strata_speed_queue_records', help: 'Records accepted and waiting for their group commit, by dataset.', labelNames: ['dataset'], registers });
-    this.recovered = new Counter({ name: 'strata_speed_recovered_commits_total', help: 'Unfinished commits settled by recovery: folded (segments were there) or dropped (none were).', labelNames: ['outcome'], registers });
+    this.queueRecords = new Gauge({
+      name: 'strata_speed_queue_records',
+      help: 'Records accepted and waiting for their group commit, by dataset.',
+      labelNames: ['dataset'],
+      registers,
+    });
+    this.recovered = new Counter({
+      name: 'strata_speed_recovered_commits_total',
+      help: 'Unfinished commits settled by recovery: folded (segments were there) or dropped (none were).',
+      labelNames: ['outcome'],
+      registers,
+    });
     collectDefaultMetrics({ register: this.registry });
   }
 }

@@ -43,19 +43,27 @@ export async function recoverInflight(deps: RecoveryDeps): Promise<RecoverySumma
       summary[outcome].push({ dataset, id: record.id });
     }
   }
-  if (summary.folded.length + summary.dropped.length > 0) deps.log?.info(summary, 'finished the speed commits left in flight');
+  if (summary.folded.length + summary.dropped.length > 0)
+    deps.log?.info(summary, 'finished the speed commits left in flight');
   return summary;
 }
 
-export async function recoverCommit(record: CommitRecord, deps: RecoveryDeps): Promise<RecoveryOutcome> {
+export async function recoverCommit(
+  record: CommitRecord,
+  deps: RecoveryDeps,
+): Promise<RecoveryOutcome> {
   const { store, commitLog } = deps;
   if (record.staged) {
     for (const { from, to } of record.copies) {
       if (await store.stat(to)) continue;
       if (!(await store.stat(from))) {
-        throw new StrataError('STRATA_E_INTERNAL', `speed commit ${record.id} of ${record.dataset} was staged but neither ${from} nor ${to} exists; the commit stays in flight. Look for who deleted the staged file under tmp/`, {
-          details: { dataset: record.dataset, id: record.id, from, to },
-        });
+        throw new StrataError(
+          'STRATA_E_INTERNAL',
+          `speed commit ${record.id} of ${record.dataset} was staged but neither ${from} nor ${to} exists; the commit stays in flight. Look for who deleted the staged file under tmp/`,
+          {
+            details: { dataset: record.dataset, id: record.id, from, to },
+          },
+        );
       }
       try {
         await store.copy(from, to);
@@ -64,28 +72,57 @@ export async function recoverCommit(record: CommitRecord, deps: RecoveryDeps): P
       }
     }
   }
-  const present = await Promise.all(record.segments.map(async (key) => (await store.stat(key)) !== undefined));
+  const present = await Promise.all(
+    record.segments.map(async (key) => (await store.stat(key)) !== undefined),
+  );
   const count = present.filter(Boolean).length;
   if (count > 0 && count < present.length) {
-    throw new StrataError('STRATA_E_INTERNAL', `speed commit ${record.id} of ${record.dataset} has ${count} of its ${present.length} segments in the store (missing: ${record.segments.filter((_, i) => !present[i]).join(', ')}); it stays in flight`, {
-      details: { dataset: record.dataset, id: record.id },
-    });
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `speed commit ${record.id} of ${record.dataset} has ${count} of its ${present.length} segments in the store (missing: ${record.segments.filter((_, i) => !present[i]).join(', ')}); it stays in flight`,
+      {
+        details: { dataset: record.dataset, id: record.id },
+      },
+    );
   }
   const outcome: RecoveryOutcome = count > 0 ? 'folded' : 'dropped';
-  if (outcome === 'folded') await deps.onCommitted?.({ dataset: record.dataset, id: record.id, bucket: record.bucket, segments: record.segments, views: record.views });
+  if (outcome === 'folded')
+    await deps.onCommitted?.({
+      dataset: record.dataset,
+      id: record.id,
+      bucket: record.bucket,
+      segments: record.segments,
+      views: record.views,
+    });
   await commitLog.complete(record.dataset, record.id);
   await deleteStaged(record, store, deps.log);
-  deps.log?.info({ dataset: record.dataset, id: record.id, bucket: record.bucket, outcome }, outcome === 'folded' ? 'recovered a speed commit whose segments were stored' : 'dropped a speed commit that had stored nothing');
+  deps.log?.info(
+    { dataset: record.dataset, id: record.id, bucket: record.bucket, outcome },
+    outcome === 'folded'
+      ? 'recovered a speed commit whose segments were stored'
+      : 'dropped a speed commit that had stored nothing',
+  );
   return outcome;
 }
 
 /** tmp/ is scratch: a leftover staged file is harmless, so failures are only logged. */
-export async function deleteStaged(record: Pick<CommitRecord, 'planned' | 'dataset' | 'id'>, store: ObjectStore, log?: Logger): Promise<void> {
+export async function deleteStaged(
+  record: Pick<CommitRecord, 'planned' | 'dataset' | 'id'>,
+  store: ObjectStore,
+  log?: Logger,
+): Promise<void> {
   if (record.planned.length < 2) return; // a single-day commit goes straight to master/
   await Promise.all(
     record.planned.map(({ date }) => {
       const key = stagingKey(record.dataset, record.id, date);
-      return store.delete(key).catch((err: unknown) => log?.warn({ err, key, dataset: record.dataset, id: record.id }, 'could not delete a staged speed segment'));
+      return store
+        .delete(key)
+        .catch((err: unknown) =>
+          log?.warn(
+            { err, key, dataset: record.dataset, id: record.id },
+            'could not delete a staged speed segment',
+          ),
+        );
     }),
   );
 }

@@ -13,7 +13,8 @@ import type { Redis } from 'ioredis';
 import { luaScripts, type LuaScript } from '../core/redis/lua-scripts.ts';
 import { packageUrl } from '../core/package-root.ts';
 
-export type SpeedScriptName = 'begin' | 'seal' | 'stage' | 'renew' | 'release' | 'takeover' | 'rtRead' | 'rtDrop';
+export type SpeedScriptName =
+  'begin' | 'seal' | 'stage' | 'renew' | 'release' | 'takeover' | 'rtRead' | 'rtDrop';
 
 const LUA_DIR = packageUrl('speed/lua/');
 

@@ -57,30 +57,59 @@ const QUEUE_LIMIT_COMMITS = 4;
 const REPAIR_FIRST_MS = 1000;
 const REPAIR_MAX_MS = 30_000;
 
-export async function startSpeedServer(config: StrataConfig, opts: SpeedServerOptions = {}): Promise<SpeedServer> {
+export async function startSpeedServer(
+  config: StrataConfig,
+  opts: SpeedServerOptions = {},
+): Promise<SpeedServer> {
   const log = opts.log;
-  if (!config.redisUrl) throw new StrataError('STRATA_E_CONFIG', 'strata speed needs Redis: set STRATA_REDIS_URL (or --redis), or run it inside a cluster started with strata dev');
-  if (!config.token) throw new StrataError('STRATA_E_CONFIG', 'strata speed needs a token, as its API writes to the master dataset: set STRATA_TOKEN (strata dev makes one and writes it to .strata/cluster.json)');
+  if (!config.redisUrl)
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      'strata speed needs Redis: set STRATA_REDIS_URL (or --redis), or run it inside a cluster started with strata dev',
+    );
+  if (!config.token)
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      'strata speed needs a token, as its API writes to the master dataset: set STRATA_TOKEN (strata dev makes one and writes it to .strata/cluster.json)',
+    );
 
   const cleanups: Array<() => Promise<unknown>> = [];
   const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => log?.warn({ err }, 'speed server cleanup step failed'));
+    for (const fn of cleanups.reverse())
+      await fn().catch((err: unknown) => log?.warn({ err }, 'speed server cleanup step failed'));
     cleanups.length = 0;
   };
   try {
-    const redis: Redis = await connectRedis(config.redisUrl, { role: 'command', name: 'speed', ...(log ? { log } : {}) });
+    const redis: Redis = await connectRedis(config.redisUrl, {
+      role: 'command',
+      name: 'speed',
+      ...(log ? { log } : {}),
+    });
     cleanups.push(async () => redis.disconnect());
     const store = opts.store ?? (await openStoreFromConfig(config));
     if (!opts.store) cleanups.push(() => store.close());
-    const lease: SpeedLease = await acquireSpeedLease(redis, config.redisPrefix, { ...(opts.leaseTtlMs ? { ttlMs: opts.leaseTtlMs } : {}), ...(log ? { log } : {}) });
+    const lease: SpeedLease = await acquireSpeedLease(redis, config.redisPrefix, {
+      ...(opts.leaseTtlMs ? { ttlMs: opts.leaseTtlMs } : {}),
+      ...(log ? { log } : {}),
+    });
     cleanups.push(() => lease.release());
-    const commitLog = new CommitLog(redis, { prefix: config.redisPrefix, bucketMs: config.speedBucketMs });
+    const commitLog = new CommitLog(redis, {
+      prefix: config.redisPrefix,
+      bucketMs: config.speedBucketMs,
+    });
     const metrics = new SpeedMetrics();
-    const parser = await RecordParser.start({ threads: opts.parseThreads ?? defaultParseThreads(config.speedParseThreads) });
+    const parser = await RecordParser.start({
+      threads: opts.parseThreads ?? defaultParseThreads(config.speedParseThreads),
+    });
     cleanups.push(() => parser.close());
 
     // Before anything is accepted: finish or drop what a previous process left in flight.
-    const recovered = await recoverInflight({ commitLog, store, onCommitted: opts.onCommitted, log });
+    const recovered = await recoverInflight({
+      commitLog,
+      store,
+      onCommitted: opts.onCommitted,
+      log,
+    });
     for (const _ of recovered.folded) metrics.recovered.inc({ outcome: 'folded' });
     for (const _ of recovered.dropped) metrics.recovered.inc({ outcome: 'dropped' });
 
@@ -89,7 +118,14 @@ export async function startSpeedServer(config: StrataConfig, opts: SpeedServerOp
     const stopRepairs = new AbortController();
     const repairs = new Set<Promise<void>>();
     const repair = (record: CommitRecord) => {
-      const deps = { commitLog, store, onCommitted: opts.onCommitted, log, metrics, signal: stopRepairs.signal };
+      const deps = {
+        commitLog,
+        store,
+        onCommitted: opts.onCommitted,
+        log,
+        metrics,
+        signal: stopRepairs.signal,
+      };
       const run = repairLoop(record, deps, (fn) => committerOf(record.dataset).exclusive(fn));
       repairs.add(run);
       void run.finally(() => repairs.delete(run));
@@ -125,10 +161,18 @@ export async function startSpeedServer(config: StrataConfig, opts: SpeedServerOp
       parse: (body, format, options) => parser.parse(body, format, options),
       ingest: (dataset, batch) => {
         if (lostReason) throw lostReason;
-        if (stopping) throw new StrataError('STRATA_E_SPEED_UNAVAILABLE', 'the speed layer is stopping; send the records again to the next one');
+        if (stopping)
+          throw new StrataError(
+            'STRATA_E_SPEED_UNAVAILABLE',
+            'the speed layer is stopping; send the records again to the next one',
+          );
         const committer = committerOf(dataset);
         if (committer.queuedRecords > QUEUE_LIMIT_COMMITS * config.speedMaxCommitRecords) {
-          throw new StrataError('STRATA_E_SPEED_UNAVAILABLE', `the speed layer is behind: ${committer.queuedRecords} records of ${dataset} wait for their commit; send this batch again in a moment`, { details: { dataset, queued: committer.queuedRecords } });
+          throw new StrataError(
+            'STRATA_E_SPEED_UNAVAILABLE',
+            `the speed layer is behind: ${committer.queuedRecords} records of ${dataset} wait for their commit; send this batch again in a moment`,
+            { details: { dataset, queued: committer.queuedRecords } },
+          );
         }
         return committer.submit(batch);
       },
@@ -145,7 +189,8 @@ export async function startSpeedServer(config: StrataConfig, opts: SpeedServerOp
     const host = opts.host ?? config.speedHost;
     await app.listen({ host, port: opts.port ?? config.speedPort });
     const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : (opts.port ?? config.speedPort);
+    const port =
+      typeof address === 'object' && address ? address.port : (opts.port ?? config.speedPort);
     let closing: Promise<void> | undefined;
     return {
       url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
@@ -170,7 +215,10 @@ export async function startSpeedServer(config: StrataConfig, opts: SpeedServerOp
   }
 }
 
-/** Retries recovery of a commit whose group failed after begin, with backoff, until settled or stopped. */
+/**
+ * Retries recovery of a commit whose group failed after begin, with backoff, until settled or
+ * stopped.
+ */
 async function repairLoop(
   record: CommitRecord,
   deps: Parameters<typeof recoverCommit>[1] & { metrics: SpeedMetrics; signal: AbortSignal },
@@ -184,7 +232,10 @@ async function repairLoop(
       deps.metrics.recovered.inc({ outcome });
       return;
     } catch (err) {
-      deps.log?.warn({ err, dataset: record.dataset, commitId: record.id, retryInMs: wait * 2 }, 'could not settle a failed speed commit yet; retrying');
+      deps.log?.warn(
+        { err, dataset: record.dataset, commitId: record.id, retryInMs: wait * 2 },
+        'could not settle a failed speed commit yet; retrying',
+      );
     }
   }
 }

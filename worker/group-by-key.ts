@@ -15,7 +15,9 @@ export interface KeyGroup {
   values: Uint8Array[];
 }
 
-export async function* groupByKey(batches: AsyncIterable<readonly ShuffleEntry[]>): AsyncGenerator<KeyGroup[]> {
+export async function* groupByKey(
+  batches: AsyncIterable<readonly ShuffleEntry[]>,
+): AsyncGenerator<KeyGroup[]> {
   let open: KeyGroup | undefined;
   for await (const batch of batches) {
     const done: KeyGroup[] = [];

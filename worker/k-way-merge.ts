@@ -29,7 +29,11 @@ interface Cursor<T> {
   iterator: AsyncIterator<readonly T[]> | Iterator<readonly T[]>;
 }
 
-export async function* kWayMerge<T>(sources: ReadonlyArray<BatchSource<T>>, compare: Compare<T>, options: KWayMergeOptions = {}): AsyncGenerator<T[]> {
+export async function* kWayMerge<T>(
+  sources: ReadonlyArray<BatchSource<T>>,
+  compare: Compare<T>,
+  options: KWayMergeOptions = {},
+): AsyncGenerator<T[]> {
   const batchSize = options.batchSize ?? 1024;
   const open = new Set<Cursor<T>>();
   const less = (a: Cursor<T>, b: Cursor<T>): boolean => {
@@ -39,7 +43,10 @@ export async function* kWayMerge<T>(sources: ReadonlyArray<BatchSource<T>>, comp
   const heap: Cursor<T>[] = [];
   try {
     const cursors = sources.map((s, source): Cursor<T> => {
-      const iterator = Symbol.asyncIterator in s ? (s as AsyncIterable<readonly T[]>)[Symbol.asyncIterator]() : (s as Iterable<readonly T[]>)[Symbol.iterator]();
+      const iterator =
+        Symbol.asyncIterator in s
+          ? (s as AsyncIterable<readonly T[]>)[Symbol.asyncIterator]()
+          : (s as Iterable<readonly T[]>)[Symbol.iterator]();
       const cursor = { source, batch: [], pos: 0, iterator };
       open.add(cursor);
       return cursor;

@@ -23,7 +23,8 @@ export function outputsDir(workDir: string): string {
 /** The folder of one map attempt, or undefined when `mapOutputId` is not a well-formed id. */
 export function attemptDir(workDir: string, mapOutputId: string): string | undefined {
   const parts = mapOutputId.split('/');
-  if (parts.length !== 2 || !parts.every((p) => SEGMENT.test(p) && !p.includes('..'))) return undefined;
+  if (parts.length !== 2 || !parts.every((p) => SEGMENT.test(p) && !p.includes('..')))
+    return undefined;
   return path.join(outputsDir(workDir), parts[0]!, parts[1]!);
 }
 

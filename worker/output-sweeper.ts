@@ -55,7 +55,14 @@ export function startOutputSweeper(opts: OutputSweeperOptions): OutputSweeper {
       if (!info?.isDirectory()) continue;
       const age = Date.now() - info.mtimeMs;
       const state = await opts.redis.hget(`${opts.prefix}:job:${jobId}`, 'state');
-      const why = age > maxAgeMs ? 'old' : state !== null && TERMINAL.has(state) ? `job ${state}` : state === null && age > unknownJobAfterMs ? 'job unknown' : undefined;
+      const why =
+        age > maxAgeMs
+          ? 'old'
+          : state !== null && TERMINAL.has(state)
+            ? `job ${state}`
+            : state === null && age > unknownJobAfterMs
+              ? 'job unknown'
+              : undefined;
       if (!why || opts.isBusy(jobId)) continue;
       await rm(dir, { recursive: true, force: true });
       removed.push(jobId);
@@ -66,7 +73,9 @@ export function startOutputSweeper(opts: OutputSweeperOptions): OutputSweeper {
 
   const sweep = () => (running ??= sweepOnce().finally(() => (running = undefined)));
   const timer = setInterval(() => {
-    sweep().catch((err: unknown) => opts.log?.warn({ err }, 'sweeping map outputs failed; trying again later'));
+    sweep().catch((err: unknown) =>
+      opts.log?.warn({ err }, 'sweeping map outputs failed; trying again later'),
+    );
   }, opts.intervalMs ?? 30_000);
   timer.unref();
   return { sweep, stop: () => clearInterval(timer) };

@@ -6,7 +6,8 @@
  *   unpackValue(bytes);                      // [1, 2, 3]
  *
  * What a value is depends on the job (see map/shuffle-combiner.ts): an encoded accumulator for
- * an aggregate job, a list of emitted values for a reduce job. Plain data only (jobs/plain-value.ts):
+ * an aggregate job, a list of emitted values for a reduce job. Plain data only
+ * (jobs/plain-value.ts):
  * Date and Uint8Array survive (a Uint8Array comes back as a Buffer, which is one).
  */
 import { Packr, Unpackr } from 'msgpackr';
@@ -28,4 +29,3 @@ export function unpackValue(bytes: Uint8Array): unknown {
 export function compareEntries(a: ShuffleEntry, b: ShuffleEntry): number {
   return Buffer.compare(a[0], b[0]);
 }
-

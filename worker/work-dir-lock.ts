@@ -26,7 +26,11 @@ export async function lockWorkDir(workDir: string): Promise<WorkDirLock> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || tries > 0) throw err;
       const holder = Number(await readFile(file, 'utf8').catch(() => ''));
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
-        throw new StrataError('STRATA_E_CONFIG', `the work folder ${workDir} is in use by the worker with pid ${holder}; give each worker its own STRATA_WORK_DIR`, { details: { workDir, pid: holder } });
+        throw new StrataError(
+          'STRATA_E_CONFIG',
+          `the work folder ${workDir} is in use by the worker with pid ${holder}; give each worker its own STRATA_WORK_DIR`,
+          { details: { workDir, pid: holder } },
+        );
       }
       await rm(file, { force: true });
     }

@@ -36,7 +36,14 @@ import { createLogger, type Logger } from '../core/log.ts';
 import { decodeTaskCancel, taskCancelChannel } from '../core/redis/cluster-keys.ts';
 import { connectRedis } from '../core/redis/connect-redis.ts';
 import { openStore } from '../core/store/open-store.ts';
-import { TASK_QUEUE, type CallResult, type MapResult, type ReduceResult, type Task, type TaskResult } from '../core/tasks/task-payload.ts';
+import {
+  TASK_QUEUE,
+  type CallResult,
+  type MapResult,
+  type ReduceResult,
+  type Task,
+  type TaskResult,
+} from '../core/tasks/task-payload.ts';
 import { CodeCache } from '../core/code/code-cache.ts';
 import { asStrataError } from './job-errors.ts';
 import { mapOutputPath, outputsDir } from './map-outputs.ts';
@@ -47,14 +54,23 @@ import { lockWorkDir } from './work-dir-lock.ts';
 import { registerWorker } from './worker-registry.ts';
 import { workerSettings, type WorkerSettings } from './worker-settings.ts';
 
-/** Stalls (lost locks) BullMQ tolerates per task before failing it: a task whose worker is killed twice still runs. */
+/**
+ * Stalls (lost locks) BullMQ tolerates per task before failing it: a task whose worker is killed
+ * twice still runs.
+ */
 export const MAX_STALLS = 3;
-/** How long an attempt of a task already running here waits before it is offered to the workers again. */
+/**
+ * How long an attempt of a task already running here waits before it is offered to the workers
+ * again.
+ */
 const SAME_TASK_DELAY_MS = 500;
 
 export interface StartWorkerOptions {
   log?: Logger;
-  /** How long stop() lets running tasks finish before it puts them back on the queue. Default 10 000 ms. */
+  /**
+   * How long stop() lets running tasks finish before it puts them back on the queue. Default 10 000
+   * ms.
+   */
   stopGraceMs?: number;
   /** Sweep map outputs of finished jobs this often. Default 30 000 ms. */
   sweepIntervalMs?: number;
@@ -78,13 +94,19 @@ interface InFlight {
   released: boolean;
 }
 
-export async function startWorker(config: StrataConfig, options: StartWorkerOptions = {}): Promise<WorkerHandle> {
+export async function startWorker(
+  config: StrataConfig,
+  options: StartWorkerOptions = {},
+): Promise<WorkerHandle> {
   const settings = await workerSettings(config);
   const { id, workDir } = settings;
   const log = (options.log ?? createLogger(settings)).child({ component: 'worker', workerId: id });
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
   const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await Promise.resolve().then(fn).catch((err: unknown) => log.warn({ err }, 'worker cleanup step failed'));
+    for (const fn of cleanups.reverse())
+      await Promise.resolve()
+        .then(fn)
+        .catch((err: unknown) => log.warn({ err }, 'worker cleanup step failed'));
     cleanups.length = 0;
   };
 
@@ -95,15 +117,26 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
     await rm(outputsDir(workDir), { recursive: true, force: true });
     cleanups.push(() => rm(outputsDir(workDir), { recursive: true, force: true }));
 
-    const store = await openStore(settings.store, { accessKey: settings.s3AccessKey || undefined, secretKey: settings.s3SecretKey || undefined });
+    const store = await openStore(settings.store, {
+      accessKey: settings.s3AccessKey || undefined,
+      secretKey: settings.s3SecretKey || undefined,
+    });
     cleanups.push(() => store.close());
     const code = new CodeCache(store, path.join(workDir, 'code'));
 
     const command = await connectRedis(settings.redisUrl, { role: 'command', name: 'worker', log });
     cleanups.push(() => command.quit());
-    const queueConnection: Redis = await connectRedis(settings.redisUrl, { role: 'queue', name: 'worker', log });
+    const queueConnection: Redis = await connectRedis(settings.redisUrl, {
+      role: 'queue',
+      name: 'worker',
+      log,
+    });
     cleanups.push(() => queueConnection.quit());
-    const subscriber = await connectRedis(settings.redisUrl, { role: 'subscriber', name: 'worker', log });
+    const subscriber = await connectRedis(settings.redisUrl, {
+      role: 'subscriber',
+      name: 'worker',
+      log,
+    });
     cleanups.push(() => subscriber.quit());
 
     const threads = await TaskThreads.start({
@@ -125,7 +158,8 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
       host: settings.shuffleHost,
       port: settings.shufflePort,
       token: settings.token,
-      resolve: (mapOutputId, _partition, jobId) => (mapOutputId.startsWith(`${jobId}/`) ? mapOutputPath(workDir, mapOutputId) : undefined),
+      resolve: (mapOutputId, _partition, jobId) =>
+        mapOutputId.startsWith(`${jobId}/`) ? mapOutputPath(workDir, mapOutputId) : undefined,
       log,
     });
     cleanups.push(() => shuffle.stop(1000));
@@ -144,40 +178,80 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
 
     const run = async (task: Task, signal: AbortSignal): Promise<TaskResult> => {
       if (!task || (task.kind !== 'map' && task.kind !== 'reduce' && task.kind !== 'call')) {
-        throw new StrataError('STRATA_E_INTERNAL', `the queue ${TASK_QUEUE} holds a task of unknown kind ${JSON.stringify((task as { kind?: unknown } | undefined)?.kind)}; only map, reduce and call tasks are known`);
+        throw new StrataError(
+          'STRATA_E_INTERNAL',
+          `the queue ${TASK_QUEUE} holds a task of unknown kind ${JSON.stringify((task as { kind?: unknown } | undefined)?.kind)}; only map, reduce and call tasks are known`,
+        );
       }
       const bundle = await code.ensure(task.codeHash);
       switch (task.kind) {
         case 'map': {
           const outcome = await threads.run('map', { task, bundle }, signal);
-          return { kind: 'map', output: { taskId: task.taskId, mapOutputId: outcome.mapOutputId, address: advertised }, workerId: id, counters: outcome.counters } satisfies MapResult;
+          return {
+            kind: 'map',
+            output: { taskId: task.taskId, mapOutputId: outcome.mapOutputId, address: advertised },
+            workerId: id,
+            counters: outcome.counters,
+          } satisfies MapResult;
         }
         case 'reduce': {
           const outcome = await threads.run('reduce', { task, bundle }, signal);
-          return { kind: 'reduce', outputKey: outcome.outputKey, workerId: id, counters: outcome.counters } satisfies ReduceResult;
+          return {
+            kind: 'reduce',
+            outputKey: outcome.outputKey,
+            workerId: id,
+            counters: outcome.counters,
+          } satisfies ReduceResult;
         }
         case 'call': {
           const outcome = await threads.run('call', { task, bundle }, signal);
-          return { kind: 'call', workerId: id, value: outcome.value, durationMs: outcome.durationMs } satisfies CallResult;
+          return {
+            kind: 'call',
+            workerId: id,
+            value: outcome.value,
+            durationMs: outcome.durationMs,
+          } satisfies CallResult;
         }
       }
     };
 
     /** BullMQ job ids the coordinator cancelled, with its reason, while they run here. */
     const cancelled = new Map<string, string>();
-    // Three parameters: BullMQ then passes an AbortSignal, aborted by bull.cancelJob (the coordinator's cancel).
-    const processor = async (job: Job<Task, TaskResult>, token?: string, lost?: AbortSignal): Promise<TaskResult> => {
+    // Three parameters: BullMQ then passes an AbortSignal, aborted by bull.cancelJob (the
+    // coordinator's cancel).
+    const processor = async (
+      job: Job<Task, TaskResult>,
+      token?: string,
+      lost?: AbortSignal,
+    ): Promise<TaskResult> => {
       const task = job.data;
-      if (token && task && task.kind !== 'call' && [...inFlight].some((t) => t.jobId === task.jobId && t.taskId === task.taskId)) {
-        // Another attempt of this task runs here (a speculative race): let another worker take this one.
+      if (
+        token &&
+        task &&
+        task.kind !== 'call' &&
+        [...inFlight].some((t) => t.jobId === task.jobId && t.taskId === task.taskId)
+      ) {
+        // Another attempt of this task runs here (a speculative race): let another worker take this
+        // one.
         await job.moveToDelayed(Date.now() + SAME_TASK_DELAY_MS, token);
         throw new DelayedError();
       }
-      const entry: InFlight = { controller: new AbortController(), jobId: task?.jobId, taskId: task?.taskId, kind: task?.kind, released: false };
+      const entry: InFlight = {
+        controller: new AbortController(),
+        jobId: task?.jobId,
+        taskId: task?.taskId,
+        kind: task?.kind,
+        released: false,
+      };
       const onLost = () => entry.controller.abort(lost?.reason);
       lost?.addEventListener('abort', onLost, { once: true });
       inFlight.add(entry);
-      const taskLog = log.child({ jobId: task?.jobId, taskId: task?.taskId, attempt: task?.attempt, kind: task?.kind });
+      const taskLog = log.child({
+        jobId: task?.jobId,
+        taskId: task?.taskId,
+        attempt: task?.attempt,
+        kind: task?.kind,
+      });
       try {
         taskLog.debug('task started');
         const result = await run(task, entry.controller.signal);
@@ -195,9 +269,17 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
         const why = job.id ? cancelled.get(job.id) : undefined;
         const error =
           why !== undefined
-            ? new StrataError('STRATA_E_TASK_CANCELLED', `attempt ${task?.attempt} of task ${task?.taskId} of job ${task?.jobId} was cancelled by the coordinator on ${id}: ${why}`, { details: { jobId: task?.jobId, taskId: task?.taskId, attempt: task?.attempt } })
+            ? new StrataError(
+                'STRATA_E_TASK_CANCELLED',
+                `attempt ${task?.attempt} of task ${task?.taskId} of job ${task?.jobId} was cancelled by the coordinator on ${id}: ${why}`,
+                { details: { jobId: task?.jobId, taskId: task?.taskId, attempt: task?.attempt } },
+              )
             : lost?.aborted
-              ? new StrataError('STRATA_E_TASK_LOST', `task ${task?.taskId} of job ${task?.jobId} lost its lock on ${job.processedBy ?? 'this worker'} and was aborted; it is retried`, { retryable: true, cause: err })
+              ? new StrataError(
+                  'STRATA_E_TASK_LOST',
+                  `task ${task?.taskId} of job ${task?.jobId} lost its lock on ${job.processedBy ?? 'this worker'} and was aborted; it is retried`,
+                  { retryable: true, cause: err },
+                )
               : asStrataError(err);
         taskLog.warn({ code: error.code, retryable: error.retryable, err: error }, 'task failed');
         const message = JSON.stringify(error.toJSON());
@@ -229,7 +311,8 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
       for (const bullId of msg?.ids ?? []) {
         if (!inFlight.size) break;
         cancelled.set(bullId, msg!.reason);
-        if (bull.cancelJob(bullId, msg!.reason)) log.info({ bullId, reason: msg!.reason }, 'running attempt cancelled by the coordinator');
+        if (bull.cancelJob(bullId, msg!.reason))
+          log.info({ bullId, reason: msg!.reason }, 'running attempt cancelled by the coordinator');
         else cancelled.delete(bullId);
       }
     });
@@ -238,11 +321,20 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
     const presence = await registerWorker(command, {
       prefix: settings.redisPrefix,
       heartbeatMs: settings.heartbeatMs,
-      info: { id, address: advertised, host: os.hostname(), pid: process.pid, threads: settings.threads, started: Date.now() },
+      info: {
+        id,
+        address: advertised,
+        host: os.hostname(),
+        pid: process.pid,
+        threads: settings.threads,
+        started: Date.now(),
+      },
       log,
     });
     cleanups.push(() => presence.stop());
-    void bull.run().catch((err: unknown) => log.error({ err }, 'the queue worker stopped with an error'));
+    void bull
+      .run()
+      .catch((err: unknown) => log.error({ err }, 'the queue worker stopped with an error'));
     log.info({ address: advertised, threads: settings.threads, workDir }, 'worker ready');
 
     let stopping: Promise<void> | undefined;
@@ -259,7 +351,12 @@ export async function startWorker(config: StrataConfig, options: StartWorkerOpti
           const timer = setTimeout(() => {
             for (const t of inFlight) {
               t.released = true;
-              t.controller.abort(new StrataError('STRATA_E_TASK_LOST', 'the worker is stopping; the task goes back on the queue'));
+              t.controller.abort(
+                new StrataError(
+                  'STRATA_E_TASK_LOST',
+                  'the worker is stopping; the task goes back on the queue',
+                ),
+              );
             }
           }, graceMs);
           await closing;

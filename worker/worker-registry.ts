@@ -38,9 +38,17 @@ export interface WorkerPresence {
   stop(): Promise<void>;
 }
 
-export async function registerWorker(redis: Redis, opts: RegisterWorkerOptions): Promise<WorkerPresence> {
+export async function registerWorker(
+  redis: Redis,
+  opts: RegisterWorkerOptions,
+): Promise<WorkerPresence> {
   const { prefix, heartbeatMs, info } = opts;
-  const beat = () => redis.multi().hset(workersKey(prefix), info.id, JSON.stringify(info)).set(workerAliveKey(prefix, info.id), '1', 'PX', 3 * heartbeatMs).exec();
+  const beat = () =>
+    redis
+      .multi()
+      .hset(workersKey(prefix), info.id, JSON.stringify(info))
+      .set(workerAliveKey(prefix, info.id), '1', 'PX', 3 * heartbeatMs)
+      .exec();
   await beat();
   let stopped = false;
   const timer = setInterval(() => {
@@ -54,7 +62,11 @@ export async function registerWorker(redis: Redis, opts: RegisterWorkerOptions):
       if (stopped) return;
       stopped = true;
       clearInterval(timer);
-      await redis.del(workerAliveKey(prefix, info.id)).catch((err: unknown) => opts.log?.warn({ err }, 'could not remove the worker alive key; it expires by itself'));
+      await redis
+        .del(workerAliveKey(prefix, info.id))
+        .catch((err: unknown) =>
+          opts.log?.warn({ err }, 'could not remove the worker alive key; it expires by itself'),
+        );
     },
   };
 }

@@ -18,7 +18,10 @@ import { OPTIONS, type StrataConfig } from '../core/config.ts';
 import { StrataError } from '../core/errors.ts';
 
 export interface WorkerSettings {
-  /** Unique per process: `<host>-<pid>-<random>`. BullMQ's processedBy and the Redis registration use it. */
+  /**
+   * Unique per process: `<host>-<pid>-<random>`. BullMQ's processedBy and the Redis registration
+   * use it.
+   */
   id: string;
   redisUrl: string;
   redisPrefix: string;
@@ -43,21 +46,38 @@ export async function workerSettings(config: StrataConfig): Promise<WorkerSettin
   const redisUrl = config.redisUrl || cluster?.redisUrl || '';
   const token = config.token || cluster?.token || '';
   const missing = [
-    ...(redisUrl ? [] : [`${OPTIONS.redisUrl.env} (the cluster's Redis, e.g. redis://127.0.0.1:6379)`]),
-    ...(token ? [] : [`${OPTIONS.token.env} (the cluster token; reducers must present it to the shuffle server)`]),
+    ...(redisUrl
+      ? []
+      : [`${OPTIONS.redisUrl.env} (the cluster's Redis, e.g. redis://127.0.0.1:6379)`]),
+    ...(token
+      ? []
+      : [
+          `${OPTIONS.token.env} (the cluster token; reducers must present it to the shuffle server)`,
+        ]),
   ];
   if (missing.length > 0) {
-    throw new StrataError('STRATA_E_CONFIG', `a worker needs ${missing.join(' and ')}: set them, or start a local cluster with \`strata dev\` so ${path.join(config.home, 'cluster.json')} names them`, {
-      details: { missing },
-    });
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      `a worker needs ${missing.join(' and ')}: set them, or start a local cluster with \`strata dev\` so ${path.join(config.home, 'cluster.json')} names them`,
+      {
+        details: { missing },
+      },
+    );
   }
   const defaultStore = `file://${path.join(config.home, 'store')}`;
-  const host = os.hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40) || 'host';
+  const host =
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9-]/g, '-')
+      .slice(0, 40) || 'host';
   const id = `${host}-${process.pid}-${randomBytes(2).toString('hex')}`;
   return {
     id,
     redisUrl,
-    redisPrefix: config.redisPrefix === OPTIONS.redisPrefix.default && cluster ? cluster.redisPrefix : config.redisPrefix,
+    redisPrefix:
+      config.redisPrefix === OPTIONS.redisPrefix.default && cluster
+        ? cluster.redisPrefix
+        : config.redisPrefix,
     token,
     store: config.store === defaultStore && cluster?.store ? cluster.store : config.store,
     s3AccessKey: config.s3AccessKey,
@@ -74,13 +94,19 @@ export async function workerSettings(config: StrataConfig): Promise<WorkerSettin
   };
 }
 
-/** A wildcard bind address cannot be dialled from elsewhere: it needs an explicit advertise host. */
+/**
+ * A wildcard bind address cannot be dialled from elsewhere: it needs an explicit advertise host.
+ */
 function advertiseHost(bind: string, advertise: string): string {
   if (advertise) return advertise;
   if (bind === '0.0.0.0' || bind === '::' || bind === '[::]') {
-    throw new StrataError('STRATA_E_CONFIG', `STRATA_SHUFFLE_HOST=${bind} binds every interface, but other workers cannot dial ${bind}; set STRATA_SHUFFLE_ADVERTISE_HOST to this machine's name or address`, {
-      details: { shuffleHost: bind },
-    });
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      `STRATA_SHUFFLE_HOST=${bind} binds every interface, but other workers cannot dial ${bind}; set STRATA_SHUFFLE_ADVERTISE_HOST to this machine's name or address`,
+      {
+        details: { shuffleHost: bind },
+      },
+    );
   }
   return bind;
 }

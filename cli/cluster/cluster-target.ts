@@ -42,41 +42,74 @@ export interface ClusterTarget {
 }
 
 /** Adds --store, --coordinator and --token to a command (and --server/--no-server when asked). */
-export function withTargetOptions(cmd: Command, which: { store?: boolean; coordinator?: boolean; server?: boolean } = { store: true, coordinator: true }): Command {
-  if (which.store !== false) cmd.option('--store <url>', 'store URL (default: STRATA_STORE, else the cluster of .strata/cluster.json, else .strata/store)');
+export function withTargetOptions(
+  cmd: Command,
+  which: { store?: boolean; coordinator?: boolean; server?: boolean } = {
+    store: true,
+    coordinator: true,
+  },
+): Command {
+  if (which.store !== false)
+    cmd.option(
+      '--store <url>',
+      'store URL (default: STRATA_STORE, else the cluster of .strata/cluster.json, else .strata/store)',
+    );
   if (which.server === true) {
-    cmd.option('--server <url>', 'view server to ask first; the store is read when it does not answer (default: STRATA_SERVE_URL, else the view server of .strata/cluster.json)');
+    cmd.option(
+      '--server <url>',
+      'view server to ask first; the store is read when it does not answer (default: STRATA_SERVE_URL, else the view server of .strata/cluster.json)',
+    );
     cmd.option('--no-server', 'read the store directly, not through a view server');
   }
   if (which.coordinator !== false) {
-    cmd.option('--coordinator <url>', 'coordinator API URL (default: STRATA_COORDINATOR_URL, else .strata/cluster.json)');
-    cmd.option('--token <token>', 'coordinator token (default: STRATA_TOKEN, else .strata/cluster.json)');
+    cmd.option(
+      '--coordinator <url>',
+      'coordinator API URL (default: STRATA_COORDINATOR_URL, else .strata/cluster.json)',
+    );
+    cmd.option(
+      '--token <token>',
+      'coordinator token (default: STRATA_TOKEN, else .strata/cluster.json)',
+    );
   }
   return cmd;
 }
 
-export async function resolveTarget(flags: TargetFlags, options: { config?: StrataConfig } = {}): Promise<ClusterTarget> {
+export async function resolveTarget(
+  flags: TargetFlags,
+  options: { config?: StrataConfig } = {},
+): Promise<ClusterTarget> {
   const config = options.config ?? loadConfig({ overrides: { store: flags.store } });
   const cluster = await readClusterFile(config.home);
   // config.store is never empty: loadConfig derives file://<home>/store. Only that derived default
   // yields to the cluster's store; a flag or STRATA_STORE naming another store wins.
-  const isDefaultStore = flags.store === undefined && config.store === pathToFileURL(path.join(config.home, 'store')).href;
+  const isDefaultStore =
+    flags.store === undefined &&
+    config.store === pathToFileURL(path.join(config.home, 'store')).href;
   const store = isDefaultStore && cluster ? cluster.store : config.store;
   const fromConfig = config.redisUrl !== '';
   return {
     config,
     store,
-    coordinatorUrl: flags.coordinator || config.coordinatorUrl || cluster?.coordinatorUrl || undefined,
+    coordinatorUrl:
+      flags.coordinator || config.coordinatorUrl || cluster?.coordinatorUrl || undefined,
     token: flags.token || config.token || cluster?.token || undefined,
     redisUrl: fromConfig ? config.redisUrl : cluster?.redisUrl,
     redisPrefix: fromConfig || !cluster ? config.redisPrefix : cluster.redisPrefix,
     // The cluster's view server serves the cluster's store: it answers only for that store.
-    serveUrl: flags.server === false ? undefined : flags.server || config.serveUrl || (cluster && store === cluster.store ? cluster.serveUrl : undefined) || undefined,
+    serveUrl:
+      flags.server === false
+        ? undefined
+        : flags.server ||
+          config.serveUrl ||
+          (cluster && store === cluster.store ? cluster.serveUrl : undefined) ||
+          undefined,
     cluster,
   };
 }
 
-/** A client of the target's coordinator; a clear error when no coordinator is configured or running. */
+/**
+ * A client of the target's coordinator; a clear error when no coordinator is configured or running.
+ */
 export function coordinatorOf(target: ClusterTarget): CoordinatorClient {
   if (!target.coordinatorUrl) {
     throw new StrataError(
@@ -86,11 +119,18 @@ export function coordinatorOf(target: ClusterTarget): CoordinatorClient {
     );
   }
   if (!target.token) {
-    throw new StrataError('STRATA_E_AUTH', `no token for the coordinator at ${target.coordinatorUrl}; pass --token or set STRATA_TOKEN`, { details: { url: target.coordinatorUrl } });
+    throw new StrataError(
+      'STRATA_E_AUTH',
+      `no token for the coordinator at ${target.coordinatorUrl}; pass --token or set STRATA_TOKEN`,
+      { details: { url: target.coordinatorUrl } },
+    );
   }
   return new CoordinatorClient({ url: target.coordinatorUrl, token: target.token });
 }
 
 export function openTargetStore(target: ClusterTarget): Promise<ObjectStore> {
-  return openStore(target.store, { accessKey: target.config.s3AccessKey || undefined, secretKey: target.config.s3SecretKey || undefined });
+  return openStore(target.store, {
+    accessKey: target.config.s3AccessKey || undefined,
+    secretKey: target.config.s3SecretKey || undefined,
+  });
 }

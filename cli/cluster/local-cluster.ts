@@ -1,6 +1,7 @@
 /**
  * A whole Strata cluster on this machine, as real processes: its own redis-server, a coordinator,
- * N workers, a view server and the speed layer (`node cli/bin.mjs coordinator|worker|serve|speed`). `strata dev`,
+ * N workers, a view server and the speed layer (`node cli/bin.mjs coordinator|worker|serve|speed`).
+ * `strata dev`,
  * `strata demo` and the integration tests start clusters this way.
  *
  *   const cluster = await startLocalCluster({ home: '.strata', workers: 2 });
@@ -20,13 +21,21 @@ import { OPTIONS, type OptionName } from '../../core/config.ts';
 import { startRedisServer, type RedisServer } from '../../core/redis/start-redis-server.ts';
 import { startService, type Service, type ServiceExit } from './service-process.ts';
 
-/** What `strata coordinator` prints on stdout once its API listens (cli/commands/coordinator.ts). */
+/**
+ * What `strata coordinator` prints on stdout once its API listens (cli/commands/coordinator.ts).
+ */
 const COORDINATOR_READY = /^coordinator listening on (https?:\/\/\S+)/;
 /** What `strata worker` prints on stdout once it takes tasks. */
 const WORKER_READY = /^worker\b.*\b(ready|listening|started|running)\b/i;
-/** What `strata serve` prints once every published view is loaded and it listens (cli/commands/serve.ts). */
+/**
+ * What `strata serve` prints once every published view is loaded and it listens
+ * (cli/commands/serve.ts).
+ */
 const SERVE_READY = /^serve listening on (https?:\/\/\S+)/;
-/** What `strata speed` prints once it holds the speed lease, has recovered and listens (cli/commands/speed.ts). */
+/**
+ * What `strata speed` prints once it holds the speed lease, has recovered and listens
+ * (cli/commands/speed.ts).
+ */
 const SPEED_READY = /^speed listening on (https?:\/\/\S+)/;
 
 export interface LocalClusterOptions {
@@ -50,7 +59,9 @@ export interface LocalClusterOptions {
   speed?: boolean;
   /** Speed layer port. Default 0: a free one, read back from its ready line. */
   speedPort?: number;
-  /** Further settings for every child, by config option name (memoryBudgetBytes, heartbeatMs, …). */
+  /**
+   * Further settings for every child, by config option name (memoryBudgetBytes, heartbeatMs, …).
+   */
   config?: Partial<Record<OptionName, string | number>>;
   /** Per-child settings for the workers only (e.g. workerThreads). */
   workerConfig?: Partial<Record<OptionName, string | number>>;
@@ -58,7 +69,9 @@ export interface LocalClusterOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** Milliseconds each child has to report ready. Default 30 000. */
   readyTimeoutMs?: number;
-  /** Don't write <home>/cluster.json (tests that run several clusters in one home). Default false. */
+  /**
+   * Don't write <home>/cluster.json (tests that run several clusters in one home). Default false.
+   */
   noClusterFile?: boolean;
 }
 
@@ -89,7 +102,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   let stopping = false;
   const stopAll = async () => {
     stopping = true;
-    for (const level of [2, 1, 0]) await Promise.all(started.filter((s) => s.level === level).map((s) => s.stop().catch(() => {})));
+    for (const level of [2, 1, 0])
+      await Promise.all(
+        started.filter((s) => s.level === level).map((s) => s.stop().catch(() => {})),
+      );
   };
   try {
     let redis: RedisServer | undefined;
@@ -134,9 +150,17 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       startService({
         name: `worker-${i}`,
         args: ['worker'],
-        // Worker threads inherit these Node options: stacks of user code map back to their .ts lines.
+        // Worker threads inherit these Node options: stacks of user code map back to their .ts
+        // lines.
         nodeArgs: ['--enable-source-maps'],
-        env: { ...base, ...settingsEnv({ ...shared, workDir: path.join(home, 'work', `worker-${i}`), ...options.workerConfig }) },
+        env: {
+          ...base,
+          ...settingsEnv({
+            ...shared,
+            workDir: path.join(home, 'work', `worker-${i}`),
+            ...options.workerConfig,
+          }),
+        },
         cwd: home,
         logFile: path.join(logDir, `worker-${i}.log`),
         isReady: (line) => WORKER_READY.test(line),
@@ -151,7 +175,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
             startService({
               name: 'serve',
               args: ['serve'],
-              env: { ...base, ...settingsEnv({ ...shared, serveHost: '127.0.0.1', servePort: options.servePort ?? 0 }) },
+              env: {
+                ...base,
+                ...settingsEnv({
+                  ...shared,
+                  serveHost: '127.0.0.1',
+                  servePort: options.servePort ?? 0,
+                }),
+              },
               cwd: home,
               logFile: path.join(logDir, 'serve.log'),
               isReady: (line) => SERVE_READY.test(line),
@@ -166,14 +197,26 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
             startService({
               name: 'speed',
               args: ['speed'],
-              env: { ...base, ...settingsEnv({ ...shared, speedHost: '127.0.0.1', speedPort: options.speedPort ?? 0 }) },
+              env: {
+                ...base,
+                ...settingsEnv({
+                  ...shared,
+                  speedHost: '127.0.0.1',
+                  speedPort: options.speedPort ?? 0,
+                }),
+              },
               cwd: home,
               logFile: path.join(logDir, 'speed.log'),
               isReady: (line) => SPEED_READY.test(line),
               readyTimeoutMs,
             }),
           ];
-    const results = await Promise.allSettled([startCoordinator, ...startWorkers, ...startServe, ...startSpeed]);
+    const results = await Promise.allSettled([
+      startCoordinator,
+      ...startWorkers,
+      ...startServe,
+      ...startSpeed,
+    ]);
     const services = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     // Workers hand their running tasks back within their own grace (10 s, worker-process.ts);
     // a SIGKILL before that would lose the hand-back, so they get a little longer.
@@ -194,7 +237,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 
     if (!options.noClusterFile) await writeClusterFile(home, info);
     const unexpectedExit = new Promise<{ name: string } & ServiceExit>((resolve) => {
-      for (const s of services) void s.exited.then((e) => !stopping && resolve({ name: s.name, ...e }));
+      for (const s of services)
+        void s.exited.then((e) => !stopping && resolve({ name: s.name, ...e }));
     });
     let stopped: Promise<void> | undefined;
     return {
@@ -220,9 +264,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 }
 
 /** Config option values as the STRATA_* variables core/config.ts reads (one table of names). */
-export function settingsEnv(settings: Partial<Record<OptionName, string | number | undefined>>): Record<string, string> {
+export function settingsEnv(
+  settings: Partial<Record<OptionName, string | number | undefined>>,
+): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(settings) as [OptionName, string | number | undefined][]) {
+  for (const [name, value] of Object.entries(settings) as [
+    OptionName,
+    string | number | undefined,
+  ][]) {
     if (value !== undefined) env[OPTIONS[name].env] = String(value);
   }
   return env;

@@ -10,7 +10,9 @@
 import { readClusterFile } from '../../core/cluster-file.ts';
 import { loadConfig, type OptionName, type StrataConfig } from '../../core/config.ts';
 
-export async function loadServiceConfig(overrides: Partial<Record<OptionName, string | undefined>>): Promise<StrataConfig> {
+export async function loadServiceConfig(
+  overrides: Partial<Record<OptionName, string | undefined>>,
+): Promise<StrataConfig> {
   const config = loadConfig({ overrides });
   const cluster = await readClusterFile(config.home);
   if (!cluster) return config;
@@ -22,7 +24,9 @@ export async function loadServiceConfig(overrides: Partial<Record<OptionName, st
       token: config.token || cluster.token,
       // The store and prefix have non-empty defaults: the cluster's win over a default only.
       ...(config.store === defaultStore && cluster.store ? { store: cluster.store } : {}),
-      ...(config.redisPrefix === 'strata' && cluster.redisPrefix ? { redisPrefix: cluster.redisPrefix } : {}),
+      ...(config.redisPrefix === 'strata' && cluster.redisPrefix
+        ? { redisPrefix: cluster.redisPrefix }
+        : {}),
     },
   });
 }

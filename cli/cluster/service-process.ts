@@ -28,7 +28,9 @@ export const STRATA_BIN = packagePath('cli/bin.mjs');
  * few % of its requests/s (`npm run bench -- serve`). Launching it by hand, pass the same option:
  * `node --max-semi-space-size=4 node_modules/.bin/strata serve`.
  */
-export const COMMAND_NODE_ARGS: Readonly<Record<string, readonly string[]>> = { serve: ['--max-semi-space-size=4'] };
+export const COMMAND_NODE_ARGS: Readonly<Record<string, readonly string[]>> = {
+  serve: ['--max-semi-space-size=4'],
+};
 
 export interface ServiceOptions {
   /** Names the process in messages and cluster.json pids: 'coordinator', 'worker-0'. */
@@ -74,11 +76,15 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     log = createWriteStream(opts.logFile, { flags: 'a' });
   }
   const command = opts.args[0] ?? '';
-  const child = spawn(process.execPath, [...(COMMAND_NODE_ARGS[command] ?? []), ...(opts.nodeArgs ?? []), STRATA_BIN, ...opts.args], {
-    cwd: opts.cwd,
-    env: opts.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(COMMAND_NODE_ARGS[command] ?? []), ...(opts.nodeArgs ?? []), STRATA_BIN, ...opts.args],
+    {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const guard = guardChild(child);
   let tail = '';
   const keep = (chunk: Buffer) => {
@@ -125,7 +131,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       void stopChild(child, exited, 2000);
     }, timeoutMs);
     void exited.then(({ code, signal }) => {
-      const why = spawnError ? `could not be started (${spawnError.message})` : `exited (${signal ?? `code ${code}`}) before it was ready`;
+      const why = spawnError
+        ? `could not be started (${spawnError.message})`
+        : `exited (${signal ?? `code ${code}`}) before it was ready`;
       finish(failure(opts, why, tailText()));
     });
   });
@@ -141,19 +149,36 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   };
 }
 
-/** Names the child's own error code when it printed one (`strata: … [STRATA_E_REDIS_UNAVAILABLE]`). */
+/**
+ * Names the child's own error code when it printed one (`strata: … [STRATA_E_REDIS_UNAVAILABLE]`).
+ */
 function failure(opts: ServiceOptions, why: string, tail: string): StrataError {
   const childCode = [...tail.matchAll(/\[(STRATA_E_[A-Z_]+)\]/g)].pop()?.[1];
-  return new StrataError('STRATA_E_SERVICE_START_FAILED', `the ${opts.name} process (strata ${opts.args.join(' ')}) ${why}${opts.logFile ? `; full log: ${opts.logFile}` : ''}. Its last output:\n${tail || '(none)'}`, {
-    details: { name: opts.name, args: opts.args, logFile: opts.logFile, ...(childCode ? { childCode } : {}) },
-  });
+  return new StrataError(
+    'STRATA_E_SERVICE_START_FAILED',
+    `the ${opts.name} process (strata ${opts.args.join(' ')}) ${why}${opts.logFile ? `; full log: ${opts.logFile}` : ''}. Its last output:\n${tail || '(none)'}`,
+    {
+      details: {
+        name: opts.name,
+        args: opts.args,
+        logFile: opts.logFile,
+        ...(childCode ? { childCode } : {}),
+      },
+    },
+  );
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<ServiceExit>, graceMs: number): Promise<ServiceExit> {
+async function stopChild(
+  child: ChildProcess,
+  exited: Promise<ServiceExit>,
+  graceMs: number,
+): Promise<ServiceExit> {
   if (child.exitCode === null && child.signalCode === null) {
     child.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, graceMs, 'timeout')));
+    const timeout = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(resolve, graceMs, 'timeout')),
+    );
     const outcome = await Promise.race([exited.then(() => 'exited' as const), timeout]);
     clearTimeout(timer);
     if (outcome === 'timeout') child.kill('SIGKILL');

@@ -43,18 +43,33 @@ export class ViewServerClient {
   }
 
   async get(view: string, key: readonly KeyPart[]): Promise<ServerValue> {
-    const res = await this.#request(`/v1/views/${encodeURIComponent(view)}/get?key=${encodeURIComponent(JSON.stringify(key))}`);
+    const res = await this.#request(
+      `/v1/views/${encodeURIComponent(view)}/get?key=${encodeURIComponent(JSON.stringify(key))}`,
+    );
     if (res.status === 200) {
       const body = (await res.json()) as { version: string; value: unknown };
       return { version: body.version, found: true, value: body.value };
     }
     const err = await errorOf(res, this.url);
-    if (err.code === 'STRATA_E_KEY_NOT_FOUND') return { version: String(err.details?.version ?? res.headers.get('strata-view-version') ?? ''), found: false };
+    if (err.code === 'STRATA_E_KEY_NOT_FOUND')
+      return {
+        version: String(err.details?.version ?? res.headers.get('strata-view-version') ?? ''),
+        found: false,
+      };
     throw err;
   }
 
-  async scan(view: string, prefix: readonly KeyPart[], limit: number, cursor?: string): Promise<ServerScanPage> {
-    const query = new URLSearchParams({ prefix: JSON.stringify(prefix), limit: String(limit), ...(cursor === undefined ? {} : { cursor }) });
+  async scan(
+    view: string,
+    prefix: readonly KeyPart[],
+    limit: number,
+    cursor?: string,
+  ): Promise<ServerScanPage> {
+    const query = new URLSearchParams({
+      prefix: JSON.stringify(prefix),
+      limit: String(limit),
+      ...(cursor === undefined ? {} : { cursor }),
+    });
     const res = await this.#request(`/v1/views/${encodeURIComponent(view)}/scan?${query}`);
     if (res.status !== 200) throw await errorOf(res, this.url);
     return (await res.json()) as ServerScanPage;
@@ -67,9 +82,16 @@ export class ViewServerClient {
   async *changes(view: string, signal?: AbortSignal): AsyncGenerator<LiveEvent> {
     let res: Response;
     try {
-      res = await fetch(`${this.url}/v1/views/${encodeURIComponent(view)}/changes`, { headers: { accept: 'text/event-stream' }, ...(signal ? { signal } : {}) });
+      res = await fetch(`${this.url}/v1/views/${encodeURIComponent(view)}/changes`, {
+        headers: { accept: 'text/event-stream' },
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
-      throw new StrataError('STRATA_E_SERVE_UNAVAILABLE', `the view server at ${this.url} did not answer (${(err as Error).message}); check --server or STRATA_SERVE_URL`, { details: { url: this.url }, cause: err });
+      throw new StrataError(
+        'STRATA_E_SERVE_UNAVAILABLE',
+        `the view server at ${this.url} did not answer (${(err as Error).message}); check --server or STRATA_SERVE_URL`,
+        { details: { url: this.url }, cause: err },
+      );
     }
     if (res.status !== 200 || !res.body) throw await errorOf(res, this.url);
     const decoder = new TextDecoder();
@@ -93,28 +115,47 @@ export class ViewServerClient {
   async #request(pathAndQuery: string): Promise<Response> {
     let res: Response;
     try {
-      res = await fetch(`${this.url}${pathAndQuery}`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.#timeoutMs) });
+      res = await fetch(`${this.url}${pathAndQuery}`, {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? (err as Error).name;
-      throw new StrataError('STRATA_E_SERVE_UNAVAILABLE', `the view server at ${this.url} did not answer (${why}); check --server or STRATA_SERVE_URL`, { details: { url: this.url, why }, cause: err });
+      throw new StrataError(
+        'STRATA_E_SERVE_UNAVAILABLE',
+        `the view server at ${this.url} did not answer (${why}); check --server or STRATA_SERVE_URL`,
+        { details: { url: this.url, why }, cause: err },
+      );
     }
     if (res.status === 503) {
       await res.body?.cancel();
-      throw new StrataError('STRATA_E_SERVE_UNAVAILABLE', `the view server at ${this.url} is still loading its views`, { details: { url: this.url, status: 503 } });
+      throw new StrataError(
+        'STRATA_E_SERVE_UNAVAILABLE',
+        `the view server at ${this.url} is still loading its views`,
+        { details: { url: this.url, status: 503 } },
+      );
     }
     return res;
   }
 }
 
-/** The server's `{ error }` body as a StrataError; anything else (a proxy's page) is STRATA_E_SERVE_UNAVAILABLE. */
+/**
+ * The server's `{ error }` body as a StrataError; anything else (a proxy's page) is
+ * STRATA_E_SERVE_UNAVAILABLE.
+ */
 async function errorOf(res: Response, url: string): Promise<StrataError> {
   const text = await res.text();
   try {
     const { error } = JSON.parse(text) as { error?: StrataErrorJSON };
-    if (error && typeof error.code === 'string' && typeof error.message === 'string') return StrataError.fromJSON(error);
+    if (error && typeof error.code === 'string' && typeof error.message === 'string')
+      return StrataError.fromJSON(error);
   } catch {
     // not JSON: not a Strata view server
   }
-  return new StrataError('STRATA_E_SERVE_UNAVAILABLE', `${url} answered ${res.status} without a Strata error body (${JSON.stringify(text.slice(0, 120))}); is it a Strata view server?`, { details: { url, status: res.status } });
+  return new StrataError(
+    'STRATA_E_SERVE_UNAVAILABLE',
+    `${url} answered ${res.status} without a Strata error body (${JSON.stringify(text.slice(0, 120))}); is it a Strata view server?`,
+    { details: { url, status: res.status } },
+  );
 }

@@ -14,7 +14,12 @@
 import type { Command } from 'commander';
 import { StrataError } from '../../core/errors.ts';
 import type { JobStatus } from '../coordinator-client.ts';
-import { coordinatorOf, resolveTarget, withTargetOptions, type TargetFlags } from '../cluster/cluster-target.ts';
+import {
+  coordinatorOf,
+  resolveTarget,
+  withTargetOptions,
+  type TargetFlags,
+} from '../cluster/cluster-target.ts';
 import { formatDuration, parseDuration } from '../duration.ts';
 import { jobError } from './submit.ts';
 
@@ -29,12 +34,19 @@ export function register(program: Command): void {
       .command('batch')
       .description('recompute realtime views now, or set how often the batch layer recomputes them')
       .argument('[views...]', 'realtime views (default: every registered one)')
-      .option('--every <duration>', 'set the recomputation period of the views (e.g. 10m, 1h, off) instead of recomputing now')
+      .option(
+        '--every <duration>',
+        'set the recomputation period of the views (e.g. 10m, 1h, off) instead of recomputing now',
+      )
       .option('--no-wait', 'return once the recomputations are submitted'),
   ).action(async (names: string[], flags: BatchFlags) => {
     const api = coordinatorOf(await resolveTarget(flags));
     const views = names.length > 0 ? names : (await api.realtimeViews()).map((r) => r.view);
-    if (views.length === 0) throw new StrataError('STRATA_E_USAGE', 'no realtime views are registered; register one with strata views register <job.ts>');
+    if (views.length === 0)
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        'no realtime views are registered; register one with strata views register <job.ts>',
+      );
     if (flags.every !== undefined) {
       const everyMs = parseDuration(flags.every, '--every');
       for (const view of views) {
@@ -58,7 +70,9 @@ export function register(program: Command): void {
         process.stderr.write(`${final.spec.view}: job ${final.id} ${final.state}\n`);
         continue;
       }
-      process.stdout.write(`${final.spec.view}: published ${final.version} (job ${final.id}, ${(((final.finished ?? Date.now()) - final.submitted) / 1000).toFixed(1)} s)\n`);
+      process.stdout.write(
+        `${final.spec.view}: published ${final.version} (job ${final.id}, ${(((final.finished ?? Date.now()) - final.submitted) / 1000).toFixed(1)} s)\n`,
+      );
     }
     if (failed) throw failed;
   });

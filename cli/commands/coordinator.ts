@@ -26,7 +26,9 @@ interface CoordinatorFlags {
 export function register(program: Command): void {
   program
     .command('coordinator')
-    .description('run the batch coordinator: job API, planner, scheduler and commit (until SIGTERM/SIGINT)')
+    .description(
+      'run the batch coordinator: job API, planner, scheduler and commit (until SIGTERM/SIGINT)',
+    )
     .option('--redis <url>', 'Redis URL (overrides STRATA_REDIS_URL)')
     .option('--port <port>', 'API port, 0 for a free one (overrides STRATA_COORDINATOR_PORT)')
     .option('--host <address>', 'API bind address (overrides STRATA_COORDINATOR_HOST)')

@@ -35,16 +35,32 @@ export function register(program: Command): void {
         return;
       }
       if (stats.length === 0) {
-        process.stdout.write(`no datasets in ${store.url}; add one with: strata ingest <file> --dataset <name>\n`);
+        process.stdout.write(
+          `no datasets in ${store.url}; add one with: strata ingest <file> --dataset <name>\n`,
+        );
         return;
       }
       const rows = [
         ['name', 'records', 'segments', 'bytes', 'from', 'to'],
-        ...stats.map((s) => [s.name, s.records.toLocaleString('en-US'), String(s.segments), formatBytes(s.bytes), iso(s.minTime) ?? '-', iso(s.maxTime) ?? '-']),
+        ...stats.map((s) => [
+          s.name,
+          s.records.toLocaleString('en-US'),
+          String(s.segments),
+          formatBytes(s.bytes),
+          iso(s.minTime) ?? '-',
+          iso(s.maxTime) ?? '-',
+        ]),
       ];
       const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
       const right = new Set([1, 2, 3]);
-      const text = rows.map((r) => r.map((cell, c) => (right.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n');
+      const text = rows
+        .map((r) =>
+          r
+            .map((cell, c) => (right.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+            .join('  ')
+            .trimEnd(),
+        )
+        .join('\n');
       process.stdout.write(`${text}\n`);
     });
 }

@@ -9,7 +9,8 @@
  *     workers      2: pids 4250, 4251
  *     …
  *
- * Starts its own redis-server, a coordinator, N workers, a view server and the speed layer as child processes
+ * Starts its own redis-server, a coordinator, N workers, a view server and the speed layer as child
+ * processes
  * (cli/cluster/local-cluster.ts) and writes <home>/cluster.json, which every other command in
  * this folder reads to find the cluster (coordinator URL, token, Redis, store; strata get and
  * strata scan ask its view server). Ctrl-C (or
@@ -33,15 +34,30 @@ interface DevFlags {
 export function register(program: Command): void {
   program
     .command('dev')
-    .description('run a local cluster (Redis, coordinator, workers, view server, speed layer) in the foreground until Ctrl-C')
+    .description(
+      'run a local cluster (Redis, coordinator, workers, view server, speed layer) in the foreground until Ctrl-C',
+    )
     .option('--workers <n>', 'worker processes', '2')
     .option('--store <url>', 'store URL (default: STRATA_STORE, else .strata/store)')
-    .option('--port <port>', 'coordinator port (default: STRATA_COORDINATOR_PORT, 7070; 0 picks a free one)')
-    .option('--log-level <level>', 'log level of the cluster processes (logs go to .strata/logs)', 'info')
+    .option(
+      '--port <port>',
+      'coordinator port (default: STRATA_COORDINATOR_PORT, 7070; 0 picks a free one)',
+    )
+    .option(
+      '--log-level <level>',
+      'log level of the cluster processes (logs go to .strata/logs)',
+      'info',
+    )
     .action(async (flags: DevFlags) => {
       const workers = Number(flags.workers);
-      if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new StrataError('STRATA_E_USAGE', `--workers must be an integer from 1 to 64, got "${flags.workers}"`);
-      const config = loadConfig({ overrides: { store: flags.store, coordinatorPort: flags.port, logLevel: flags.logLevel } });
+      if (!Number.isInteger(workers) || workers < 1 || workers > 64)
+        throw new StrataError(
+          'STRATA_E_USAGE',
+          `--workers must be an integer from 1 to 64, got "${flags.workers}"`,
+        );
+      const config = loadConfig({
+        overrides: { store: flags.store, coordinatorPort: flags.port, logLevel: flags.logLevel },
+      });
       await refuseIfRunning(config.home);
       const t0 = performance.now();
       const cluster = await startLocalCluster({
@@ -58,20 +74,41 @@ export function register(program: Command): void {
       const { info } = cluster;
       const rel = (p: string) => path.relative(process.cwd(), p) || '.';
       const say = (line: string) => process.stdout.write(`${line}\n`);
-      say(`strata dev: cluster up in ${((performance.now() - t0) / 1000).toFixed(1)} s (Ctrl-C stops it)`);
+      say(
+        `strata dev: cluster up in ${((performance.now() - t0) / 1000).toFixed(1)} s (Ctrl-C stops it)`,
+      );
       say(`  coordinator   ${info.coordinatorUrl} (pid ${cluster.coordinator.pid})`);
       if (cluster.serve) say(`  view server   ${info.serveUrl} (pid ${cluster.serve.pid})`);
-      if (cluster.speed) say(`  speed ingest  ${info.speedUrl}/v1/datasets/<dataset>/records (pid ${cluster.speed.pid})`);
-      say(`  workers       ${cluster.workers.length}: pids ${cluster.workers.map((w) => w.pid).join(', ')}`);
-      say(`  redis         ${info.redisUrl}${cluster.redis ? ` (pid ${cluster.redis.pid})` : ''}, key prefix ${info.redisPrefix}`);
+      if (cluster.speed)
+        say(
+          `  speed ingest  ${info.speedUrl}/v1/datasets/<dataset>/records (pid ${cluster.speed.pid})`,
+        );
+      say(
+        `  workers       ${cluster.workers.length}: pids ${cluster.workers.map((w) => w.pid).join(', ')}`,
+      );
+      say(
+        `  redis         ${info.redisUrl}${cluster.redis ? ` (pid ${cluster.redis.pid})` : ''}, key prefix ${info.redisPrefix}`,
+      );
       say(`  store         ${info.store}`);
       say(`  logs          ${rel(cluster.logDir)}/`);
-      say(`  cluster file  ${rel(clusterFilePath(config.home))} (the other strata commands here read it)`);
-      say('try: strata ingest events.ndjson --dataset pageviews && strata submit examples/web-analytics/pageviews.ts --wait');
+      say(
+        `  cluster file  ${rel(clusterFilePath(config.home))} (the other strata commands here read it)`,
+      );
+      say(
+        'try: strata ingest events.ndjson --dataset pageviews && strata submit examples/web-analytics/pageviews.ts --wait',
+      );
 
-      const outcome = await Promise.race([stop.then((why) => ({ why })), cluster.unexpectedExit.then((exit) => ({ exit }))]);
+      const outcome = await Promise.race([
+        stop.then((why) => ({ why })),
+        cluster.unexpectedExit.then((exit) => ({ exit })),
+      ]);
       if ('exit' in outcome) {
-        const dead = [cluster.coordinator, ...cluster.workers, ...(cluster.serve ? [cluster.serve] : []), ...(cluster.speed ? [cluster.speed] : [])].find((s) => s.name === outcome.exit.name)!;
+        const dead = [
+          cluster.coordinator,
+          ...cluster.workers,
+          ...(cluster.serve ? [cluster.serve] : []),
+          ...(cluster.speed ? [cluster.speed] : []),
+        ].find((s) => s.name === outcome.exit.name)!;
         await cluster.stop();
         throw new StrataError(
           'STRATA_E_SERVICE_START_FAILED',

@@ -28,7 +28,13 @@ import path from 'node:path';
 import { connectRedis } from '../../core/redis/connect-redis.ts';
 import type { ObjectStore } from '../../core/store/store.ts';
 import { RealtimeSource } from '../../serving/realtime-merge.ts';
-import { openTargetStore, resolveTarget, withTargetOptions, type ClusterTarget, type TargetFlags } from '../cluster/cluster-target.ts';
+import {
+  openTargetStore,
+  resolveTarget,
+  withTargetOptions,
+  type ClusterTarget,
+  type TargetFlags,
+} from '../cluster/cluster-target.ts';
 import { ViewServerClient } from '../cluster/view-server-client.ts';
 import { keyPartFromText } from '../../core/keys/key-part-text.ts';
 
@@ -38,7 +44,10 @@ export interface KeyFlags {
 }
 
 /** Command-line key parts to a key tuple (see the rules above). */
-export function parseKeyParts(parts: readonly string[], options: { string?: boolean } = {}): KeyPart[] {
+export function parseKeyParts(
+  parts: readonly string[],
+  options: { string?: boolean } = {},
+): KeyPart[] {
   return parts.map((p) => keyPartFromText(p, options.string));
 }
 
@@ -54,34 +63,55 @@ export function register(program: Command): void {
       .command('get')
       .description('print the value of one key of a published view, as JSON')
       .argument('<view>', 'the view name (strata views lists them)')
-      .argument('<key...>', 'the key, one argument per part: number-looking parts are numbers unless --string or "quoted"'),
+      .argument(
+        '<key...>',
+        'the key, one argument per part: number-looking parts are numbers unless --string or "quoted"',
+      ),
   );
-  withTargetOptions(cmd, { coordinator: false, server: true }).action(async (view: string, parts: string[], flags: TargetFlags & KeyFlags) => {
-    const key = parseKeyParts(parts, flags);
-    const target = await resolveTarget(flags);
-    // The view server answers from the current version only; --version reads the store.
-    if (target.serveUrl && !flags.version && (await getThroughServer(new ViewServerClient(target.serveUrl), view, key, parts))) return;
-    const store = await openTargetStore(target);
-    try {
-      const reader = await ViewReader.open(store, view, flags.version ? { version: flags.version } : {});
+  withTargetOptions(cmd, { coordinator: false, server: true }).action(
+    async (view: string, parts: string[], flags: TargetFlags & KeyFlags) => {
+      const key = parseKeyParts(parts, flags);
+      const target = await resolveTarget(flags);
+      // The view server answers from the current version only; --version reads the store.
+      if (
+        target.serveUrl &&
+        !flags.version &&
+        (await getThroughServer(new ViewServerClient(target.serveUrl), view, key, parts))
+      )
+        return;
+      const store = await openTargetStore(target);
       try {
-        if (reader.manifest.job.realtime) {
-          await getRealtimeFromStore(target, store, reader, key);
-          return;
+        const reader = await ViewReader.open(
+          store,
+          view,
+          flags.version ? { version: flags.version } : {},
+        );
+        try {
+          if (reader.manifest.job.realtime) {
+            await getRealtimeFromStore(target, store, reader, key);
+            return;
+          }
+          const value = await reader.get(key);
+          if (value === undefined) {
+            const alternative = stringReading(key, parts);
+            throw keyNotFound(
+              view,
+              reader.version,
+              key,
+              alternative !== undefined && (await reader.get(alternative)) !== undefined
+                ? alternative
+                : undefined,
+            );
+          }
+          process.stdout.write(`${JSON.stringify(value)}\n`);
+        } finally {
+          await reader.close();
         }
-        const value = await reader.get(key);
-        if (value === undefined) {
-          const alternative = stringReading(key, parts);
-          throw keyNotFound(view, reader.version, key, alternative !== undefined && (await reader.get(alternative)) !== undefined ? alternative : undefined);
-        }
-        process.stdout.write(`${JSON.stringify(value)}\n`);
       } finally {
-        await reader.close();
+        await store.close();
       }
-    } finally {
-      await store.close();
-    }
-  });
+    },
+  );
 }
 
 /**
@@ -89,30 +119,57 @@ export function register(program: Command): void {
  * not answer, or does not (yet) serve the view — a view published a moment ago, or never, which
  * the store then says in the same words as without a server.
  */
-async function getThroughServer(server: ViewServerClient, view: string, key: KeyPart[], parts: readonly string[]): Promise<boolean> {
+async function getThroughServer(
+  server: ViewServerClient,
+  view: string,
+  key: KeyPart[],
+  parts: readonly string[],
+): Promise<boolean> {
   try {
     const hit = await server.get(view, key);
     if (!hit.found) {
       const alternative = stringReading(key, parts);
       const other = alternative ? await server.get(view, alternative) : undefined;
-      throw keyNotFound(view, hit.version, key, other?.found && other.version === hit.version ? alternative : undefined);
+      throw keyNotFound(
+        view,
+        hit.version,
+        key,
+        other?.found && other.version === hit.version ? alternative : undefined,
+      );
     }
     process.stdout.write(`${JSON.stringify(hit.value)}\n`);
     return true;
   } catch (err) {
-    if (isStrataError(err, 'STRATA_E_SERVE_UNAVAILABLE') || isStrataError(err, 'STRATA_E_VIEW_NOT_FOUND')) return false;
+    if (
+      isStrataError(err, 'STRATA_E_SERVE_UNAVAILABLE') ||
+      isStrataError(err, 'STRATA_E_VIEW_NOT_FOUND')
+    )
+      return false;
     throw err;
   }
 }
 
 /** The all-strings reading of the parts, when it differs from `key` (the --string hint). */
 function stringReading(key: readonly KeyPart[], parts: readonly string[]): KeyPart[] | undefined {
-  return parts.some((p, i) => typeof key[i] === 'number' || p !== key[i]) ? parseKeyParts(parts, { string: true }) : undefined;
+  return parts.some((p, i) => typeof key[i] === 'number' || p !== key[i])
+    ? parseKeyParts(parts, { string: true })
+    : undefined;
 }
 
-function keyNotFound(view: string, version: string, key: KeyPart[], existingAlternative: KeyPart[] | undefined): StrataError {
-  const hint = existingAlternative ? `; the key ${formatKey(existingAlternative)} (all strings) exists: add --string` : `; list keys with strata scan ${view} <first part>`;
-  return new StrataError('STRATA_E_KEY_NOT_FOUND', `view "${view}" (version ${version}) has no key ${formatKey(key)}${hint}`, { details: { view, version, key } });
+function keyNotFound(
+  view: string,
+  version: string,
+  key: KeyPart[],
+  existingAlternative: KeyPart[] | undefined,
+): StrataError {
+  const hint = existingAlternative
+    ? `; the key ${formatKey(existingAlternative)} (all strings) exists: add --string`
+    : `; list keys with strata scan ${view} <first part>`;
+  return new StrataError(
+    'STRATA_E_KEY_NOT_FOUND',
+    `view "${view}" (version ${version}) has no key ${formatKey(key)}${hint}`,
+    { details: { view, version, key } },
+  );
 }
 
 /**
@@ -120,7 +177,12 @@ function keyNotFound(view: string, version: string, key: KeyPart[], existingAlte
  * boundary, so the answer needs the realtime buckets from the cluster's Redis too (never the
  * batch half alone, which would silently miss recent events).
  */
-async function getRealtimeFromStore(target: ClusterTarget, store: ObjectStore, reader: ViewReader, key: KeyPart[]): Promise<void> {
+async function getRealtimeFromStore(
+  target: ClusterTarget,
+  store: ObjectStore,
+  reader: ViewReader,
+  key: KeyPart[],
+): Promise<void> {
   if (!target.redisUrl) {
     throw new StrataError(
       'STRATA_E_REALTIME_STATE',
@@ -131,7 +193,12 @@ async function getRealtimeFromStore(target: ClusterTarget, store: ObjectStore, r
   const redis = await connectRedis(target.redisUrl, { role: 'command', name: 'strata-get' });
   const codeDir = await mkdtemp(path.join(os.tmpdir(), 'strata-get-code-'));
   try {
-    const merge = await new RealtimeSource({ redis, prefix: target.redisPrefix, store, codeDir }).forVersion(reader);
+    const merge = await new RealtimeSource({
+      redis,
+      prefix: target.redisPrefix,
+      store,
+      codeDir,
+    }).forVersion(reader);
     const answer = await merge!.get(reader, key);
     if (!answer) throw keyNotFound(reader.view, reader.version, key, undefined);
     process.stdout.write(`${JSON.stringify(answer.value)}\n`);

@@ -17,7 +17,13 @@ import { isStrataError, StrataError } from '../../core/errors.ts';
 import { compareBytes, encodeKey, type KeyPart } from '../../core/keys/key-codec.ts';
 import type { ObjectStore } from '../../core/store/store.ts';
 import { ViewReader } from '../../core/views/view-reader.ts';
-import { openTargetStore, resolveTarget, withTargetOptions, type ClusterTarget, type TargetFlags } from '../cluster/cluster-target.ts';
+import {
+  openTargetStore,
+  resolveTarget,
+  withTargetOptions,
+  type ClusterTarget,
+  type TargetFlags,
+} from '../cluster/cluster-target.ts';
 import { ViewServerClient } from '../cluster/view-server-client.ts';
 import { parseKeyParts, withKeyOptions, type KeyFlags } from './get.ts';
 
@@ -33,36 +39,51 @@ export function register(program: Command): void {
       .argument('[prefix...]', 'only keys that start with these parts')
       .option('--limit <n>', 'print at most this many entries'),
   );
-  withTargetOptions(cmd, { coordinator: false, server: true }).action(async (view: string, parts: string[], flags: TargetFlags & KeyFlags & { limit?: string }) => {
-    const limit = flags.limit === undefined ? Infinity : Number(flags.limit);
-    if (flags.limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new StrataError('STRATA_E_USAGE', `--limit must be a non-negative integer, got "${flags.limit}"`);
-    const prefix = parseKeyParts(parts, flags);
-    const target = await resolveTarget(flags);
-    const out = new LineWriter();
-    let from: ResumePoint = {};
-    if (target.serveUrl && !flags.version) {
-      const resume = await scanThroughServer(new ViewServerClient(target.serveUrl), view, prefix, limit, out);
-      if (resume === 'done') return out.flush();
-      from = resume;
-    }
-    const version = from.version ?? flags.version;
-    await withStore(target, async (store) => {
-      const reader = await ViewReader.open(store, view, version ? { version } : {});
-      try {
-        const after = from.last ? encodeKey(from.last) : undefined;
-        let printed = from.printed ?? 0;
-        for await (const entry of reader.scan({ prefix, ...(after || limit === Infinity ? {} : { limit: limit - printed }) })) {
-          if (printed >= limit) break;
-          if (after && compareBytes(encodeKey(entry[0]), after) <= 0) continue;
-          await out.line(entry);
-          printed++;
-        }
-      } finally {
-        await reader.close();
+  withTargetOptions(cmd, { coordinator: false, server: true }).action(
+    async (view: string, parts: string[], flags: TargetFlags & KeyFlags & { limit?: string }) => {
+      const limit = flags.limit === undefined ? Infinity : Number(flags.limit);
+      if (flags.limit !== undefined && !(Number.isInteger(limit) && limit >= 0))
+        throw new StrataError(
+          'STRATA_E_USAGE',
+          `--limit must be a non-negative integer, got "${flags.limit}"`,
+        );
+      const prefix = parseKeyParts(parts, flags);
+      const target = await resolveTarget(flags);
+      const out = new LineWriter();
+      let from: ResumePoint = {};
+      if (target.serveUrl && !flags.version) {
+        const resume = await scanThroughServer(
+          new ViewServerClient(target.serveUrl),
+          view,
+          prefix,
+          limit,
+          out,
+        );
+        if (resume === 'done') return out.flush();
+        from = resume;
       }
-    });
-    await out.flush();
-  });
+      const version = from.version ?? flags.version;
+      await withStore(target, async (store) => {
+        const reader = await ViewReader.open(store, view, version ? { version } : {});
+        try {
+          const after = from.last ? encodeKey(from.last) : undefined;
+          let printed = from.printed ?? 0;
+          for await (const entry of reader.scan({
+            prefix,
+            ...(after || limit === Infinity ? {} : { limit: limit - printed }),
+          })) {
+            if (printed >= limit) break;
+            if (after && compareBytes(encodeKey(entry[0]), after) <= 0) continue;
+            await out.line(entry);
+            printed++;
+          }
+        } finally {
+          await reader.close();
+        }
+      });
+      await out.flush();
+    },
+  );
 }
 
 /** Where the store takes over: nothing printed yet (empty), or after `last` of `version`. */
@@ -72,7 +93,13 @@ interface ResumePoint {
   printed?: number;
 }
 
-async function scanThroughServer(server: ViewServerClient, view: string, prefix: KeyPart[], limit: number, out: LineWriter): Promise<'done' | ResumePoint> {
+async function scanThroughServer(
+  server: ViewServerClient,
+  view: string,
+  prefix: KeyPart[],
+  limit: number,
+  out: LineWriter,
+): Promise<'done' | ResumePoint> {
   let version: string | undefined;
   let last: KeyPart[] | undefined;
   let printed = 0;
@@ -83,10 +110,12 @@ async function scanThroughServer(server: ViewServerClient, view: string, prefix:
       page = await server.scan(view, prefix, Math.max(1, Math.min(PAGE, limit - printed)), cursor);
     } catch (err) {
       if (version === undefined && isStrataError(err, 'STRATA_E_VIEW_NOT_FOUND')) return {};
-      if (isStrataError(err, 'STRATA_E_SERVE_UNAVAILABLE')) return version === undefined ? {} : { version, ...(last ? { last } : {}), printed };
+      if (isStrataError(err, 'STRATA_E_SERVE_UNAVAILABLE'))
+        return version === undefined ? {} : { version, ...(last ? { last } : {}), printed };
       throw err;
     }
-    if (version !== undefined && page.version !== version) return { version, ...(last ? { last } : {}), printed };
+    if (version !== undefined && page.version !== version)
+      return { version, ...(last ? { last } : {}), printed };
     version = page.version;
     for (const entry of page.entries) {
       if (printed >= limit) return 'done';
@@ -99,7 +128,10 @@ async function scanThroughServer(server: ViewServerClient, view: string, prefix:
   }
 }
 
-async function withStore(target: ClusterTarget, use: (store: ObjectStore) => Promise<void>): Promise<void> {
+async function withStore(
+  target: ClusterTarget,
+  use: (store: ObjectStore) => Promise<void>,
+): Promise<void> {
   const store = await openTargetStore(target);
   try {
     await use(store);
@@ -120,6 +152,7 @@ class LineWriter {
   async flush(): Promise<void> {
     const batch = this.#batch;
     this.#batch = '';
-    if (batch && !process.stdout.write(batch)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+    if (batch && !process.stdout.write(batch))
+      await new Promise((resolve) => process.stdout.once('drain', resolve));
   }
 }

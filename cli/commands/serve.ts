@@ -27,13 +27,23 @@ interface ServeFlags {
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('run a read-only view server: key lookups, multi-gets and scans over HTTP (until SIGTERM/SIGINT)')
+    .description(
+      'run a read-only view server: key lookups, multi-gets and scans over HTTP (until SIGTERM/SIGINT)',
+    )
     .option('--port <port>', 'port, 0 for a free one (overrides STRATA_SERVE_PORT, default 7080)')
     .option('--host <address>', 'bind address (overrides STRATA_SERVE_HOST)')
     .option('--store <url>', 'store URL (overrides STRATA_STORE)')
-    .option('--redis <url>', 'Redis URL for version announcements (overrides STRATA_REDIS_URL); without one the store is polled')
+    .option(
+      '--redis <url>',
+      'Redis URL for version announcements (overrides STRATA_REDIS_URL); without one the store is polled',
+    )
     .action(async (flags: ServeFlags) => {
-      const overrides: Partial<Record<OptionName, string | undefined>> = { servePort: flags.port, serveHost: flags.host, store: flags.store, redisUrl: flags.redis };
+      const overrides: Partial<Record<OptionName, string | undefined>> = {
+        servePort: flags.port,
+        serveHost: flags.host,
+        store: flags.store,
+        redisUrl: flags.redis,
+      };
       const config = await loadServiceConfig(overrides);
       const log = createLogger(config).child({ process: 'serve' });
       const server = await startViewServer(config, { log });

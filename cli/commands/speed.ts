@@ -31,14 +31,22 @@ interface SpeedFlags {
 export function register(program: Command): void {
   program
     .command('speed')
-    .description('run the speed layer: the HTTP ingest API that group-commits records to the master dataset (until SIGTERM/SIGINT)')
+    .description(
+      'run the speed layer: the HTTP ingest API that group-commits records to the master dataset (until SIGTERM/SIGINT)',
+    )
     .option('--port <port>', 'port, 0 for a free one (overrides STRATA_SPEED_PORT, default 7090)')
     .option('--host <address>', 'bind address (overrides STRATA_SPEED_HOST)')
     .option('--store <url>', 'store URL (overrides STRATA_STORE)')
     .option('--redis <url>', 'Redis URL (overrides STRATA_REDIS_URL)')
     .option('--token <token>', 'API bearer token (overrides STRATA_TOKEN)')
     .action(async (flags: SpeedFlags) => {
-      const overrides: Partial<Record<OptionName, string | undefined>> = { speedPort: flags.port, speedHost: flags.host, store: flags.store, redisUrl: flags.redis, token: flags.token };
+      const overrides: Partial<Record<OptionName, string | undefined>> = {
+        speedPort: flags.port,
+        speedHost: flags.host,
+        store: flags.store,
+        redisUrl: flags.redis,
+        token: flags.token,
+      };
       const config = await loadServiceConfig(overrides);
       const log = createLogger(config).child({ process: 'speed' });
       const hook = await createCommitHook(config, log);
@@ -50,7 +58,10 @@ export function register(program: Command): void {
         throw err;
       }
       process.stdout.write(`speed listening on ${server.url}\n`);
-      const outcome = await Promise.race([untilStopSignal().then((signal) => ({ signal })), server.lost.then((lost) => ({ lost }))]);
+      const outcome = await Promise.race([
+        untilStopSignal().then((signal) => ({ signal })),
+        server.lost.then((lost) => ({ lost })),
+      ]);
       log.info(outcome, 'stopping');
       await server.close();
       await hook?.close();

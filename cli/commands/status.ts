@@ -16,7 +16,14 @@ import type { Command } from 'commander';
 import type { ObjectInfo } from '../../core/store/store.ts';
 import type { Counters } from '../../core/tasks/task-payload.ts';
 import { quarantinePrefix } from '../../core/tasks/task-payload.ts';
-import { coordinatorOf, openTargetStore, resolveTarget, withTargetOptions, type ClusterTarget, type TargetFlags } from '../cluster/cluster-target.ts';
+import {
+  coordinatorOf,
+  openTargetStore,
+  resolveTarget,
+  withTargetOptions,
+  type ClusterTarget,
+  type TargetFlags,
+} from '../cluster/cluster-target.ts';
 import type { JobStatus } from '../coordinator-client.ts';
 import { formatBytes } from './ingest.ts';
 import { formatTable, isoSeconds, took } from './jobs.ts';
@@ -27,50 +34,60 @@ export function register(program: Command): void {
     .description('show one job: state, phases, counters, and its tasks with attempts and errors')
     .argument('<id>', 'the job id (strata jobs lists them)')
     .option('--json', 'print the job status with its tasks as JSON')
-    .option('--quarantine', "print the job's quarantined records (NDJSON, one bad record or damaged block a line)");
-  withTargetOptions(cmd).action(async (id: string, flags: TargetFlags & { json?: boolean; quarantine?: boolean }) => {
-    const target = await resolveTarget(flags);
-    const job = await coordinatorOf(target).job(id, { tasks: true });
-    const quarantine = flags.quarantine || hasQuarantine(job) ? await quarantineOf(target, job, { strict: flags.quarantine === true }) : undefined;
-    if (flags.quarantine) {
-      await printQuarantine(target, job, quarantine!);
-      return;
-    }
-    if (flags.json) {
-      process.stdout.write(`${JSON.stringify(quarantine ? { ...job, quarantine } : job, null, 2)}\n`);
-      return;
-    }
-    const c = job.counters;
-    const lines = [
-      `job ${job.id} (${job.spec.name} → view ${job.spec.view}): ${job.state}${job.version ? `, version ${job.version}` : ''}`,
-      `  input      ${job.spec.input.dataset}${job.spec.input.from || job.spec.input.to ? ` ${job.spec.input.from ?? '…'} to ${job.spec.input.to ?? '…'}` : ''}: ${job.inputRecords.toLocaleString('en-US')} records, ${formatBytes(job.inputBytes)}`,
-      `  code       ${job.spec.codeHash.slice(0, 16)}…  partitions ${job.spec.partitions}  reduce ${job.spec.reduce}${Object.keys(job.spec.params).length ? `  params ${JSON.stringify(job.spec.params)}` : ''}`,
-      `  submitted  ${isoSeconds(job.submitted)}  started ${isoSeconds(job.started)}  finished ${isoSeconds(job.finished)}  took ${took(job)}`,
-      `  map        ${job.phases.map.done}/${job.phases.map.total} done, ${job.phases.map.running} running, ${job.phases.map.failed} failed`,
-      `  reduce     ${job.phases.reduce.done}/${job.phases.reduce.total} done, ${job.phases.reduce.running} running, ${job.phases.reduce.failed} failed`,
-      `  counters   ${describeCounters(c)}`,
-    ];
-    if (quarantine) lines.push(`  quarantine ${describeQuarantine(job, quarantine)}`);
-    if (job.error) lines.push(`  error      ${job.error.message} [${job.error.code}]`);
-    const tasks = job.tasks ?? [];
-    if (tasks.length > 0) {
-      const rows = [
-        ['task', 'kind', 'state', 'attempt', 'worker', 'records in', 'records out', 'error'],
-        ...tasks.map((t) => [
-          t.taskId,
-          t.kind,
-          t.state,
-          String(t.attempt),
-          t.worker ?? '-',
-          (t.counters?.recordsIn ?? 0).toLocaleString('en-US'),
-          (t.counters?.recordsOut ?? 0).toLocaleString('en-US'),
-          t.error ? `${firstLine(t.error.message)} [${t.error.code}]` : '',
-        ]),
+    .option(
+      '--quarantine',
+      "print the job's quarantined records (NDJSON, one bad record or damaged block a line)",
+    );
+  withTargetOptions(cmd).action(
+    async (id: string, flags: TargetFlags & { json?: boolean; quarantine?: boolean }) => {
+      const target = await resolveTarget(flags);
+      const job = await coordinatorOf(target).job(id, { tasks: true });
+      const quarantine =
+        flags.quarantine || hasQuarantine(job)
+          ? await quarantineOf(target, job, { strict: flags.quarantine === true })
+          : undefined;
+      if (flags.quarantine) {
+        await printQuarantine(target, job, quarantine!);
+        return;
+      }
+      if (flags.json) {
+        process.stdout.write(
+          `${JSON.stringify(quarantine ? { ...job, quarantine } : job, null, 2)}\n`,
+        );
+        return;
+      }
+      const c = job.counters;
+      const lines = [
+        `job ${job.id} (${job.spec.name} → view ${job.spec.view}): ${job.state}${job.version ? `, version ${job.version}` : ''}`,
+        `  input      ${job.spec.input.dataset}${job.spec.input.from || job.spec.input.to ? ` ${job.spec.input.from ?? '…'} to ${job.spec.input.to ?? '…'}` : ''}: ${job.inputRecords.toLocaleString('en-US')} records, ${formatBytes(job.inputBytes)}`,
+        `  code       ${job.spec.codeHash.slice(0, 16)}…  partitions ${job.spec.partitions}  reduce ${job.spec.reduce}${Object.keys(job.spec.params).length ? `  params ${JSON.stringify(job.spec.params)}` : ''}`,
+        `  submitted  ${isoSeconds(job.submitted)}  started ${isoSeconds(job.started)}  finished ${isoSeconds(job.finished)}  took ${took(job)}`,
+        `  map        ${job.phases.map.done}/${job.phases.map.total} done, ${job.phases.map.running} running, ${job.phases.map.failed} failed`,
+        `  reduce     ${job.phases.reduce.done}/${job.phases.reduce.total} done, ${job.phases.reduce.running} running, ${job.phases.reduce.failed} failed`,
+        `  counters   ${describeCounters(c)}`,
       ];
-      lines.push('', formatTable(rows, new Set([3, 5, 6])));
-    }
-    process.stdout.write(`${lines.join('\n')}\n`);
-  });
+      if (quarantine) lines.push(`  quarantine ${describeQuarantine(job, quarantine)}`);
+      if (job.error) lines.push(`  error      ${job.error.message} [${job.error.code}]`);
+      const tasks = job.tasks ?? [];
+      if (tasks.length > 0) {
+        const rows = [
+          ['task', 'kind', 'state', 'attempt', 'worker', 'records in', 'records out', 'error'],
+          ...tasks.map((t) => [
+            t.taskId,
+            t.kind,
+            t.state,
+            String(t.attempt),
+            t.worker ?? '-',
+            (t.counters?.recordsIn ?? 0).toLocaleString('en-US'),
+            (t.counters?.recordsOut ?? 0).toLocaleString('en-US'),
+            t.error ? `${firstLine(t.error.message)} [${t.error.code}]` : '',
+          ]),
+        ];
+        lines.push('', formatTable(rows, new Set([3, 5, 6])));
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+    },
+  );
 }
 
 export function describeCounters(c: Counters): string {
@@ -97,15 +114,34 @@ export interface JobQuarantine {
 }
 
 function hasQuarantine(job: JobStatus): boolean {
-  return (job.spec.badRecords?.max ?? 0) > 0 || job.counters.badRecords > 0 || job.error?.code === 'STRATA_E_JOB_BAD_RECORDS';
+  return (
+    (job.spec.badRecords?.max ?? 0) > 0 ||
+    job.counters.badRecords > 0 ||
+    job.error?.code === 'STRATA_E_JOB_BAD_RECORDS'
+  );
 }
 
 /** `strict`: a store that cannot be listed is an error, not a note in the answer. */
-async function quarantineOf(target: ClusterTarget, job: JobStatus, opts: { strict: boolean }): Promise<JobQuarantine> {
+async function quarantineOf(
+  target: ClusterTarget,
+  job: JobStatus,
+  opts: { strict: boolean },
+): Promise<JobQuarantine> {
   const prefix = quarantinePrefix(job.id);
-  const q: JobQuarantine = { prefix, store: target.store, badRecords: job.counters.badRecords, max: job.spec.badRecords?.max ?? 0, files: [] };
-  // Only the current attempt of each map counts; an earlier attempt's file (its worker died) repeats records.
-  const current = new Set((job.tasks ?? []).filter((t) => t.kind === 'map').map((t) => `${prefix}${t.taskId}-a${t.attempt}.ndjson`));
+  const q: JobQuarantine = {
+    prefix,
+    store: target.store,
+    badRecords: job.counters.badRecords,
+    max: job.spec.badRecords?.max ?? 0,
+    files: [],
+  };
+  // Only the current attempt of each map counts; an earlier attempt's file (its worker died)
+  // repeats records.
+  const current = new Set(
+    (job.tasks ?? [])
+      .filter((t) => t.kind === 'map')
+      .map((t) => `${prefix}${t.taskId}-a${t.attempt}.ndjson`),
+  );
   try {
     const store = await openTargetStore(target);
     try {
@@ -130,14 +166,22 @@ function describeQuarantine(job: JobStatus, q: JobQuarantine): string {
   return `${skipped}; ${q.files.length} file${q.files.length === 1 ? '' : 's'} (${formatBytes(bytes)}) in ${q.prefix} of ${q.store}; print them with: strata status ${job.id} --quarantine`;
 }
 
-async function printQuarantine(target: ClusterTarget, job: JobStatus, q: JobQuarantine): Promise<void> {
+async function printQuarantine(
+  target: ClusterTarget,
+  job: JobStatus,
+  q: JobQuarantine,
+): Promise<void> {
   if (q.files.length === 0) {
-    process.stderr.write(`job ${job.id} quarantined nothing (${q.prefix} holds no file of its current map attempts)\n`);
+    process.stderr.write(
+      `job ${job.id} quarantined nothing (${q.prefix} holds no file of its current map attempts)\n`,
+    );
     return;
   }
   const store = await openTargetStore(target);
   try {
-    for (const f of q.files) for await (const chunk of await store.getStream(f.key)) if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+    for (const f of q.files)
+      for await (const chunk of await store.getStream(f.key))
+        if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
   } finally {
     await store.close();
   }

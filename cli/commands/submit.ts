@@ -17,7 +17,8 @@
  * (strata cancel <id> stops it).
  *
  * --param k=v overrides a `params` default of the job; the value takes the type of the default
- * (a number param parses as a number, a boolean one accepts true/false). An unknown name is an error.
+ * (a number param parses as a number, a boolean one accepts true/false). An unknown name is an
+ * error.
  */
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -28,7 +29,13 @@ import { MAX_PARTITIONS } from '../../jobs/define-job.ts';
 import { closestName } from '../../jobs/names.ts';
 import type { StaticJobSpec } from '../../jobs/types.ts';
 import { bundleJob, uploadBundle } from '../bundle-job.ts';
-import { coordinatorOf, openTargetStore, resolveTarget, withTargetOptions, type TargetFlags } from '../cluster/cluster-target.ts';
+import {
+  coordinatorOf,
+  openTargetStore,
+  resolveTarget,
+  withTargetOptions,
+  type TargetFlags,
+} from '../cluster/cluster-target.ts';
 import type { JobStatus } from '../coordinator-client.ts';
 import { jobProgress } from '../progress.ts';
 import { PACKAGE_ROOT } from '../../core/package-root.ts';
@@ -47,16 +54,30 @@ export function register(program: Command): void {
     .command('submit')
     .description('bundle a job file, upload it and run it on the cluster')
     .argument('<job>', 'the job module (a .ts or .js file whose default export is defineJob(…))')
-    .option('--wait', 'follow the job until it ends and exit non-zero if it fails (default when stdout is a terminal)')
-    .option('--no-wait', 'print the job id and return at once (default when stdout is not a terminal)')
-    .option('--param <name=value>', "override one of the job's params (repeatable)", (v: string, all: string[]) => [...all, v], [] as string[])
+    .option(
+      '--wait',
+      'follow the job until it ends and exit non-zero if it fails (default when stdout is a terminal)',
+    )
+    .option(
+      '--no-wait',
+      'print the job id and return at once (default when stdout is not a terminal)',
+    )
+    .option(
+      '--param <name=value>',
+      "override one of the job's params (repeatable)",
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .option('--partitions <n>', "override the job's number of reduce partitions")
     .option('--json', 'print the final job status (or the submitted one, without --wait) as JSON');
   withTargetOptions(cmd).action(async (file: string, flags: SubmitFlags) => {
     const target = await resolveTarget(flags);
     const api = coordinatorOf(target);
     const { bundle, spec: staticSpec } = await bundleJob(file);
-    const spec = jobSpecOf(staticSpec, bundle.sha256, { params: flags.param, partitions: flags.partitions });
+    const spec = jobSpecOf(staticSpec, bundle.sha256, {
+      params: flags.param,
+      partitions: flags.partitions,
+    });
     const store = await openTargetStore(target);
     try {
       await uploadBundle(store, bundle);
@@ -78,10 +99,16 @@ export function register(program: Command): void {
         process.stdout.write(`${JSON.stringify(final)}\n`);
         return;
       }
-      const manifest = final.version ? await readManifest(store, spec.view, final.version).catch(() => undefined) : undefined;
-      const keys = manifest ? `${manifest.records.toLocaleString('en-US')} keys in ${manifest.partitions} part${manifest.partitions === 1 ? '' : 's'}` : `${spec.partitions} parts`;
+      const manifest = final.version
+        ? await readManifest(store, spec.view, final.version).catch(() => undefined)
+        : undefined;
+      const keys = manifest
+        ? `${manifest.records.toLocaleString('en-US')} keys in ${manifest.partitions} part${manifest.partitions === 1 ? '' : 's'}`
+        : `${spec.partitions} parts`;
       const seconds = ((final.finished ?? Date.now()) - final.submitted) / 1000;
-      process.stdout.write(`published ${spec.view} ${final.version} (${keys}) by job ${final.id} in ${seconds.toFixed(1)} s\n`);
+      process.stdout.write(
+        `published ${spec.view} ${final.version} (${keys}) by job ${final.id} in ${seconds.toFixed(1)} s\n`,
+      );
     } finally {
       await store.close();
     }
@@ -89,11 +116,19 @@ export function register(program: Command): void {
 }
 
 /** The spec to post: the job's static spec, its code hash, and the command line's overrides. */
-export function jobSpecOf(staticSpec: StaticJobSpec, codeHash: string, overrides: { params?: string[]; partitions?: string } = {}): JobSpec {
+export function jobSpecOf(
+  staticSpec: StaticJobSpec,
+  codeHash: string,
+  overrides: { params?: string[]; partitions?: string } = {},
+): JobSpec {
   const spec: JobSpec = { ...staticSpec, params: { ...staticSpec.params }, codeHash };
   for (const pair of overrides.params ?? []) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new StrataError('STRATA_E_USAGE', `--param ${JSON.stringify(pair)} is not name=value; e.g. --param minViews=10`);
+    if (eq <= 0)
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `--param ${JSON.stringify(pair)} is not name=value; e.g. --param minViews=10`,
+      );
     const name = pair.slice(0, eq);
     const raw = pair.slice(eq + 1);
     if (!(name in staticSpec.params)) {
@@ -110,7 +145,10 @@ export function jobSpecOf(staticSpec: StaticJobSpec, codeHash: string, overrides
   if (overrides.partitions !== undefined) {
     const n = Number(overrides.partitions);
     if (!Number.isInteger(n) || n < 1 || n > MAX_PARTITIONS) {
-      throw new StrataError('STRATA_E_USAGE', `--partitions must be an integer from 1 to ${MAX_PARTITIONS}, got "${overrides.partitions}"`);
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `--partitions must be an integer from 1 to ${MAX_PARTITIONS}, got "${overrides.partitions}"`,
+      );
     }
     spec.partitions = n;
   }
@@ -120,17 +158,28 @@ export function jobSpecOf(staticSpec: StaticJobSpec, codeHash: string, overrides
 function coerceParam(job: string, name: string, raw: string, current: ParamValue): ParamValue {
   if (typeof current === 'number') {
     const n = raw.trim() === '' ? Number.NaN : Number(raw);
-    if (!Number.isFinite(n)) throw new StrataError('STRATA_E_USAGE', `--param ${name}=${raw}: job '${job}' declares ${name} as a number (default ${current}); give a finite number`);
+    if (!Number.isFinite(n))
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `--param ${name}=${raw}: job '${job}' declares ${name} as a number (default ${current}); give a finite number`,
+      );
     return n;
   }
   if (typeof current === 'boolean') {
-    if (raw !== 'true' && raw !== 'false') throw new StrataError('STRATA_E_USAGE', `--param ${name}=${raw}: job '${job}' declares ${name} as a boolean (default ${current}); give true or false`);
+    if (raw !== 'true' && raw !== 'false')
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `--param ${name}=${raw}: job '${job}' declares ${name} as a boolean (default ${current}); give true or false`,
+      );
     return raw === 'true';
   }
   return raw;
 }
 
-/** The job's own error (code and message), named after the job, with the user's stack frames when there are any. */
+/**
+ * The job's own error (code and message), named after the job, with the user's stack frames when
+ * there are any.
+ */
 export function jobError(status: JobStatus): StrataError {
   const json: StrataErrorJSON = status.error ?? {
     name: 'StrataError',
@@ -146,11 +195,15 @@ export function jobError(status: JobStatus): StrataError {
 /** The stack of the innermost cause (the user's own error), as "    at …" lines. */
 function userFrames(json: StrataErrorJSON): string {
   let deepest: StrataErrorJSON['cause'] = json;
-  for (let c: StrataErrorJSON['cause'] = json; c; c = 'cause' in c ? c.cause : undefined) deepest = c;
+  for (let c: StrataErrorJSON['cause'] = json; c; c = 'cause' in c ? c.cause : undefined)
+    deepest = c;
   if (!deepest || deepest === json || !deepest.stack) return '';
   const all = deepest.stack.split('\n').filter((l) => /^\s+at /.test(l));
-  // The user's frames come first; Strata's own (the worker calling map) and Node's say nothing to them.
+  // The user's frames come first; Strata's own (the worker calling map) and Node's say nothing to
+  // them.
   const theirs = all.filter((l) => !l.includes(STRATA_ROOT) && !/\(node:|at node:/.test(l));
   const frames = (theirs.length > 0 ? theirs : all).slice(0, 8);
-  return frames.length ? `  ${deepest.name}: ${deepest.message}\n${frames.map((l) => `    ${l.trim()}`).join('\n')}` : '';
+  return frames.length
+    ? `  ${deepest.name}: ${deepest.message}\n${frames.map((l) => `    ${l.trim()}`).join('\n')}`
+    : '';
 }

@@ -1,6 +1,8 @@
 /**
- * `strata worker [--redis URL] [--store URL] [--token T] [--threads N] [--work-dir DIR] [--shuffle-port P]`:
- * runs a worker (map, reduce and plain tasks in threads; the shuffle server) until SIGTERM or SIGINT.
+ * `strata worker [--redis URL] [--store URL] [--token T] [--threads N] [--work-dir DIR]
+ * [--shuffle-port P]`:
+ * runs a worker (map, reduce and plain tasks in threads; the shuffle server) until SIGTERM or
+ * SIGINT.
  *
  *   $ strata worker --threads 4
  *   worker myhost-4242-9f1c ready (shuffle 127.0.0.1:41234, 4 threads)
@@ -29,14 +31,29 @@ interface WorkerFlags {
 export function register(program: Command): void {
   program
     .command('worker')
-    .description('run a worker: takes map, reduce and plain tasks from the queue and serves map outputs (until SIGTERM/SIGINT)')
+    .description(
+      'run a worker: takes map, reduce and plain tasks from the queue and serves map outputs (until SIGTERM/SIGINT)',
+    )
     .option('--redis <url>', 'Redis URL (overrides STRATA_REDIS_URL)')
     .option('--store <url>', 'store URL (overrides STRATA_STORE)')
-    .option('--token <token>', 'cluster token, shared by the shuffle servers (overrides STRATA_TOKEN)')
+    .option(
+      '--token <token>',
+      'cluster token, shared by the shuffle servers (overrides STRATA_TOKEN)',
+    )
     .option('--threads <n>', 'task threads, 0 for one per core (overrides STRATA_WORKER_THREADS)')
-    .option('--work-dir <dir>', 'local folder for spills and map outputs (overrides STRATA_WORK_DIR)')
-    .option('--shuffle-port <port>', 'shuffle gRPC port, 0 for a free one (overrides STRATA_SHUFFLE_PORT)')
-    .option('--grace-ms <ms>', 'on SIGTERM, how long running tasks may finish before they go back on the queue', '10000')
+    .option(
+      '--work-dir <dir>',
+      'local folder for spills and map outputs (overrides STRATA_WORK_DIR)',
+    )
+    .option(
+      '--shuffle-port <port>',
+      'shuffle gRPC port, 0 for a free one (overrides STRATA_SHUFFLE_PORT)',
+    )
+    .option(
+      '--grace-ms <ms>',
+      'on SIGTERM, how long running tasks may finish before they go back on the queue',
+      '10000',
+    )
     .action(async (flags: WorkerFlags) => {
       const overrides: Partial<Record<OptionName, string | undefined>> = {
         redisUrl: flags.redis,
@@ -49,7 +66,9 @@ export function register(program: Command): void {
       const config = loadConfig({ overrides });
       const log = createLogger(config).child({ process: 'worker' });
       const worker = await startWorker(config, { log });
-      process.stdout.write(`worker ${worker.id} ready (shuffle ${worker.address}, ${worker.threads} threads)\n`);
+      process.stdout.write(
+        `worker ${worker.id} ready (shuffle ${worker.address}, ${worker.threads} threads)\n`,
+      );
       const signal = await untilStopSignal();
       const again = () => process.exit(130);
       process.once('SIGTERM', again);

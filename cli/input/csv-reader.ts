@@ -20,7 +20,10 @@ const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 type Row = { info: Info; record: Record<string, string> };
 
-export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: { file: string }): AsyncGenerator<InputRecord> {
+export async function* readCsv(
+  bytes: AsyncIterable<Uint8Array>,
+  options: { file: string },
+): AsyncGenerator<InputRecord> {
   const parser = Readable.from(bytes, { objectMode: false }).pipe(
     parse({ columns: true, bom: true, skip_empty_lines: true, info: true }),
   );
@@ -39,9 +42,13 @@ export async function* readCsv(bytes: AsyncIterable<Uint8Array>, options: { file
   };
   // Decide which columns are numeric from a sample, then stream the rest with the same rule.
   const sample: Row[] = [];
-  for (let r = await next(); r; r = sample.length < CSV_SAMPLE_ROWS ? await next() : undefined) sample.push(r);
+  for (let r = await next(); r; r = sample.length < CSV_SAMPLE_ROWS ? await next() : undefined)
+    sample.push(r);
   const numeric = numericColumns(sample);
-  const convert = (r: Row): InputRecord => ({ record: toRecord(r.record, numeric), position: { row: ++row, line: r.info.lines } });
+  const convert = (r: Row): InputRecord => ({
+    record: toRecord(r.record, numeric),
+    position: { row: ++row, line: r.info.lines },
+  });
   for (const r of sample) yield convert(r);
   if (sample.length < CSV_SAMPLE_ROWS) return;
   for (let r = await next(); r; r = await next()) yield convert(r);
@@ -78,6 +85,12 @@ function csvError(err: unknown, file: string, row: number): StrataError {
   const e = err as Error & { code?: string; lines?: number; records?: number };
   // csv-parse counts the records it parsed, some of which may not have reached us yet.
   if (typeof e.records === 'number') row = e.records + 1;
-  const position = describePosition(file, { row, ...(e.lines !== undefined ? { line: e.lines } : {}) });
-  return new StrataError('STRATA_E_RECORD_INVALID', `${position} is not valid CSV: ${e.message}`, { cause: err, details: { file, row, line: e.lines, csvCode: e.code } });
+  const position = describePosition(file, {
+    row,
+    ...(e.lines !== undefined ? { line: e.lines } : {}),
+  });
+  return new StrataError('STRATA_E_RECORD_INVALID', `${position} is not valid CSV: ${e.message}`, {
+    cause: err,
+    details: { file, row, line: e.lines, csvCode: e.code },
+  });
 }

@@ -122,7 +122,13 @@ export async function followIngest(o: FollowIngestOptions): Promise<FollowSummar
 
   const reader = (async () => {
     try {
-      for await (const chunk of followLines({ path: o.path, signal: stopReading.signal, ...(o.stdin ? { stdin: o.stdin } : {}), ...(o.pollMs ? { pollMs: o.pollMs } : {}), ...(o.onNotice ? { onNotice: o.onNotice } : {}) })) {
+      for await (const chunk of followLines({
+        path: o.path,
+        signal: stopReading.signal,
+        ...(o.stdin ? { stdin: o.stdin } : {}),
+        ...(o.pollMs ? { pollMs: o.pollMs } : {}),
+        ...(o.onNotice ? { onNotice: o.onNotice } : {}),
+      })) {
         if (queue.lines.length === 0) oldest = performance.now();
         for (let i = 0; i < chunk.lines.length; i++) {
           queue.lines.push(chunk.lines[i]!);
@@ -131,7 +137,11 @@ export async function followIngest(o: FollowIngestOptions): Promise<FollowSummar
         }
         notify();
         // Backpressure: read ahead a few batches, no more.
-        while ((queue.lines.length >= 4 * batchRecords || queue.bytes >= 4 * batchBytes) && !stopReading.signal.aborted) await changed();
+        while (
+          (queue.lines.length >= 4 * batchRecords || queue.bytes >= 4 * batchBytes) &&
+          !stopReading.signal.aborted
+        )
+          await changed();
       }
     } catch (err) {
       readerError = err;
@@ -158,9 +168,22 @@ export async function followIngest(o: FollowIngestOptions): Promise<FollowSummar
   const take = (): Batch => {
     let n = 0;
     let bytes = 0;
-    while (n < queue.lines.length && n < batchRecords && (n === 0 || bytes + queue.lines[n]!.length + 1 <= batchBytes)) bytes += queue.lines[n++]!.length + 1;
-    const batch = { lines: queue.lines.slice(0, n), lineNumbers: queue.lineNumbers.slice(0, n), bytes };
-    queue = { lines: queue.lines.slice(n), lineNumbers: queue.lineNumbers.slice(n), bytes: queue.bytes - bytes };
+    while (
+      n < queue.lines.length &&
+      n < batchRecords &&
+      (n === 0 || bytes + queue.lines[n]!.length + 1 <= batchBytes)
+    )
+      bytes += queue.lines[n++]!.length + 1;
+    const batch = {
+      lines: queue.lines.slice(0, n),
+      lineNumbers: queue.lineNumbers.slice(0, n),
+      bytes,
+    };
+    queue = {
+      lines: queue.lines.slice(n),
+      lineNumbers: queue.lineNumbers.slice(n),
+      bytes: queue.bytes - bytes,
+    };
     oldest = performance.now();
     notify(); // the reader may be waiting for room
     return batch;
@@ -174,14 +197,20 @@ export async function followIngest(o: FollowIngestOptions): Promise<FollowSummar
       const due = queue.lines.length > 0 && (readerDone || performance.now() - oldest >= flushMs);
       if (!full && !due) {
         if (readerDone) break;
-        await changed(queue.lines.length > 0 ? Math.max(1, flushMs - (performance.now() - oldest)) : undefined);
+        await changed(
+          queue.lines.length > 0 ? Math.max(1, flushMs - (performance.now() - oldest)) : undefined,
+        );
         continue;
       }
       const batch = take();
       const ack = await sendWithRetry(batch, o, () => retries++);
       if (!ack) {
         // stopped during a retry pause: the batch was not acknowledged
-        queue = { lines: [...batch.lines, ...queue.lines], lineNumbers: [...batch.lineNumbers, ...queue.lineNumbers], bytes: batch.bytes + queue.bytes };
+        queue = {
+          lines: [...batch.lines, ...queue.lines],
+          lineNumbers: [...batch.lineNumbers, ...queue.lineNumbers],
+          bytes: batch.bytes + queue.bytes,
+        };
         break;
       }
       records += batch.lines.length;
@@ -210,29 +239,56 @@ export async function followIngest(o: FollowIngestOptions): Promise<FollowSummar
   };
 }
 
-/** The acknowledgement, or undefined when stopped before one came. Throws what retrying cannot fix. */
-async function sendWithRetry(batch: Batch, o: FollowIngestOptions, countRetry: () => void): Promise<SpeedAck | undefined> {
+/**
+ * The acknowledgement, or undefined when stopped before one came. Throws what retrying cannot fix.
+ */
+async function sendWithRetry(
+  batch: Batch,
+  o: FollowIngestOptions,
+  countRetry: () => void,
+): Promise<SpeedAck | undefined> {
   const body = `${batch.lines.join('\n')}\n`;
   const firstMs = o.retryFirstMs ?? 250;
   const maxMs = o.retryMaxMs ?? 10_000;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await o.client.post(o.dataset, body, { ...(o.timeField ? { timeField: o.timeField } : {}), ...(o.ingestTime ? { ingestTime: true } : {}) });
+      return await o.client.post(o.dataset, body, {
+        ...(o.timeField ? { timeField: o.timeField } : {}),
+        ...(o.ingestTime ? { ingestTime: true } : {}),
+      });
     } catch (err) {
-      if (isStrataError(err, 'STRATA_E_RECORD_INVALID')) throw atFileLine(err, batch, o.path === '-' ? 'stdin' : o.path);
+      if (isStrataError(err, 'STRATA_E_RECORD_INVALID'))
+        throw atFileLine(err, batch, o.path === '-' ? 'stdin' : o.path);
       if (isStrataError(err) && err.details?.stored === 'yes') {
-        // The commit stored the records and failed later (the realtime fold): resending would store them twice.
-        o.onNotice?.(`batch of lines ${batch.lineNumbers[0]}–${batch.lineNumbers.at(-1)} is stored but the speed layer reported: ${err.message}`);
-        return { records: batch.lines.length, commitId: Number(err.details.commitId ?? -1), bucket: Number(err.details.bucket ?? -1), segments: [] };
+        // The commit stored the records and failed later (the realtime fold): resending would store
+        // them twice.
+        o.onNotice?.(
+          `batch of lines ${batch.lineNumbers[0]}–${batch.lineNumbers.at(-1)} is stored but the speed layer reported: ${err.message}`,
+        );
+        return {
+          records: batch.lines.length,
+          commitId: Number(err.details.commitId ?? -1),
+          bucket: Number(err.details.bucket ?? -1),
+          segments: [],
+        };
       }
       if (!(isStrataError(err) && err.retryable)) throw err;
       if (o.signal.aborted) return undefined;
       const delayMs = Math.min(maxMs, firstMs * 2 ** (attempt - 1));
       countRetry();
-      o.onRetry?.({ records: batch.lines.length, firstLine: batch.lineNumbers[0]!, lastLine: batch.lineNumbers.at(-1)!, attempt: attempt + 1, delayMs, error: err });
+      o.onRetry?.({
+        records: batch.lines.length,
+        firstLine: batch.lineNumbers[0]!,
+        lastLine: batch.lineNumbers.at(-1)!,
+        attempt: attempt + 1,
+        delayMs,
+        error: err,
+      });
       const stopped = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), delayMs);
-        o.signal.addEventListener('abort', () => (clearTimeout(timer), resolve(true)), { once: true });
+        o.signal.addEventListener('abort', () => (clearTimeout(timer), resolve(true)), {
+          once: true,
+        });
       });
       if (stopped) return undefined;
     }
@@ -244,9 +300,15 @@ function atFileLine(err: StrataError, batch: Batch, input: string): StrataError 
   const index = Number(err.details?.index);
   const line = batch.lineNumbers[index];
   if (line === undefined) return err;
-  const reason = err.message.replace(/^record \d+( \(line \d+\))?: /, '').replace(/; nothing of this request was stored$/, '');
-  return new StrataError('STRATA_E_RECORD_INVALID', `${input} line ${line}: ${reason}; the batch of lines ${batch.lineNumbers[0]}–${batch.lineNumbers.at(-1)} was not stored (the lines before it were)`, {
-    cause: err,
-    details: { file: input, line, ...err.details },
-  });
+  const reason = err.message
+    .replace(/^record \d+( \(line \d+\))?: /, '')
+    .replace(/; nothing of this request was stored$/, '');
+  return new StrataError(
+    'STRATA_E_RECORD_INVALID',
+    `${input} line ${line}: ${reason}; the batch of lines ${batch.lineNumbers[0]}–${batch.lineNumbers.at(-1)} was not stored (the lines before it were)`,
+    {
+      cause: err,
+      details: { file: input, line, ...err.details },
+    },
+  );
 }

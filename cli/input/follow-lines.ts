@@ -86,13 +86,17 @@ export async function* followLines(options: FollowLinesOptions): AsyncGenerator<
         ino = (await handle.stat()).ino;
         pos = 0;
         splitter.reset();
-        options.onNotice?.(`${file} was replaced by a new file (rotated); reading the new one from its start`);
+        options.onNotice?.(
+          `${file} was replaced by a new file (rotated); reading the new one from its start`,
+        );
         continue;
       }
       if (now && now.size < pos) {
         pos = 0;
         splitter.reset();
-        options.onNotice?.(`${file} shrank to ${now.size} bytes (truncated); reading it again from its start`);
+        options.onNotice?.(
+          `${file} shrank to ${now.size} bytes (truncated); reading it again from its start`,
+        );
         continue;
       }
       await waiter.wait();
@@ -108,7 +112,11 @@ async function open(file: string): Promise<fs.FileHandle> {
     return await fs.open(file, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new StrataError('STRATA_E_INPUT_NOT_FOUND', `cannot open input ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}; check the path (or pass - for stdin)`, { cause: err, details: { path: file } });
+    throw new StrataError(
+      'STRATA_E_INPUT_NOT_FOUND',
+      `cannot open input ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}; check the path (or pass - for stdin)`,
+      { cause: err, details: { path: file } },
+    );
   }
 }
 
@@ -159,7 +167,10 @@ class LineSplitter {
   }
 }
 
-/** Resolves wait() when the file may have grown: a watch event, the poll interval, or the stop signal. */
+/**
+ * Resolves wait() when the file may have grown: a watch event, the poll interval, or the stop
+ * signal.
+ */
 class GrowthWaiter {
   #watcher: FSWatcher | undefined;
   #wake: (() => void) | undefined;

@@ -64,27 +64,45 @@ export interface IngestSummary {
 
 const PROGRESS_EVERY = 4096;
 
-export async function ingestFile(target: StrataConfig | ObjectStore, options: IngestOptions): Promise<IngestSummary> {
+export async function ingestFile(
+  target: StrataConfig | ObjectStore,
+  options: IngestOptions,
+): Promise<IngestSummary> {
   assertDatasetName(options.dataset);
   if (!isStore(target)) {
     const store = await openStoreFromConfig(target);
     try {
-      return await ingestFile(store, { segmentTargetBytes: target.segmentTargetBytes, blockTargetBytes: target.blockTargetBytes, cwd: target.cwd, ...options });
+      return await ingestFile(store, {
+        segmentTargetBytes: target.segmentTargetBytes,
+        blockTargetBytes: target.blockTargetBytes,
+        cwd: target.cwd,
+        ...options,
+      });
     } finally {
       await store.close();
     }
   }
   const started = performance.now();
   const timeField = options.timeField ?? 'time';
-  const input = await openInput({ path: options.path, ...(options.format ? { format: options.format } : {}), ...(options.stdin ? { stdin: options.stdin } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const input = await openInput({
+    path: options.path,
+    ...(options.format ? { format: options.format } : {}),
+    ...(options.stdin ? { stdin: options.stdin } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
   const validator = new RecordValidator(input.name, timeField);
   const appender = new DatasetAppender(target, options.dataset, {
     timeField,
-    ...(options.segmentTargetBytes !== undefined ? { segmentTargetBytes: options.segmentTargetBytes } : {}),
-    ...(options.blockTargetBytes !== undefined ? { blockTargetBytes: options.blockTargetBytes } : {}),
+    ...(options.segmentTargetBytes !== undefined
+      ? { segmentTargetBytes: options.segmentTargetBytes }
+      : {}),
+    ...(options.blockTargetBytes !== undefined
+      ? { blockTargetBytes: options.blockTargetBytes }
+      : {}),
     ...(options.log ? { log: options.log } : {}),
   });
-  const progress = () => options.onProgress?.({ records, bytesRead: input.bytesRead, totalBytes: input.totalBytes });
+  const progress = () =>
+    options.onProgress?.({ records, bytesRead: input.bytesRead, totalBytes: input.totalBytes });
   let records = 0;
   try {
     for await (const item of input.records()) {
@@ -95,7 +113,9 @@ export async function ingestFile(target: StrataConfig | ObjectStore, options: In
     progress();
     const result = await appender.commit();
     const elapsedMs = performance.now() - started;
-    const times = result.segments.flatMap((s) => (s.minTime === null ? [] : [s.minTime, s.maxTime!]));
+    const times = result.segments.flatMap((s) =>
+      s.minTime === null ? [] : [s.minTime, s.maxTime!],
+    );
     const summary: IngestSummary = {
       dataset: options.dataset,
       input: input.name,

@@ -8,7 +8,10 @@ export type InputFormat = 'ndjson' | 'csv' | 'parquet';
 
 export const INPUT_FORMATS: readonly InputFormat[] = ['ndjson', 'csv', 'parquet'];
 
-/** NDJSON names the 1-based line; CSV the 1-based data row (and the line it ends on); Parquet the 1-based row. */
+/**
+ * NDJSON names the 1-based line; CSV the 1-based data row (and the line it ends on); Parquet the
+ * 1-based row.
+ */
 export interface InputPosition {
   line?: number;
   row?: number;
@@ -20,6 +23,7 @@ export interface InputRecord {
 }
 
 export function describePosition(file: string, position: InputPosition): string {
-  if (position.row !== undefined) return `${file} row ${position.row}${position.line !== undefined ? ` (line ${position.line})` : ''}`;
+  if (position.row !== undefined)
+    return `${file} row ${position.row}${position.line !== undefined ? ` (line ${position.line})` : ''}`;
   return `${file} line ${position.line ?? '?'}`;
 }

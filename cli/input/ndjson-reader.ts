@@ -10,7 +10,10 @@ import { StringDecoder } from 'node:string_decoder';
 import { StrataError } from '../../core/errors.ts';
 import { describePosition, type InputRecord } from './input-record.ts';
 
-export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: { file: string }): AsyncGenerator<InputRecord> {
+export async function* readNdjson(
+  bytes: AsyncIterable<Uint8Array>,
+  options: { file: string },
+): AsyncGenerator<InputRecord> {
   const decoder = new StringDecoder('utf8');
   let carry = '';
   let line = 0;
@@ -38,7 +41,13 @@ export async function* readNdjson(bytes: AsyncIterable<Uint8Array>, options: { f
   }
 }
 
-function parseLine(text: string, start: number, end: number, line: number, file: string): Record<string, unknown> | undefined {
+function parseLine(
+  text: string,
+  start: number,
+  end: number,
+  line: number,
+  file: string,
+): Record<string, unknown> | undefined {
   if (end > start && text.charCodeAt(end - 1) === 13) end--; // \r\n
   if (end === start) return undefined;
   const s = text.slice(start, end);
@@ -50,12 +59,21 @@ function parseLine(text: string, start: number, end: number, line: number, file:
     throw invalid(file, line, `is not valid JSON (${(err as Error).message})`, s);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw invalid(file, line, `is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a JSON object; each line must hold one record such as {"time": "…", …}`, s);
+    throw invalid(
+      file,
+      line,
+      `is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a JSON object; each line must hold one record such as {"time": "…", …}`,
+      s,
+    );
   }
   return value as Record<string, unknown>;
 }
 
 function invalid(file: string, line: number, problem: string, text: string): StrataError {
   const excerpt = text.length > 80 ? `${text.slice(0, 80)}…` : text;
-  return new StrataError('STRATA_E_RECORD_INVALID', `${describePosition(file, { line })} ${problem}: ${excerpt}`, { details: { file, line } });
+  return new StrataError(
+    'STRATA_E_RECORD_INVALID',
+    `${describePosition(file, { line })} ${problem}: ${excerpt}`,
+    { details: { file, line } },
+  );
 }

@@ -35,7 +35,14 @@ export interface OpenedInput {
   records(): AsyncGenerator<InputRecord>;
 }
 
-const EXTENSIONS: Record<string, InputFormat> = { '.ndjson': 'ndjson', '.jsonl': 'ndjson', '.json': 'ndjson', '.csv': 'csv', '.parquet': 'parquet', '.pq': 'parquet' };
+const EXTENSIONS: Record<string, InputFormat> = {
+  '.ndjson': 'ndjson',
+  '.jsonl': 'ndjson',
+  '.json': 'ndjson',
+  '.csv': 'csv',
+  '.parquet': 'parquet',
+  '.pq': 'parquet',
+};
 const READ_CHUNK = 1024 * 1024;
 
 export function guessFormat(file: string): InputFormat {
@@ -44,7 +51,11 @@ export function guessFormat(file: string): InputFormat {
 
 export async function openInput(options: OpenInputOptions): Promise<OpenedInput> {
   if (options.format !== undefined && !INPUT_FORMATS.includes(options.format)) {
-    throw new StrataError('STRATA_E_USAGE', `format ${JSON.stringify(options.format)} is not one of ${INPUT_FORMATS.join(', ')}`, { details: { format: options.format } });
+    throw new StrataError(
+      'STRATA_E_USAGE',
+      `format ${JSON.stringify(options.format)} is not one of ${INPUT_FORMATS.join(', ')}`,
+      { details: { format: options.format } },
+    );
   }
   let bytesRead = 0;
   const count = async function* (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
@@ -55,7 +66,11 @@ export async function openInput(options: OpenInputOptions): Promise<OpenedInput>
   };
   if (options.path === '-') {
     const format = options.format ?? 'ndjson';
-    if (format === 'parquet') throw new StrataError('STRATA_E_USAGE', 'Parquet cannot be read from stdin (it needs random access); pass the file path instead of -');
+    if (format === 'parquet')
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        'Parquet cannot be read from stdin (it needs random access); pass the file path instead of -',
+      );
     const stdin = options.stdin ?? (process.stdin as AsyncIterable<Uint8Array>);
     const name = 'stdin';
     return {
@@ -65,17 +80,29 @@ export async function openInput(options: OpenInputOptions): Promise<OpenedInput>
       get bytesRead() {
         return bytesRead;
       },
-      records: () => (format === 'csv' ? readCsv(count(stdin), { file: name }) : readNdjson(count(stdin), { file: name })),
+      records: () =>
+        format === 'csv'
+          ? readCsv(count(stdin), { file: name })
+          : readNdjson(count(stdin), { file: name }),
     };
   }
   const file = path.resolve(options.cwd ?? process.cwd(), options.path);
   const stat = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
-    throw new StrataError('STRATA_E_INPUT_NOT_FOUND', `cannot open input ${options.path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}; check the path (relative paths start at ${options.cwd ?? process.cwd()})`, {
-      cause: err,
-      details: { path: options.path },
-    });
+    throw new StrataError(
+      'STRATA_E_INPUT_NOT_FOUND',
+      `cannot open input ${options.path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}; check the path (relative paths start at ${options.cwd ?? process.cwd()})`,
+      {
+        cause: err,
+        details: { path: options.path },
+      },
+    );
   });
-  if (!stat.isFile()) throw new StrataError('STRATA_E_INPUT_NOT_FOUND', `input ${options.path} is not a file; give one file (or - for stdin)`, { details: { path: options.path } });
+  if (!stat.isFile())
+    throw new StrataError(
+      'STRATA_E_INPUT_NOT_FOUND',
+      `input ${options.path} is not a file; give one file (or - for stdin)`,
+      { details: { path: options.path } },
+    );
   const format = options.format ?? guessFormat(file);
   const name = options.path;
   return {
@@ -86,7 +113,8 @@ export async function openInput(options: OpenInputOptions): Promise<OpenedInput>
       return bytesRead;
     },
     records: () => {
-      if (format === 'parquet') return readParquet(file, { file: name, onBytes: (n) => (bytesRead += n) });
+      if (format === 'parquet')
+        return readParquet(file, { file: name, onBytes: (n) => (bytesRead += n) });
       const bytes = count(createReadStream(file, { highWaterMark: READ_CHUNK }));
       return format === 'csv' ? readCsv(bytes, { file: name }) : readNdjson(bytes, { file: name });
     },

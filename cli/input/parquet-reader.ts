@@ -9,7 +9,12 @@
  * needs random access, so it is read from a file, not from stdin. A file that is not Parquet is
  * STRATA_E_INPUT_FORMAT.
  */
-import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
+import {
+  parquetMetadataAsync,
+  parquetReadObjects,
+  type AsyncBuffer,
+  type FileMetaData,
+} from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import fs from 'node:fs/promises';
 import { StrataError } from '../../core/errors.ts';
@@ -22,7 +27,10 @@ export interface ParquetReaderOptions {
   onBytes?: (n: number) => void;
 }
 
-export async function* readParquet(path: string, options: ParquetReaderOptions = {}): AsyncGenerator<InputRecord> {
+export async function* readParquet(
+  path: string,
+  options: ParquetReaderOptions = {},
+): AsyncGenerator<InputRecord> {
   const file = options.file ?? path;
   const handle = await fs.open(path, 'r');
   try {
@@ -47,11 +55,26 @@ export async function* readParquet(path: string, options: ParquetReaderOptions =
       const rowEnd = rowStart + Number(group.num_rows);
       let rows: Record<string, unknown>[];
       try {
-        rows = await parquetReadObjects({ file: buffer, metadata, rowStart, rowEnd, compressors, parsers: PARSERS });
+        rows = await parquetReadObjects({
+          file: buffer,
+          metadata,
+          rowStart,
+          rowEnd,
+          compressors,
+          parsers: PARSERS,
+        });
       } catch (err) {
-        throw new StrataError('STRATA_E_INPUT_FORMAT', `${file}: cannot read Parquet rows ${rowStart + 1}–${rowEnd}: ${(err as Error).message}`, { cause: err, details: { file } });
+        throw new StrataError(
+          'STRATA_E_INPUT_FORMAT',
+          `${file}: cannot read Parquet rows ${rowStart + 1}–${rowEnd}: ${(err as Error).message}`,
+          { cause: err, details: { file } },
+        );
       }
-      for (let i = 0; i < rows.length; i++) yield { record: plain(rows[i]) as Record<string, unknown>, position: { row: rowStart + i + 1 } };
+      for (let i = 0; i < rows.length; i++)
+        yield {
+          record: plain(rows[i]) as Record<string, unknown>,
+          position: { row: rowStart + i + 1 },
+        };
       rowStart = rowEnd;
     }
   } finally {
@@ -61,7 +84,11 @@ export async function* readParquet(path: string, options: ParquetReaderOptions =
 
 async function readMetadata(buffer: AsyncBuffer, file: string): Promise<FileMetaData> {
   const notParquet = (why: string, cause?: unknown) =>
-    new StrataError('STRATA_E_INPUT_FORMAT', `${file} is not a Parquet file (${why}); pass --format ndjson or --format csv if it is one of those`, { cause, details: { file } });
+    new StrataError(
+      'STRATA_E_INPUT_FORMAT',
+      `${file} is not a Parquet file (${why}); pass --format ndjson or --format csv if it is one of those`,
+      { cause, details: { file } },
+    );
   if (buffer.byteLength < 12) throw notParquet(`only ${buffer.byteLength} bytes`);
   const head = new Uint8Array(await buffer.slice(0, 4));
   const tail = new Uint8Array(await buffer.slice(buffer.byteLength - 4));
@@ -83,7 +110,10 @@ const PARSERS = {
 
 /** bigint → number (or string when it would lose digits), Date → ISO string, recursively. */
 function plain(value: unknown): unknown {
-  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  if (typeof value === 'bigint')
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : value.toString();
   if (value === null || typeof value !== 'object') return value;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (ArrayBuffer.isView(value)) return value;

@@ -34,12 +34,21 @@ export class RecordValidator {
     let message: string;
     if (value === undefined && this.#seenTimes === 0) {
       const candidates = Object.keys(record).filter((k) => !Number.isNaN(eventTimeOf(record[k])));
-      const hint = candidates.length ? `; this record has a valid time in ${candidates.map((c) => `"${c}"`).join(', ')}: try --time-field ${candidates[0]}` : `; its fields are ${Object.keys(record).slice(0, 12).map((k) => `"${k}"`).join(', ') || 'none'}`;
+      const hint = candidates.length
+        ? `; this record has a valid time in ${candidates.map((c) => `"${c}"`).join(', ')}: try --time-field ${candidates[0]}`
+        : `; its fields are ${
+            Object.keys(record)
+              .slice(0, 12)
+              .map((k) => `"${k}"`)
+              .join(', ') || 'none'
+          }`;
       message = `${where}: the time field "${field}" is missing (and so far in every record); pass --time-field <field> to name the field that holds each record's event time${hint}`;
     } else {
       message = `${where}: time field "${field}" ${explainBadEventTime(value)}; every record needs an ISO-8601 time with a time zone (e.g. "2026-01-05T10:00:00Z") or epoch milliseconds`;
     }
-    throw new StrataError('STRATA_E_RECORD_INVALID', message, { details: { file: this.file, ...position, field, value: safeValue(value) } });
+    throw new StrataError('STRATA_E_RECORD_INVALID', message, {
+      details: { file: this.file, ...position, field, value: safeValue(value) },
+    });
   }
 }
 

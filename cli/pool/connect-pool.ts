@@ -18,7 +18,8 @@
  * worker runs the module's top-level code when it imports it, hence the isMainModule guard (or
  * keep the tasks in a module of their own: connectPool(new URL('./tasks.ts', import.meta.url))).
  * A task that throws rejects with the worker's StrataError, its code and the task's own stack.
- * The cluster is found like the CLI finds it: options, STRATA_* settings, then .strata/cluster.json.
+ * The cluster is found like the CLI finds it: options, STRATA_* settings, then
+ * .strata/cluster.json.
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -28,7 +29,12 @@ import type { Redis } from 'ioredis';
 import { loadConfig } from '../../core/config.ts';
 import { StrataError, type StrataErrorJSON } from '../../core/errors.ts';
 import { connectRedis } from '../../core/redis/connect-redis.ts';
-import { bullJobId, TASK_QUEUE, type CallResult, type CallTask } from '../../core/tasks/task-payload.ts';
+import {
+  bullJobId,
+  TASK_QUEUE,
+  type CallResult,
+  type CallTask,
+} from '../../core/tasks/task-payload.ts';
 import { bundleModule, uploadBundle, type ModuleBundle } from '../bundle-job.ts';
 import { openTargetStore, resolveTarget } from '../cluster/cluster-target.ts';
 
@@ -62,30 +68,67 @@ export class Pool {
   ) {}
 
   /** Calls `fn(...args)` on a worker. */
-  async run<F extends TaskFn>(fn: F | string, args: Parameters<F>): Promise<Awaited<ReturnType<F>>> {
+  async run<F extends TaskFn>(
+    fn: F | string,
+    args: Parameters<F>,
+  ): Promise<Awaited<ReturnType<F>>> {
     const [result] = await this.map(fn, [args]);
     return result!;
   }
 
   /** Calls `fn` once per argument list, all at once; results in the order of `argsList`. */
-  async map<F extends TaskFn>(fn: F | string, argsList: ReadonlyArray<Parameters<F>>): Promise<Array<Awaited<ReturnType<F>>>> {
-    if (this.#closed) throw new StrataError('STRATA_E_USAGE', 'this pool is closed; connect a new one with connectPool()');
+  async map<F extends TaskFn>(
+    fn: F | string,
+    argsList: ReadonlyArray<Parameters<F>>,
+  ): Promise<Array<Awaited<ReturnType<F>>>> {
+    if (this.#closed)
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        'this pool is closed; connect a new one with connectPool()',
+      );
     const exportName = this.#exportName(fn);
     const tasks: CallTask[] = argsList.map((args) => {
-      if (!Array.isArray(args)) throw new StrataError('STRATA_E_USAGE', `pool.run/map take argument lists (arrays): pool.run(${exportName}, [42]), pool.map(${exportName}, [[1], [2]])`);
-      return { kind: 'call', jobId: this.poolId, taskId: `c-${this.#next++}`, attempt: 1, codeHash: this.bundle.sha256, exportName, args: [...args] };
+      if (!Array.isArray(args))
+        throw new StrataError(
+          'STRATA_E_USAGE',
+          `pool.run/map take argument lists (arrays): pool.run(${exportName}, [42]), pool.map(${exportName}, [[1], [2]])`,
+        );
+      return {
+        kind: 'call',
+        jobId: this.poolId,
+        taskId: `c-${this.#next++}`,
+        attempt: 1,
+        codeHash: this.bundle.sha256,
+        exportName,
+        args: [...args],
+      };
     });
     const jobs = await this.queue.addBulk(
       tasks.map((task) => ({
         name: 'call',
         data: task,
-        opts: { jobId: bullJobId(task), attempts: this.attempts, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } },
+        opts: {
+          jobId: bullJobId(task),
+          attempts: this.attempts,
+          removeOnComplete: { age: 3600 },
+          removeOnFail: { age: 24 * 3600 },
+        },
       })),
     );
     const settled = await Promise.allSettled(jobs.map((job) => job.waitUntilFinished(this.events)));
     const failed = settled.findIndex((s) => s.status === 'rejected');
-    if (failed >= 0) throw await this.#failure(jobs[failed]!.id!, (settled[failed] as PromiseRejectedResult).reason, exportName);
-    return settled.map((s) => ((s as PromiseFulfilledResult<CallResult>).value as CallResult).value as Awaited<ReturnType<F>>);
+    if (failed >= 0)
+      throw await this.#failure(
+        jobs[failed]!.id!,
+        (settled[failed] as PromiseRejectedResult).reason,
+        exportName,
+      );
+    return settled.map(
+      (s) =>
+        ((s as PromiseFulfilledResult<CallResult>).value as CallResult).value as Awaited<
+          ReturnType<F>
+        >,
+    );
   }
 
   async close(): Promise<void> {
@@ -107,15 +150,21 @@ export class Pool {
     );
   }
 
-  /** The worker's error, revived from the failed job (its failedReason carries StrataError JSON). */
+  /**
+   * The worker's error, revived from the failed job (its failedReason carries StrataError JSON).
+   */
   async #failure(jobId: string, reason: unknown, exportName: string): Promise<StrataError> {
     const job = await this.queue.getJob(jobId).catch(() => undefined);
     const text = job?.failedReason ?? (reason instanceof Error ? reason.message : String(reason));
     const revived = reviveTaskError(text);
     if (revived) return revived;
-    return new StrataError('STRATA_E_INTERNAL', `the call ${exportName}() of ${path.basename(this.bundle.entry)} failed on the pool: ${text}`, {
-      details: { jobId, exportName, stacktrace: job?.stacktrace },
-    });
+    return new StrataError(
+      'STRATA_E_INTERNAL',
+      `the call ${exportName}() of ${path.basename(this.bundle.entry)} failed on the pool: ${text}`,
+      {
+        details: { jobId, exportName, stacktrace: job?.stacktrace },
+      },
+    );
   }
 }
 
@@ -125,7 +174,8 @@ export function reviveTaskError(text: string): StrataError | undefined {
   if (start < 0) return undefined;
   try {
     const json = JSON.parse(text.slice(start)) as StrataErrorJSON;
-    if (json && typeof json.code === 'string' && typeof json.message === 'string') return StrataError.fromJSON(json);
+    if (json && typeof json.code === 'string' && typeof json.message === 'string')
+      return StrataError.fromJSON(json);
   } catch {
     // not JSON: the caller reports the text as it is
   }
@@ -133,14 +183,31 @@ export function reviveTaskError(text: string): StrataError | undefined {
 }
 
 /** Bundles the module at `moduleUrl`, uploads it, and connects to the cluster's task queue. */
-export async function connectPool(moduleUrl: string | URL, options: PoolOptions = {}): Promise<Pool> {
-  const file = typeof moduleUrl === 'string' && !moduleUrl.startsWith('file:') ? path.resolve(moduleUrl) : fileURLToPath(moduleUrl);
-  const config = loadConfig({ overrides: { store: options.store, home: options.home, redisUrl: options.redisUrl, redisPrefix: options.redisPrefix } });
+export async function connectPool(
+  moduleUrl: string | URL,
+  options: PoolOptions = {},
+): Promise<Pool> {
+  const file =
+    typeof moduleUrl === 'string' && !moduleUrl.startsWith('file:')
+      ? path.resolve(moduleUrl)
+      : fileURLToPath(moduleUrl);
+  const config = loadConfig({
+    overrides: {
+      store: options.store,
+      home: options.home,
+      redisUrl: options.redisUrl,
+      redisPrefix: options.redisPrefix,
+    },
+  });
   const target = await resolveTarget({ store: options.store }, { config });
   if (!target.redisUrl) {
-    throw new StrataError('STRATA_E_REDIS_UNAVAILABLE', `no cluster to connect the pool to: no Redis URL is configured and ${target.config.home}/cluster.json does not exist; start a cluster with strata dev, or pass { redisUrl } / set STRATA_REDIS_URL`, {
-      details: { home: target.config.home },
-    });
+    throw new StrataError(
+      'STRATA_E_REDIS_UNAVAILABLE',
+      `no cluster to connect the pool to: no Redis URL is configured and ${target.config.home}/cluster.json does not exist; start a cluster with strata dev, or pass { redisUrl } / set STRATA_REDIS_URL`,
+      {
+        details: { home: target.config.home },
+      },
+    );
   }
   const bundle = await bundleModule(file);
   const store = await openTargetStore(target);
@@ -158,19 +225,36 @@ export async function connectPool(moduleUrl: string | URL, options: PoolOptions 
     throw err;
   }
   const queue = new Queue(TASK_QUEUE, { connection: connections[0]!, prefix: target.redisPrefix });
-  const events = new QueueEvents(TASK_QUEUE, { connection: connections[1]!, prefix: target.redisPrefix });
-  // Every awaited call adds a listener to both for as long as it runs; a map of thousands is normal.
+  const events = new QueueEvents(TASK_QUEUE, {
+    connection: connections[1]!,
+    prefix: target.redisPrefix,
+  });
+  // Every awaited call adds a listener to both for as long as it runs; a map of thousands is
+  // normal.
   queue.setMaxListeners(0);
   events.setMaxListeners(0);
   await events.waitUntilReady();
   const poolId = `pool-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-  return new Pool(bundle, poolId, queue, events, connections, options.attempts ?? config.taskAttempts);
+  return new Pool(
+    bundle,
+    poolId,
+    queue,
+    events,
+    connections,
+    options.attempts ?? config.taskAttempts,
+  );
 }
 
-/** True when `importMetaUrl` is the program node (or tsx) was started with, not a module a worker imported. */
+/**
+ * True when `importMetaUrl` is the program node (or tsx) was started with, not a module a worker
+ * imported.
+ */
 export function isMainModule(importMetaUrl: string): boolean {
   const main = process.argv[1];
   if (!main) return false;
   const mainUrl = pathToFileURL(path.resolve(main)).href;
-  return importMetaUrl === mainUrl || importMetaUrl.replace(/\.[cm]?[jt]s$/, '') === mainUrl.replace(/\.[cm]?[jt]s$/, '');
+  return (
+    importMetaUrl === mainUrl ||
+    importMetaUrl.replace(/\.[cm]?[jt]s$/, '') === mainUrl.replace(/\.[cm]?[jt]s$/, '')
+  );
 }

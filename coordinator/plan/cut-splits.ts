@@ -15,7 +15,11 @@ import type { Split } from '../../core/tasks/task-payload.ts';
 
 const SLOP = 0.1;
 
-export function cutSplits(segmentKey: string, blocks: readonly Pick<BlockInfo, 'offset' | 'length' | 'count'>[], targetBytes: number): Split[] {
+export function cutSplits(
+  segmentKey: string,
+  blocks: readonly Pick<BlockInfo, 'offset' | 'length' | 'count'>[],
+  targetBytes: number,
+): Split[] {
   const after = new Array<number>(blocks.length + 1).fill(0);
   for (let i = blocks.length - 1; i >= 0; i--) after[i] = after[i + 1]! + blocks[i]!.length;
   const splits: Split[] = [];
@@ -29,7 +33,14 @@ export function cutSplits(segmentKey: string, blocks: readonly Pick<BlockInfo, '
     const last = i === blocks.length - 1;
     if (last || (bytes >= targetBytes && rest >= targetBytes * SLOP)) {
       const end = blocks[i]!;
-      splits.push({ segmentKey, startBlock: start, endBlock: i + 1, startOffset: blocks[start]!.offset, endOffset: end.offset + end.length, records });
+      splits.push({
+        segmentKey,
+        startBlock: start,
+        endBlock: i + 1,
+        startOffset: blocks[start]!.offset,
+        endOffset: end.offset + end.length,
+        records,
+      });
       start = i + 1;
       bytes = 0;
       records = 0;

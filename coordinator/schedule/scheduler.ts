@@ -45,7 +45,13 @@ import { decodeTaskFailure } from '../task-failure.ts';
 import { FailurePolicy } from './failure-policy.ts';
 import type { SpeculationSettings } from './speculation.ts';
 import { Speculator } from './speculator.ts';
-import { mapPayload, parseBullJobId, reducePayload, type ParsedBullJobId, type TaskQueue } from './task-queue.ts';
+import {
+  mapPayload,
+  parseBullJobId,
+  reducePayload,
+  type ParsedBullJobId,
+  type TaskQueue,
+} from './task-queue.ts';
 
 export interface SchedulerOptions {
   jobs: JobStore;
@@ -140,18 +146,41 @@ export class Scheduler {
     return this.#serial(jobId, async () => {
       this.#advanceQueued.delete(jobId);
       await this.#advance(jobId);
-    }).catch((err: unknown) => this.#log.error({ err, jobId }, 'advancing a job failed; the next poll tries again'));
+    }).catch((err: unknown) =>
+      this.#log.error({ err, jobId }, 'advancing a job failed; the next poll tries again'),
+    );
   }
 
   /** Cancels a job that has not begun committing; answers whether it was cancelled now. */
   cancel(jobId: string): Promise<boolean> {
-    return this.#serial(jobId, () => this.#finish(jobId, 'cancel', new StrataError('STRATA_E_JOB_CANCELLED', `job ${jobId} was cancelled; nothing of it was published`, { details: { jobId } })));
+    return this.#serial(jobId, () =>
+      this.#finish(
+        jobId,
+        'cancel',
+        new StrataError(
+          'STRATA_E_JOB_CANCELLED',
+          `job ${jobId} was cancelled; nothing of it was published`,
+          { details: { jobId } },
+        ),
+      ),
+    );
   }
 
-  /** Asks BullMQ about every queued or running attempt of every live job, and acts on the answers. */
+  /**
+   * Asks BullMQ about every queued or running attempt of every live job, and acts on the answers.
+   */
   async reconcileAll(): Promise<void> {
     const ids = await this.#o.jobs.liveJobIds();
-    await Promise.all(ids.map((id) => this.#serial(id, () => this.#reconcile(id)).catch((err: unknown) => this.#log.error({ err, jobId: id }, 'reconciling a job failed; the next poll tries again'))));
+    await Promise.all(
+      ids.map((id) =>
+        this.#serial(id, () => this.#reconcile(id)).catch((err: unknown) =>
+          this.#log.error(
+            { err, jobId: id },
+            'reconciling a job failed; the next poll tries again',
+          ),
+        ),
+      ),
+    );
   }
 
   #schedulePoll(): void {
@@ -166,7 +195,9 @@ export class Scheduler {
 
   /** Runs fn after every earlier step of the same job; the caller gets fn's outcome. */
   #serial<T>(jobId: string, fn: () => Promise<T>): Promise<T> {
-    const run = (this.#chains.get(jobId) ?? Promise.resolve()).then(() => (this.#stopped ? (undefined as T) : fn()));
+    const run = (this.#chains.get(jobId) ?? Promise.resolve()).then(() =>
+      this.#stopped ? (undefined as T) : fn(),
+    );
     const tail = run.catch(() => undefined);
     this.#chains.set(jobId, tail);
     void tail.then(() => {
@@ -178,7 +209,9 @@ export class Scheduler {
   #onEvent(bullId: string, what: string, fn: (id: ParsedBullJobId) => Promise<void>): void {
     const id = parseBullJobId(bullId);
     if (!id || this.#stopped) return; // not a map/reduce attempt (plain call tasks share the queue)
-    this.#serial(id.jobId, () => fn(id)).catch((err: unknown) => this.#log.error({ err, bullId }, `handling ${what} failed; the next poll tries again`));
+    this.#serial(id.jobId, () => fn(id)).catch((err: unknown) =>
+      this.#log.error({ err, bullId }, `handling ${what} failed; the next poll tries again`),
+    );
   }
 
   #onCompleted = ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }): void => {
@@ -196,12 +229,18 @@ export class Scheduler {
   #onActive = ({ jobId: bullId }: { jobId: string }): void => {
     this.#onEvent(bullId, 'a start', async (id) => {
       const worker = await this.#o.tasks.workerOf(bullId);
-      await this.#o.jobs.moveTask(id.jobId, id.taskId, 'start', { attempt: id.attempt, patch: worker ? { worker } : {} });
+      await this.#o.jobs.moveTask(id.jobId, id.taskId, 'start', {
+        attempt: id.attempt,
+        patch: worker ? { worker } : {},
+      });
     });
   };
 
   #onStalled = ({ jobId: bullId }: { jobId: string }): void => {
-    this.#log.warn({ bullId }, 'a task attempt stalled (its worker stopped renewing the lock); BullMQ puts it back on the queue');
+    this.#log.warn(
+      { bullId },
+      'a task attempt stalled (its worker stopped renewing the lock); BullMQ puts it back on the queue',
+    );
     this.#onEvent(bullId, 'a stall', async (id) => {
       await this.#o.jobs.moveTask(id.jobId, id.taskId, 'stall', { attempt: id.attempt });
     });
@@ -212,27 +251,54 @@ export class Scheduler {
     const task = await this.#o.jobs.getTask(id.jobId, id.taskId);
     if (!task) return false;
     const problem = resultProblem(task, value, reduceOutputKey(id.jobId, id.taskId, id.attempt));
-    if (problem) return this.#failed(id, JSON.stringify(new StrataError('STRATA_E_INTERNAL', `task ${bullJobId(id)} answered ${problem}`, { retryable: true }).toJSON()));
+    if (problem)
+      return this.#failed(
+        id,
+        JSON.stringify(
+          new StrataError('STRATA_E_INTERNAL', `task ${bullJobId(id)} answered ${problem}`, {
+            retryable: true,
+          }).toJSON(),
+        ),
+      );
     const result = value as MapResult | ReduceResult;
     const patch: Partial<TaskRecord> = { worker: result.workerId, counters: result.counters };
     if (result.kind === 'map') patch.output = result.output;
     else patch.outputKey = result.outputKey;
-    const moved = await this.#o.jobs.moveTask(id.jobId, id.taskId, 'succeed', { attempt: id.attempt, patch });
+    const moved = await this.#o.jobs.moveTask(id.jobId, id.taskId, 'succeed', {
+      attempt: id.attempt,
+      patch,
+    });
     if (moved.ok && moved.loser) {
       const won = moved.attempt === task.backup;
       this.#speculator.settled(task.kind, won);
-      this.#log.info({ ...id, loser: moved.loser, speculativeWon: won }, won ? 'the speculative attempt finished first and won' : 'the first attempt finished before its speculative copy');
-      await this.#cancelAttempts(id.jobId, [{ taskId: id.taskId, attempt: moved.loser }], `attempt ${id.attempt} of task ${id.taskId} finished first`);
+      this.#log.info(
+        { ...id, loser: moved.loser, speculativeWon: won },
+        won
+          ? 'the speculative attempt finished first and won'
+          : 'the first attempt finished before its speculative copy',
+      );
+      await this.#cancelAttempts(
+        id.jobId,
+        [{ taskId: id.taskId, attempt: moved.loser }],
+        `attempt ${id.attempt} of task ${id.taskId} finished first`,
+      );
     }
     if (!moved.ok) {
-      this.#log.debug({ ...id, ...moved }, 'a result for an attempt that is no longer current was ignored');
+      this.#log.debug(
+        { ...id, ...moved },
+        'a result for an attempt that is no longer current was ignored',
+      );
       // A reduce attempt that finished after its job ended (cancelled, failed, or committed by
       // another attempt) wrote a file nobody will copy or clean: remove it now.
-      if (result.kind === 'reduce' && result.outputKey !== task.outputKey) await this.#o.store.delete(result.outputKey).catch(() => {});
+      if (result.kind === 'reduce' && result.outputKey !== task.outputKey)
+        await this.#o.store.delete(result.outputKey).catch(() => {});
       return false;
     }
     const since = task.runningAt ?? task.queuedAt;
-    this.#o.metrics?.taskSucceeded(task.kind, since === undefined ? undefined : (Date.now() - since) / 1000);
+    this.#o.metrics?.taskSucceeded(
+      task.kind,
+      since === undefined ? undefined : (Date.now() - since) / 1000,
+    );
     return true;
   }
 
@@ -242,13 +308,19 @@ export class Scheduler {
     const inFlight = task !== undefined && (task.state === 'queued' || task.state === 'running');
     if (inFlight && task.backup === id.attempt) {
       const error = decodeTaskFailure(reason, { bullJobId: bullJobId(id) });
-      this.#log.info({ ...id, code: error.code, retryable: error.retryable, message: error.message }, 'speculative attempt failed');
+      this.#log.info(
+        { ...id, code: error.code, retryable: error.retryable, message: error.message },
+        'speculative attempt failed',
+      );
       await this.#policy.backupFailed(id.jobId, task, id.attempt, error);
       return true;
     }
     if (!task || !inFlight || task.attempt !== id.attempt) return false;
     const error = decodeTaskFailure(reason, { bullJobId: bullJobId(id) });
-    this.#log.info({ ...id, code: error.code, retryable: error.retryable, message: error.message }, 'task attempt failed');
+    this.#log.info(
+      { ...id, code: error.code, retryable: error.retryable, message: error.message },
+      'task attempt failed',
+    );
     await this.#policy.attemptFailed(id.jobId, task, error);
     return true;
   }
@@ -271,11 +343,21 @@ export class Scheduler {
       if (job.state === 'planning') {
         if (!(await jobs.moveJob(jobId, 'startMapping', { started: now })).ok) return;
       } else if (job.state === 'mapping') {
-        if (!mapsDone || !(await jobs.moveJob(jobId, 'startReducing', { mapsDone: now })).ok) return;
+        if (!mapsDone || !(await jobs.moveJob(jobId, 'startReducing', { mapsDone: now })).ok)
+          return;
       } else if (job.state === 'reducing') {
-        if (mapsDone) for (const t of reduces) if (t.state === 'pending') await this.#enqueue(job, t, maps);
+        if (mapsDone)
+          for (const t of reduces) if (t.state === 'pending') await this.#enqueue(job, t, maps);
         if (!reduces.every((t) => t.state === 'succeeded')) return;
-        if (!(await jobs.moveJob(jobId, 'startCommit', { version: newVersion(now, jobId), committing: now })).ok) return;
+        if (
+          !(
+            await jobs.moveJob(jobId, 'startCommit', {
+              version: newVersion(now, jobId),
+              committing: now,
+            })
+          ).ok
+        )
+          return;
       }
     }
   }
@@ -284,7 +366,9 @@ export class Scheduler {
     const payload = task.kind === 'map' ? mapPayload(job, task) : reducePayload(job, task, maps);
     // Recorded first: a crash between the two leaves a 'queued' task with no queue entry, which
     // reconciliation re-adds; the other order could lose the attempt's state.
-    const moved = await this.#o.jobs.moveTask(job.id, task.taskId, 'enqueue', { attempt: task.attempt });
+    const moved = await this.#o.jobs.moveTask(job.id, task.taskId, 'enqueue', {
+      attempt: task.attempt,
+    });
     if (!moved.ok) return;
     await this.#o.tasks.add(payload);
     this.#o.metrics?.tasksEnqueued.inc({ kind: task.kind });
@@ -297,20 +381,43 @@ export class Scheduler {
     // Every attempt in flight: the current one of each queued or running task, and its backup.
     const inFlight = tasks
       .filter((t) => t.state === 'queued' || t.state === 'running')
-      .flatMap((t) => [{ t, attempt: t.attempt, backup: false }, ...(t.backup !== undefined ? [{ t, attempt: t.backup, backup: true }] : [])]);
-    const fates = await mapLimit(inFlight, INSPECT_IN_FLIGHT, ({ t, attempt }) => this.#o.tasks.inspect(bullJobId({ jobId, taskId: t.taskId, attempt })));
+      .flatMap((t) => [
+        { t, attempt: t.attempt, backup: false },
+        ...(t.backup !== undefined ? [{ t, attempt: t.backup, backup: true }] : []),
+      ]);
+    const fates = await mapLimit(inFlight, INSPECT_IN_FLIGHT, ({ t, attempt }) =>
+      this.#o.tasks.inspect(bullJobId({ jobId, taskId: t.taskId, attempt })),
+    );
     const maps = tasks.filter((t) => t.kind === 'map');
     for (const [i, { t, attempt, backup }] of inFlight.entries()) {
       const fate = fates[i]!;
       const id = { jobId, taskId: t.taskId, attempt };
       // Each step re-reads the task and is guarded by its attempt, so acting on a record that an
-      // earlier step of this loop changed (a backup whose primary just won) is refused, not applied.
+      // earlier step of this loop changed (a backup whose primary just won) is refused, not
+      // applied.
       if (fate.state === 'completed') await this.#completed(id, fate.result);
       else if (fate.state === 'failed') await this.#failed(id, fate.reason);
-      else if (fate.state === 'active' && (backup ? t.backupState === 'queued' : t.state === 'queued' || (fate.worker !== undefined && fate.worker !== t.worker))) {
-        await this.#o.jobs.moveTask(jobId, t.taskId, 'start', { attempt, patch: fate.worker ? { worker: fate.worker } : {} });
+      else if (
+        fate.state === 'active' &&
+        (backup
+          ? t.backupState === 'queued'
+          : t.state === 'queued' || (fate.worker !== undefined && fate.worker !== t.worker))
+      ) {
+        await this.#o.jobs.moveTask(jobId, t.taskId, 'start', {
+          attempt,
+          patch: fate.worker ? { worker: fate.worker } : {},
+        });
       } else if (fate.state === 'missing') {
-        if (backup) await this.#o.jobs.dropBackup(jobId, t.taskId, attempt, new StrataError('STRATA_E_TASK_LOST', `speculative attempt ${attempt} of ${t.taskId} vanished from the queue`).toJSON());
+        if (backup)
+          await this.#o.jobs.dropBackup(
+            jobId,
+            t.taskId,
+            attempt,
+            new StrataError(
+              'STRATA_E_TASK_LOST',
+              `speculative attempt ${attempt} of ${t.taskId} vanished from the queue`,
+            ).toJSON(),
+          );
         else await this.#requeue(job, t, maps);
       }
     }
@@ -319,41 +426,88 @@ export class Scheduler {
   }
 
   /** Removes attempts from the queue, and asks the workers to abort those already running. */
-  async #cancelAttempts(jobId: string, attempts: ReadonlyArray<{ taskId: string; attempt: number }>, reason: string): Promise<void> {
+  async #cancelAttempts(
+    jobId: string,
+    attempts: ReadonlyArray<{ taskId: string; attempt: number }>,
+    reason: string,
+  ): Promise<void> {
     if (attempts.length === 0) return;
     const ids = attempts.map((a) => bullJobId({ jobId, ...a }));
-    for (const id of ids) await this.#o.tasks.remove(id).catch((err: unknown) => this.#log.debug({ err, bullId: id }, 'could not remove a queued attempt'));
-    await this.#o.redis.publish(taskCancelChannel(this.#o.prefix), encodeTaskCancel({ ids, reason })).catch((err: unknown) => this.#log.warn({ err, jobId, ids }, 'could not announce cancelled attempts; their answers will be refused when they come'));
+    for (const id of ids)
+      await this.#o.tasks
+        .remove(id)
+        .catch((err: unknown) =>
+          this.#log.debug({ err, bullId: id }, 'could not remove a queued attempt'),
+        );
+    await this.#o.redis
+      .publish(taskCancelChannel(this.#o.prefix), encodeTaskCancel({ ids, reason }))
+      .catch((err: unknown) =>
+        this.#log.warn(
+          { err, jobId, ids },
+          'could not announce cancelled attempts; their answers will be refused when they come',
+        ),
+      );
   }
 
   /** A queued attempt with no queue entry (a crash between record and add, or Redis lost it). */
   async #requeue(job: JobRecord, task: TaskRecord, maps: readonly TaskRecord[]): Promise<void> {
     if (task.kind === 'reduce' && !maps.every((m) => m.state === 'succeeded')) {
       // Its map outputs changed since: run it later with the new locations.
-      await this.#policy.attemptFailed(job.id, task, new StrataError('STRATA_E_TASK_LOST', `reduce ${task.taskId} of job ${job.id} vanished from the queue while a map was re-run`, { details: { jobId: job.id, taskId: task.taskId } }), { counted: false });
+      await this.#policy.attemptFailed(
+        job.id,
+        task,
+        new StrataError(
+          'STRATA_E_TASK_LOST',
+          `reduce ${task.taskId} of job ${job.id} vanished from the queue while a map was re-run`,
+          { details: { jobId: job.id, taskId: task.taskId } },
+        ),
+        { counted: false },
+      );
       return;
     }
-    this.#log.warn({ jobId: job.id, taskId: task.taskId, attempt: task.attempt }, 'a queued task was missing from the queue; adding it again');
-    await this.#o.tasks.add(task.kind === 'map' ? mapPayload(job, task) : reducePayload(job, task, maps));
+    this.#log.warn(
+      { jobId: job.id, taskId: task.taskId, attempt: task.attempt },
+      'a queued task was missing from the queue; adding it again',
+    );
+    await this.#o.tasks.add(
+      task.kind === 'map' ? mapPayload(job, task) : reducePayload(job, task, maps),
+    );
   }
 
   async #commit(job: JobRecord, tasks: readonly TaskRecord[]): Promise<void> {
     const { store, redis, prefix } = this.#o;
     try {
-      await commitJob({ store, prefix, log: this.#log, publish: (channel, message) => redis.publish(channel, message), ...(this.#o.versionsKept !== undefined ? { versionsKept: this.#o.versionsKept } : {}) }, job, tasks);
+      await commitJob(
+        {
+          store,
+          prefix,
+          log: this.#log,
+          publish: (channel, message) => redis.publish(channel, message),
+          ...(this.#o.versionsKept !== undefined ? { versionsKept: this.#o.versionsKept } : {}),
+        },
+        job,
+        tasks,
+      );
     } catch (err) {
       const e = toStrataError(err, 'STRATA_E_STORE_IO');
       const tries = (this.#commitFailures.get(job.id) ?? 0) + 1;
       this.#commitFailures.set(job.id, tries);
       if (e.retryable && tries < COMMIT_TRIES) {
-        this.#log.warn({ err: e, jobId: job.id, tries }, 'commit failed; trying again at the next poll');
+        this.#log.warn(
+          { err: e, jobId: job.id, tries },
+          'commit failed; trying again at the next poll',
+        );
         return;
       }
       this.#commitFailures.delete(job.id);
-      const failure = new StrataError('STRATA_E_JOB_FAILED', `committing version ${job.version} of view ${job.spec.view} failed (${e.message}); the view's published version is unchanged`, {
-        cause: e,
-        details: { jobId: job.id, view: job.spec.view, version: job.version },
-      });
+      const failure = new StrataError(
+        'STRATA_E_JOB_FAILED',
+        `committing version ${job.version} of view ${job.spec.view} failed (${e.message}); the view's published version is unchanged`,
+        {
+          cause: e,
+          details: { jobId: job.id, view: job.spec.view, version: job.version },
+        },
+      );
       await this.#finish(job.id, 'fail', failure);
       return;
     }
@@ -364,12 +518,23 @@ export class Scheduler {
     }
   }
 
-  /** Fails or cancels a job: tasks cancelled (in the same Redis step), queue entries removed, tmp/ cleaned. */
-  async #finish(jobId: string, transition: 'fail' | 'cancel', error: StrataError): Promise<boolean> {
+  /**
+   * Fails or cancels a job: tasks cancelled (in the same Redis step), queue entries removed, tmp/
+   * cleaned.
+   */
+  async #finish(
+    jobId: string,
+    transition: 'fail' | 'cancel',
+    error: StrataError,
+  ): Promise<boolean> {
     const job = await this.#o.jobs.getJob(jobId);
     const done = await this.#o.jobs.finishJob(jobId, transition, { error: error.toJSON() });
     if (!done.ok || !job) return false;
-    await this.#cancelAttempts(jobId, done.activeTasks, `job ${jobId} ${transition === 'fail' ? 'failed' : 'was cancelled'}`);
+    await this.#cancelAttempts(
+      jobId,
+      done.activeTasks,
+      `job ${jobId} ${transition === 'fail' ? 'failed' : 'was cancelled'}`,
+    );
     await abortJob(this.#o.store, jobId, this.#log);
     const state = transition === 'fail' ? 'failed' : 'cancelled';
     this.#o.metrics?.jobFinished(state, job.submitted);
@@ -378,15 +543,33 @@ export class Scheduler {
   }
 }
 
-function resultProblem(task: TaskRecord, value: unknown, expectedOutputKey: string): string | undefined {
-  const r = value as { kind?: unknown; output?: Partial<MapResult['output']>; outputKey?: unknown } | null;
-  if (typeof r !== 'object' || r === null || r.kind !== task.kind) return `a result that is not a ${task.kind} result: ${JSON.stringify(value)?.slice(0, 200)}`;
-  if (task.kind === 'map' && (typeof r.output?.mapOutputId !== 'string' || typeof r.output.address !== 'string')) return 'a map result without an output location';
-  if (task.kind === 'reduce' && r.outputKey !== expectedOutputKey) return `a reduce result with outputKey ${JSON.stringify(r.outputKey)}, not the attempt's ${expectedOutputKey}`;
+function resultProblem(
+  task: TaskRecord,
+  value: unknown,
+  expectedOutputKey: string,
+): string | undefined {
+  const r = value as {
+    kind?: unknown;
+    output?: Partial<MapResult['output']>;
+    outputKey?: unknown;
+  } | null;
+  if (typeof r !== 'object' || r === null || r.kind !== task.kind)
+    return `a result that is not a ${task.kind} result: ${JSON.stringify(value)?.slice(0, 200)}`;
+  if (
+    task.kind === 'map' &&
+    (typeof r.output?.mapOutputId !== 'string' || typeof r.output.address !== 'string')
+  )
+    return 'a map result without an output location';
+  if (task.kind === 'reduce' && r.outputKey !== expectedOutputKey)
+    return `a reduce result with outputKey ${JSON.stringify(r.outputKey)}, not the attempt's ${expectedOutputKey}`;
   return undefined;
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

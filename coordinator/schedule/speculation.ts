@@ -13,7 +13,8 @@
  * A multiplier of 0 turns speculation off. Durations are the coordinator's own: from the attempt's
  * start (BullMQ 'active') to its success, so they include the worker's queueing in its thread,
  * which is exactly what a slow machine shows. Attempts taken again after a stall count from their
- * new start. Whether a backup is worth launching at all (enough live workers) is the scheduler's call.
+ * new start. Whether a backup is worth launching at all (enough live workers) is the scheduler's
+ * call.
  */
 import type { StrataConfig } from '../../core/config.ts';
 import type { TaskKind, TaskRecord } from '../state/task-record.ts';
@@ -26,11 +27,21 @@ export interface SpeculationSettings {
   quantile: number;
 }
 
-export function speculationSettings(config: Pick<StrataConfig, 'speculationMultiplier' | 'speculationMinMs' | 'speculationQuantile'>): SpeculationSettings {
-  return { multiplier: config.speculationMultiplier, minMs: config.speculationMinMs, quantile: config.speculationQuantile };
+export function speculationSettings(
+  config: Pick<StrataConfig, 'speculationMultiplier' | 'speculationMinMs' | 'speculationQuantile'>,
+): SpeculationSettings {
+  return {
+    multiplier: config.speculationMultiplier,
+    minMs: config.speculationMinMs,
+    quantile: config.speculationQuantile,
+  };
 }
 
-export function findStragglers(tasks: readonly TaskRecord[], now: number, settings: SpeculationSettings): TaskRecord[] {
+export function findStragglers(
+  tasks: readonly TaskRecord[],
+  now: number,
+  settings: SpeculationSettings,
+): TaskRecord[] {
   if (!(settings.multiplier > 0)) return [];
   const out: TaskRecord[] = [];
   for (const kind of ['map', 'reduce'] as TaskKind[]) {
@@ -39,11 +50,19 @@ export function findStragglers(tasks: readonly TaskRecord[], now: number, settin
       const d = t.state === 'succeeded' ? duration(t) : undefined;
       return d === undefined ? [] : [d];
     });
-    if (finished.length === 0 || finished.length < Math.ceil(settings.quantile * ofKind.length)) continue;
+    if (finished.length === 0 || finished.length < Math.ceil(settings.quantile * ofKind.length))
+      continue;
     const threshold = Math.max(settings.minMs, settings.multiplier * median(finished));
     for (const t of ofKind) {
       const since = startOf(t);
-      if (t.state === 'running' && t.backup === undefined && t.speculatedFor !== t.attempt && since !== undefined && now - since > threshold) out.push(t);
+      if (
+        t.state === 'running' &&
+        t.backup === undefined &&
+        t.speculatedFor !== t.attempt &&
+        since !== undefined &&
+        now - since > threshold
+      )
+        out.push(t);
     }
   }
   return out.sort((a, b) => startOf(a)! - startOf(b)!);
@@ -55,7 +74,9 @@ function startOf(t: TaskRecord): number | undefined {
 
 function duration(t: TaskRecord): number | undefined {
   const since = startOf(t);
-  return since === undefined || t.succeededAt === undefined ? undefined : Math.max(0, t.succeededAt - since);
+  return since === undefined || t.succeededAt === undefined
+    ? undefined
+    : Math.max(0, t.succeededAt - since);
 }
 
 export function median(values: readonly number[]): number {

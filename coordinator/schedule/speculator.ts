@@ -40,7 +40,12 @@ export class Speculator {
   constructor(options: SpeculatorOptions) {
     this.#o = options;
     this.#outcomes = options.metrics
-      ? new Counter({ name: 'strata_speculative_attempts_total', help: 'Speculative backup attempts of straggling tasks, by kind and outcome (launched, won, lost).', labelNames: ['kind', 'outcome'], registers: [options.metrics.registry] })
+      ? new Counter({
+          name: 'strata_speculative_attempts_total',
+          help: 'Speculative backup attempts of straggling tasks, by kind and outcome (launched, won, lost).',
+          labelNames: ['kind', 'outcome'],
+          registers: [options.metrics.registry],
+        })
       : undefined;
   }
 
@@ -56,7 +61,10 @@ export class Speculator {
     const tasks = await jobs.getTasks(jobId);
     const stragglers = findStragglers(tasks, Date.now(), settings);
     if (stragglers.length === 0) return;
-    let room = (await aliveWorkers(this.#o.redis, this.#o.prefix)).length - 1 - tasks.filter((t) => t.backup !== undefined).length;
+    let room =
+      (await aliveWorkers(this.#o.redis, this.#o.prefix)).length -
+      1 -
+      tasks.filter((t) => t.backup !== undefined).length;
     const maps = tasks.filter((t) => t.kind === 'map');
     for (const t of stragglers) {
       if (room <= 0) break;
@@ -65,11 +73,23 @@ export class Speculator {
       if (!r.ok) continue;
       room--;
       const copy = { ...t, attempt: r.backup };
-      await this.#o.tasks.add(t.kind === 'map' ? mapPayload(job, copy) : reducePayload(job, copy, maps));
+      await this.#o.tasks.add(
+        t.kind === 'map' ? mapPayload(job, copy) : reducePayload(job, copy, maps),
+      );
       this.#outcomes?.inc({ kind: t.kind, outcome: 'launched' });
       this.#o.metrics?.tasksEnqueued.inc({ kind: t.kind });
       const runningMs = Date.now() - (t.runningAt ?? t.queuedAt ?? Date.now());
-      this.#o.log.info({ jobId, taskId: t.taskId, attempt: t.attempt, backup: r.backup, worker: t.worker, runningMs }, 'straggler: launched a speculative attempt');
+      this.#o.log.info(
+        {
+          jobId,
+          taskId: t.taskId,
+          attempt: t.attempt,
+          backup: r.backup,
+          worker: t.worker,
+          runningMs,
+        },
+        'straggler: launched a speculative attempt',
+      );
     }
   }
 

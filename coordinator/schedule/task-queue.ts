@@ -11,7 +11,12 @@
  * a restarted coordinator to read results it missed.
  */
 import type { Queue } from 'bullmq';
-import { bullJobId, type MapOutputLocation, type MapTask, type ReduceTask } from '../../core/tasks/task-payload.ts';
+import {
+  bullJobId,
+  type MapOutputLocation,
+  type MapTask,
+  type ReduceTask,
+} from '../../core/tasks/task-payload.ts';
 import { reduceOutputKey } from '../commit.ts';
 import type { JobRecord } from '../state/job-store.ts';
 import type { TaskRecord } from '../state/task-record.ts';
@@ -33,7 +38,12 @@ export class TaskQueue {
   }
 
   async add(task: MapTask | ReduceTask): Promise<void> {
-    await this.queue.add(task.kind, task, { jobId: bullJobId(task), attempts: 1, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED });
+    await this.queue.add(task.kind, task, {
+      jobId: bullJobId(task),
+      attempts: 1,
+      removeOnComplete: KEEP_FINISHED,
+      removeOnFail: KEEP_FINISHED,
+    });
   }
 
   /** Removes a waiting attempt; one a worker holds stays (its answer will be ignored). */
@@ -70,11 +80,24 @@ export function parseBullJobId(id: string): ParsedBullJobId | undefined {
 }
 
 export function mapPayload(job: JobRecord, task: TaskRecord): MapTask {
-  return { kind: 'map', jobId: job.id, taskId: task.taskId, attempt: task.attempt, codeHash: job.spec.codeHash, split: task.split!, partitions: job.spec.partitions, params: job.spec.params };
+  return {
+    kind: 'map',
+    jobId: job.id,
+    taskId: task.taskId,
+    attempt: task.attempt,
+    codeHash: job.spec.codeHash,
+    split: task.split!,
+    partitions: job.spec.partitions,
+    params: job.spec.params,
+  };
 }
 
 /** A reduce attempt fetching from every map's current output (all maps must have succeeded). */
-export function reducePayload(job: JobRecord, task: TaskRecord, maps: readonly TaskRecord[]): ReduceTask {
+export function reducePayload(
+  job: JobRecord,
+  task: TaskRecord,
+  maps: readonly TaskRecord[],
+): ReduceTask {
   const mapOutputs: MapOutputLocation[] = maps.map((m) => m.output!);
   return {
     kind: 'reduce',

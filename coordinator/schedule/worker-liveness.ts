@@ -12,8 +12,15 @@
 import type { Redis } from 'ioredis';
 import { workerAliveKey, workersKey } from '../../core/redis/cluster-keys.ts';
 
-export async function workerIsGone(redis: Redis, prefix: string, workerId: string): Promise<boolean> {
-  const [registered, alive] = await Promise.all([redis.hexists(workersKey(prefix), workerId), redis.exists(workerAliveKey(prefix, workerId))]);
+export async function workerIsGone(
+  redis: Redis,
+  prefix: string,
+  workerId: string,
+): Promise<boolean> {
+  const [registered, alive] = await Promise.all([
+    redis.hexists(workersKey(prefix), workerId),
+    redis.exists(workerAliveKey(prefix, workerId)),
+  ]);
   return registered === 1 && alive === 0;
 }
 

@@ -14,7 +14,15 @@
  * a few store copies away from done, and a half-published version is what cancel must not leave.
  */
 
-export const JOB_STATES = ['planning', 'mapping', 'reducing', 'committing', 'succeeded', 'failed', 'cancelled'] as const;
+export const JOB_STATES = [
+  'planning',
+  'mapping',
+  'reducing',
+  'committing',
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];

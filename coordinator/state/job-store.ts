@@ -62,19 +62,43 @@ export interface JobRecord {
 export type NewTask = Pick<TaskRecord, 'taskId' | 'kind' | 'split' | 'partition'>;
 
 export type JobMove = { ok: true; from: JobState } | { ok: false; current: JobState | undefined };
-export type JobFinish = { ok: true; from: JobState; activeTasks: Array<{ taskId: string; attempt: number }> } | { ok: false; current: JobState | undefined };
+export type JobFinish =
+  | { ok: true; from: JobState; activeTasks: Array<{ taskId: string; attempt: number }> }
+  | { ok: false; current: JobState | undefined };
 /**
  * `attempt` is the attempt the move was about (a backup's number for a backup's start or win);
  * `loser` names the other attempt in flight when one succeeded (to be cancelled).
  */
-export type TaskMove = { ok: true; from: TaskState; attempt: number; loser?: number } | { ok: false; reason: string; current: TaskState | undefined; attempt: number };
-/** `promoted`: the failed attempt's speculative backup became the task's attempt (nothing to enqueue). */
-export type TaskRetry = TaskMove | { ok: true; from: TaskState; attempt: number; promoted: true } | { ok: false; reason: 'exhausted'; failures: number; attempt: number };
-export type TaskSpeculation = { ok: true; backup: number } | { ok: false; reason: string; current: TaskState | undefined; attempt: number };
+export type TaskMove =
+  | { ok: true; from: TaskState; attempt: number; loser?: number }
+  | { ok: false; reason: string; current: TaskState | undefined; attempt: number };
+/**
+ * `promoted`: the failed attempt's speculative backup became the task's attempt (nothing to
+ * enqueue).
+ */
+export type TaskRetry =
+  | TaskMove
+  | { ok: true; from: TaskState; attempt: number; promoted: true }
+  | { ok: false; reason: 'exhausted'; failures: number; attempt: number };
+export type TaskSpeculation =
+  | { ok: true; backup: number }
+  | { ok: false; reason: string; current: TaskState | undefined; attempt: number };
 
-type ScriptName = 'createJob' | 'moveJob' | 'finishJob' | 'moveTask' | 'retryTask' | 'speculateTask' | 'dropBackup';
+type ScriptName =
+  'createJob' | 'moveJob' | 'finishJob' | 'moveTask' | 'retryTask' | 'speculateTask' | 'dropBackup';
 
-const NUMBER_FIELDS = ['inputBytes', 'inputRecords', 'maps', 'reduces', 'submitted', 'started', 'mapsDone', 'committing', 'finished', 'updated'] as const;
+const NUMBER_FIELDS = [
+  'inputBytes',
+  'inputRecords',
+  'maps',
+  'reduces',
+  'submitted',
+  'started',
+  'mapsDone',
+  'committing',
+  'finished',
+  'updated',
+] as const;
 
 export class JobStore {
   readonly prefix: string;
@@ -97,7 +121,17 @@ export class JobStore {
   }
 
   /** Creates the job in 'planning' with its tasks 'pending'. False when the id is taken. */
-  async createJob(job: { id: string; spec: JobSpec; input: PlannedInput; inputBytes: number; inputRecords: number; submitted: number }, tasks: NewTask[]): Promise<boolean> {
+  async createJob(
+    job: {
+      id: string;
+      spec: JobSpec;
+      input: PlannedInput;
+      inputBytes: number;
+      inputRecords: number;
+      submitted: number;
+    },
+    tasks: NewTask[],
+  ): Promise<boolean> {
     const maps = tasks.filter((t) => t.kind === 'map').length;
     const fields = {
       spec: JSON.stringify(job.spec),
@@ -108,24 +142,59 @@ export class JobStore {
       reduces: String(tasks.length - maps),
     };
     const taskMap = Object.fromEntries(tasks.map((t) => [t.taskId, encodeTaskRecord(t)]));
-    const created = await this.#scripts.createJob(this.jobKey(job.id), this.tasksKey(job.id), this.jobsKey, this.liveKey, job.id, job.submitted, JSON.stringify(fields), JSON.stringify(taskMap));
+    const created = await this.#scripts.createJob(
+      this.jobKey(job.id),
+      this.tasksKey(job.id),
+      this.jobsKey,
+      this.liveKey,
+      job.id,
+      job.submitted,
+      JSON.stringify(fields),
+      JSON.stringify(taskMap),
+    );
     return created === 1;
   }
 
   /** A non-terminal transition (startMapping, startReducing, startCommit). */
-  async moveJob(id: string, transition: 'startMapping' | 'startReducing' | 'startCommit', fields: Record<string, string | number> = {}, now = Date.now()): Promise<JobMove> {
+  async moveJob(
+    id: string,
+    transition: 'startMapping' | 'startReducing' | 'startCommit',
+    fields: Record<string, string | number> = {},
+    now = Date.now(),
+  ): Promise<JobMove> {
     const t = JOB_TRANSITIONS[transition];
-    const [ok, state] = (await this.#scripts.moveJob(this.jobKey(id), t.to, t.from.join(','), now, JSON.stringify(stringValues(fields)))) as [number, string];
-    return ok === 1 ? { ok: true, from: state as JobState } : { ok: false, current: (state || undefined) as JobState | undefined };
+    const [ok, state] = (await this.#scripts.moveJob(
+      this.jobKey(id),
+      t.to,
+      t.from.join(','),
+      now,
+      JSON.stringify(stringValues(fields)),
+    )) as [number, string];
+    return ok === 1
+      ? { ok: true, from: state as JobState }
+      : { ok: false, current: (state || undefined) as JobState | undefined };
   }
 
   /** A terminal transition; fail and cancel also cancel the job's unfinished tasks. */
-  async finishJob(id: string, transition: 'succeed' | 'fail' | 'cancel', fields: { version?: string; error?: StrataErrorJSON } = {}, now = Date.now()): Promise<JobFinish> {
+  async finishJob(
+    id: string,
+    transition: 'succeed' | 'fail' | 'cancel',
+    fields: { version?: string; error?: StrataErrorJSON } = {},
+    now = Date.now(),
+  ): Promise<JobFinish> {
     const t = JOB_TRANSITIONS[transition];
     const extra: Record<string, string> = {};
     if (fields.version) extra.version = fields.version;
     if (fields.error) extra.error = JSON.stringify(fields.error);
-    const [ok, state, ...active] = (await this.#scripts.finishJob(this.jobKey(id), this.tasksKey(id), this.liveKey, t.to, t.from.join(','), now, JSON.stringify(extra))) as [number, string, ...string[]];
+    const [ok, state, ...active] = (await this.#scripts.finishJob(
+      this.jobKey(id),
+      this.tasksKey(id),
+      this.liveKey,
+      t.to,
+      t.from.join(','),
+      now,
+      JSON.stringify(extra),
+    )) as [number, string, ...string[]];
     if (ok !== 1) return { ok: false, current: (state || undefined) as JobState | undefined };
     const activeTasks = active.map((s) => {
       const dot = s.lastIndexOf('.');
@@ -134,9 +203,24 @@ export class JobStore {
     return { ok: true, from: state as JobState, activeTasks };
   }
 
-  async moveTask(jobId: string, taskId: string, transition: 'enqueue' | 'start' | 'stall' | 'succeed' | 'fail', opts: { attempt?: number; patch?: Partial<TaskRecord> } = {}, now = Date.now()): Promise<TaskMove> {
+  async moveTask(
+    jobId: string,
+    taskId: string,
+    transition: 'enqueue' | 'start' | 'stall' | 'succeed' | 'fail',
+    opts: { attempt?: number; patch?: Partial<TaskRecord> } = {},
+    now = Date.now(),
+  ): Promise<TaskMove> {
     const t = TASK_TRANSITIONS[transition];
-    const reply = (await this.#scripts.moveTask(this.tasksKey(jobId), this.jobKey(jobId), taskId, t.to, t.from.join(','), opts.attempt ?? '', now, JSON.stringify(flatten(opts.patch ?? {})))) as [number, ...unknown[]];
+    const reply = (await this.#scripts.moveTask(
+      this.tasksKey(jobId),
+      this.jobKey(jobId),
+      taskId,
+      t.to,
+      t.from.join(','),
+      opts.attempt ?? '',
+      now,
+      JSON.stringify(flatten(opts.patch ?? {})),
+    )) as [number, ...unknown[]];
     return taskMove(reply);
   }
 
@@ -148,7 +232,13 @@ export class JobStore {
     jobId: string,
     taskId: string,
     transition: 'retry' | 'rerun',
-    opts: { attempt: number; counted: boolean; maxFailures: number; maxAttempts: number; error: StrataErrorJSON },
+    opts: {
+      attempt: number;
+      counted: boolean;
+      maxFailures: number;
+      maxAttempts: number;
+      error: StrataErrorJSON;
+    },
     now = Date.now(),
   ): Promise<TaskRetry> {
     const t = TASK_TRANSITIONS[transition];
@@ -164,21 +254,62 @@ export class JobStore {
       now,
       JSON.stringify(opts.error),
     )) as [number, ...unknown[]];
-    if (reply[0] === 2) return { ok: false, reason: 'exhausted', failures: Number(reply[2]), attempt: Number(reply[3]) };
-    if (reply[0] === 3) return { ok: true, from: reply[1] as TaskState, attempt: Number(reply[2]), promoted: true };
+    if (reply[0] === 2)
+      return {
+        ok: false,
+        reason: 'exhausted',
+        failures: Number(reply[2]),
+        attempt: Number(reply[3]),
+      };
+    if (reply[0] === 3)
+      return { ok: true, from: reply[1] as TaskState, attempt: Number(reply[2]), promoted: true };
     return taskMove(reply);
   }
 
-  /** Gives a running task a speculative backup attempt (speculateTask-2.lua); the caller enqueues it. */
-  async speculateTask(jobId: string, taskId: string, attempt: number, now = Date.now()): Promise<TaskSpeculation> {
-    const reply = (await this.#scripts.speculateTask(this.tasksKey(jobId), this.jobKey(jobId), taskId, attempt, now)) as [number, ...unknown[]];
+  /**
+   * Gives a running task a speculative backup attempt (speculateTask-2.lua); the caller enqueues
+   * it.
+   */
+  async speculateTask(
+    jobId: string,
+    taskId: string,
+    attempt: number,
+    now = Date.now(),
+  ): Promise<TaskSpeculation> {
+    const reply = (await this.#scripts.speculateTask(
+      this.tasksKey(jobId),
+      this.jobKey(jobId),
+      taskId,
+      attempt,
+      now,
+    )) as [number, ...unknown[]];
     if (reply[0] === 1) return { ok: true, backup: Number(reply[1]) };
-    return { ok: false, reason: String(reply[1]), current: (reply[2] || undefined) as TaskState | undefined, attempt: Number(reply[3]) };
+    return {
+      ok: false,
+      reason: String(reply[1]),
+      current: (reply[2] || undefined) as TaskState | undefined,
+      attempt: Number(reply[3]),
+    };
   }
 
   /** Forgets a backup attempt that failed or vanished; false when it is not the task's backup. */
-  async dropBackup(jobId: string, taskId: string, backup: number, error?: StrataErrorJSON, now = Date.now()): Promise<boolean> {
-    return (await this.#scripts.dropBackup(this.tasksKey(jobId), this.jobKey(jobId), taskId, backup, now, error ? JSON.stringify(error) : '')) === 1;
+  async dropBackup(
+    jobId: string,
+    taskId: string,
+    backup: number,
+    error?: StrataErrorJSON,
+    now = Date.now(),
+  ): Promise<boolean> {
+    return (
+      (await this.#scripts.dropBackup(
+        this.tasksKey(jobId),
+        this.jobKey(jobId),
+        taskId,
+        backup,
+        now,
+        error ? JSON.stringify(error) : '',
+      )) === 1
+    );
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -221,9 +352,19 @@ export class JobStore {
 function taskMove(reply: [number, ...unknown[]]): TaskMove {
   if (reply[0] === 1) {
     const loser = Number(reply[3] ?? 0);
-    return { ok: true, from: reply[1] as TaskState, attempt: Number(reply[2]), ...(loser > 0 ? { loser } : {}) };
+    return {
+      ok: true,
+      from: reply[1] as TaskState,
+      attempt: Number(reply[2]),
+      ...(loser > 0 ? { loser } : {}),
+    };
   }
-  return { ok: false, reason: String(reply[1]), current: (reply[2] || undefined) as TaskState | undefined, attempt: Number(reply[3]) };
+  return {
+    ok: false,
+    reason: String(reply[1]),
+    current: (reply[2] || undefined) as TaskState | undefined,
+    attempt: Number(reply[3]),
+  };
 }
 
 function stringValues(fields: Record<string, string | number>): Record<string, string> {
@@ -235,11 +376,19 @@ function byTaskOrder(a: TaskRecord, b: TaskRecord): number {
   return Number(a.taskId.slice(2)) - Number(b.taskId.slice(2));
 }
 
-/** A job id: time-ordered, short, safe in Redis keys, BullMQ ids ('.'-free), store keys and versions. */
+/**
+ * A job id: time-ordered, short, safe in Redis keys, BullMQ ids ('.'-free), store keys and
+ * versions.
+ */
 export function newJobId(now = Date.now()): string {
   return `j${now.toString(36)}${randomBytes(3).toString('hex')}`;
 }
 
 export function assertJobId(id: string): void {
-  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(id)) throw new StrataError('STRATA_E_JOB_NOT_FOUND', `${JSON.stringify(id)} is not a job id; list jobs with GET /v1/jobs`, { details: { jobId: id } });
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(id))
+    throw new StrataError(
+      'STRATA_E_JOB_NOT_FOUND',
+      `${JSON.stringify(id)} is not a job id; list jobs with GET /v1/jobs`,
+      { details: { jobId: id } },
+    );
 }

@@ -44,17 +44,25 @@ export interface TaskRecord {
   succeededAt?: number;
   failedAt?: number;
   cancelledAt?: number;
-  /** The highest attempt number ever issued (backups take numbers too): the next one is above it. */
+  /**
+   * The highest attempt number ever issued (backups take numbers too): the next one is above it.
+   */
   maxAttempt?: number;
-  /** Times an attempt of this task stalled (its worker died or froze) and went back on the queue. */
+  /**
+   * Times an attempt of this task stalled (its worker died or froze) and went back on the queue.
+   */
   stalls?: number;
   /** Speculative backup attempts launched for this task, in all. */
   speculations?: number;
-  /** 1 when the current attempt was launched as a speculative backup (and so, once succeeded, won). */
+  /**
+   * 1 when the current attempt was launched as a speculative backup (and so, once succeeded, won).
+   */
   speculative?: number;
   /** The primary attempt that last got a backup: each attempt is speculated on at most once. */
   speculatedFor?: number;
-  /** A speculative attempt in flight beside the current one (its attempt number), and its progress. */
+  /**
+   * A speculative attempt in flight beside the current one (its attempt number), and its progress.
+   */
   backup?: number;
   backupState?: 'queued' | 'running';
   backupWorker?: string;
@@ -79,11 +87,19 @@ export function decodeTaskRecord(text: string): TaskRecord {
 }
 
 /** A patch for moveTask: nested values become strings; `null` deletes a field. */
-export function flatten(patch: { [K in keyof TaskRecord]?: TaskRecord[K] | null }): Record<string, string | number | null> {
+export function flatten(patch: { [K in keyof TaskRecord]?: TaskRecord[K] | null }): Record<
+  string,
+  string | number | null
+> {
   const out: Record<string, string | number | null> = {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined) continue;
-    out[k] = v === null ? null : (NESTED as readonly string[]).includes(k) ? JSON.stringify(v) : (v as string | number);
+    out[k] =
+      v === null
+        ? null
+        : (NESTED as readonly string[]).includes(k)
+          ? JSON.stringify(v)
+          : (v as string | number);
   }
   return out;
 }

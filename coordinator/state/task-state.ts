@@ -24,7 +24,14 @@
  * refused). A retryable failure of the primary promotes the backup instead of starting afresh.
  */
 
-export const TASK_STATES = ['pending', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export const TASK_STATES = [
+  'pending',
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
 export const TERMINAL_TASK_STATES: readonly TaskState[] = ['failed', 'cancelled'];

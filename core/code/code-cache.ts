@@ -48,7 +48,11 @@ export class CodeCache {
 
   async #load(codeHash: string): Promise<string> {
     if (!CODE_HASH.test(codeHash)) {
-      throw new StrataError('STRATA_E_BUNDLE', `code hash ${JSON.stringify(codeHash)} is not a sha256 in lowercase hex; the task payload is damaged or was not made by strata submit`, { details: { codeHash } });
+      throw new StrataError(
+        'STRATA_E_BUNDLE',
+        `code hash ${JSON.stringify(codeHash)} is not a sha256 in lowercase hex; the task payload is damaged or was not made by strata submit`,
+        { details: { codeHash } },
+      );
     }
     const file = path.join(this.#dir, `${codeHash}.mjs`);
     const cached = await readFile(file).catch(() => undefined);
@@ -60,15 +64,23 @@ export class CodeCache {
       bytes = await this.#store.get(key);
     } catch (err) {
       if (isStrataError(err, 'STRATA_E_STORE_NOT_FOUND')) {
-        throw new StrataError('STRATA_E_BUNDLE', `the bundle ${key} is not in the store ${this.#store.url}; submit the job again (strata submit uploads its bundle)`, { details: { key, codeHash }, cause: err });
+        throw new StrataError(
+          'STRATA_E_BUNDLE',
+          `the bundle ${key} is not in the store ${this.#store.url}; submit the job again (strata submit uploads its bundle)`,
+          { details: { key, codeHash }, cause: err },
+        );
       }
       throw err;
     }
     const actual = sha256(bytes);
     if (actual !== codeHash) {
-      throw new StrataError('STRATA_E_BUNDLE', `the bundle ${key} in ${this.#store.url} has sha256 ${actual}, not the ${codeHash} it is named after: the stored object is damaged; submit the job again`, {
-        details: { key, expected: codeHash, actual },
-      });
+      throw new StrataError(
+        'STRATA_E_BUNDLE',
+        `the bundle ${key} in ${this.#store.url} has sha256 ${actual}, not the ${codeHash} it is named after: the stored object is damaged; submit the job again`,
+        {
+          details: { key, expected: codeHash, actual },
+        },
+      );
     }
     await mkdir(this.#dir, { recursive: true });
     const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;

@@ -22,7 +22,8 @@
  *   hash, known only once written) and deletes the tmp/ files. The store refuses to overwrite a
  *   segment. Copies are one per segment, not one atomic step: if the store fails between two
  *   copies, the error lists the segments already committed.
- * - `abort` (the caller, on any failure; idempotent) fails the in-flight puts and deletes tmp/ files.
+ * - `abort` (the caller, on any failure; idempotent) fails the in-flight puts and deletes tmp/
+ * files.
  */
 import { randomBytes } from 'node:crypto';
 import { StrataError, toStrataError } from '../errors.ts';
@@ -123,9 +124,13 @@ export class DatasetAppender {
     return this.#all.map((s) => s.tmpKey);
   }
 
-  /** Adds a record with its event time (ms). Returns a promise only when the store is behind: await it. */
+  /**
+   * Adds a record with its event time (ms). Returns a promise only when the store is behind: await
+   * it.
+   */
   append(record: SegmentRecord, time: number): void | Promise<void> {
-    if (this.#state !== 'open') throw new StrataError('STRATA_E_INTERNAL', `DatasetAppender.append after ${this.#state}`);
+    if (this.#state !== 'open')
+      throw new StrataError('STRATA_E_INTERNAL', `DatasetAppender.append after ${this.#state}`);
     const date = utcDate(time);
     let staged = this.#open.get(date);
     if (!staged) {
@@ -139,7 +144,8 @@ export class DatasetAppender {
   }
 
   async commit(): Promise<AppendResult> {
-    if (this.#state !== 'open') throw new StrataError('STRATA_E_INTERNAL', `DatasetAppender.commit after ${this.#state}`);
+    if (this.#state !== 'open')
+      throw new StrataError('STRATA_E_INTERNAL', `DatasetAppender.commit after ${this.#state}`);
     this.#state = 'committing';
     try {
       for (const staged of [...this.#open.values()]) this.#close(staged);
@@ -165,23 +171,39 @@ export class DatasetAppender {
       const e = toStrataError(err, 'STRATA_E_STORE_IO');
       if (segments.length === 0) throw e;
       // Those segments are in master/ for good (it is immutable): say exactly what is there, so the
-      // user re-ingests only the rest instead of repeating all of it and counting some records twice.
+      // user re-ingests only the rest instead of repeating all of it and counting some records
+      // twice.
       const days = [...new Set(segments.map((s) => s.date))].sort();
-      throw new StrataError(e.code, `commit to ${this.dataset} failed after ${segments.length} of ${this.#all.length} segments were committed (${segments.map((s) => s.key).join(', ')}): ${e.message}. The records of ${days.join(', ')} in those segments are stored; re-ingesting the whole input would store them twice, so ingest only the records that are not in them`, {
-        cause: e,
-        details: { committed: segments.map((s) => s.key) },
-      });
+      throw new StrataError(
+        e.code,
+        `commit to ${this.dataset} failed after ${segments.length} of ${this.#all.length} segments were committed (${segments.map((s) => s.key).join(', ')}): ${e.message}. The records of ${days.join(', ')} in those segments are stored; re-ingesting the whole input would store them twice, so ingest only the records that are not in them`,
+        {
+          cause: e,
+          details: { committed: segments.map((s) => s.key) },
+        },
+      );
     }
     this.#state = 'committed';
     await this.#deleteStaged();
-    return { dataset: this.dataset, records: segments.reduce((n, s) => n + s.records, 0), bytes: segments.reduce((n, s) => n + s.bytes, 0), segments };
+    return {
+      dataset: this.dataset,
+      records: segments.reduce((n, s) => n + s.records, 0),
+      bytes: segments.reduce((n, s) => n + s.bytes, 0),
+      segments,
+    };
   }
 
-  /** Fails in-flight writes and deletes every staged file. Nothing under master/ is touched. No-op once committed or aborted. */
+  /**
+   * Fails in-flight writes and deletes every staged file. Nothing under master/ is touched. No-op
+   * once committed or aborted.
+   */
   async abort(reason?: unknown): Promise<void> {
     if (this.#state === 'committed' || this.#state === 'aborted') return;
     this.#state = 'aborted';
-    const err = reason instanceof Error ? reason : new StrataError('STRATA_E_INTERNAL', `ingest into ${this.dataset} was aborted`);
+    const err =
+      reason instanceof Error
+        ? reason
+        : new StrataError('STRATA_E_INTERNAL', `ingest into ${this.dataset} was aborted`);
     for (const s of this.#all) s.writer.abort(err);
     this.#open.clear();
     await Promise.allSettled(this.#all.map((s) => s.done));
@@ -192,7 +214,9 @@ export class DatasetAppender {
     const tmpKey = `tmp/ingest/${this.id}/${date}-${this.#all.length}.seg`;
     const writer = new SegmentWriter({
       dataset: this.dataset,
-      ...(this.#options.blockTargetBytes !== undefined ? { blockTargetBytes: this.#options.blockTargetBytes } : {}),
+      ...(this.#options.blockTargetBytes !== undefined
+        ? { blockTargetBytes: this.#options.blockTargetBytes }
+        : {}),
       ...(this.#options.codec !== undefined ? { codec: this.#options.codec } : {}),
       ...(this.#options.timeField !== undefined ? { timeField: this.#options.timeField } : {}),
     });
@@ -238,5 +262,13 @@ export class DatasetAppender {
 }
 
 function committed(key: string, date: string, s: SegmentSummary): CommittedSegment {
-  return { key, date, records: s.records, bytes: s.bytes, sha256: s.sha256, minTime: s.minTime, maxTime: s.maxTime };
+  return {
+    key,
+    date,
+    records: s.records,
+    bytes: s.bytes,
+    sha256: s.sha256,
+    minTime: s.minTime,
+    maxTime: s.maxTime,
+  };
 }

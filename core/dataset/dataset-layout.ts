@@ -19,7 +19,8 @@
 import { StrataError } from '../errors.ts';
 import { assertDatasetName } from './dataset-name.ts';
 
-const SEGMENT_KEY = /^master\/([a-z0-9][a-z0-9_-]{0,63})\/dt=(\d{4}-\d{2}-\d{2})\/(\d{19})-(?:b(0|[1-9]\d{0,14})-)?([0-9a-f]{64})\.seg$/;
+const SEGMENT_KEY =
+  /^master\/([a-z0-9][a-z0-9_-]{0,63})\/dt=(\d{4}-\d{2}-\d{2})\/(\d{19})-(?:b(0|[1-9]\d{0,14})-)?([0-9a-f]{64})\.seg$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DAY_MS = 86_400_000;
 
@@ -29,7 +30,9 @@ export interface SegmentName {
   date: string;
   seq: string;
   sha256: string;
-  /** The realtime bucket of the speed commit that wrote it; absent for segments of `strata ingest`. */
+  /**
+   * The realtime bucket of the speed commit that wrote it; absent for segments of `strata ingest`.
+   */
   bucket?: number;
 }
 
@@ -38,8 +41,18 @@ export function datasetPrefix(dataset: string): string {
   return `master/${dataset}/`;
 }
 
-export function segmentKey(dataset: string, date: string, seq: string, sha256: string, bucket?: number): string {
-  if (bucket !== undefined && !(Number.isSafeInteger(bucket) && bucket >= 0)) throw new StrataError('STRATA_E_INTERNAL', `segment bucket ${bucket} is not a non-negative integer`);
+export function segmentKey(
+  dataset: string,
+  date: string,
+  seq: string,
+  sha256: string,
+  bucket?: number,
+): string {
+  if (bucket !== undefined && !(Number.isSafeInteger(bucket) && bucket >= 0))
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `segment bucket ${bucket} is not a non-negative integer`,
+    );
   return `${datasetPrefix(dataset)}dt=${date}/${seq}-${bucket === undefined ? '' : `b${bucket}-`}${sha256}.seg`;
 }
 
@@ -54,7 +67,10 @@ export function parseSegmentKey(key: string): SegmentName | undefined {
 let lastMs = 0;
 let counter = 0;
 
-/** A fresh, zero-padded, increasing sequence: 13 digits of ms, 6 of counter (never goes back, even if the clock does). */
+/**
+ * A fresh, zero-padded, increasing sequence: 13 digits of ms, 6 of counter (never goes back, even
+ * if the clock does).
+ */
 export function nextSequence(now = Date.now()): string {
   if (now > lastMs) {
     lastMs = now;
@@ -84,7 +100,12 @@ export function checkDate(date: string, what = 'date'): string {
   const m = DATE.exec(date);
   const t = m === null ? NaN : Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!);
   const ok = !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === date;
-  if (!ok) throw new StrataError('STRATA_E_DATE_RANGE', `${what} ${JSON.stringify(date)} is not a calendar date in the form YYYY-MM-DD (e.g. 2026-01-05)`, { details: { [what]: date } });
+  if (!ok)
+    throw new StrataError(
+      'STRATA_E_DATE_RANGE',
+      `${what} ${JSON.stringify(date)} is not a calendar date in the form YYYY-MM-DD (e.g. 2026-01-05)`,
+      { details: { [what]: date } },
+    );
   return date;
 }
 
@@ -100,7 +121,11 @@ export function checkDateRange(range: DateRange): DateRange {
   if (range.from !== undefined) checkDate(range.from, 'from');
   if (range.to !== undefined) checkDate(range.to, 'to');
   if (range.from !== undefined && range.to !== undefined && range.from > range.to) {
-    throw new StrataError('STRATA_E_DATE_RANGE', `date range from ${range.from} to ${range.to} is inverted; "from" must not be after "to" (both are inclusive)`, { details: { ...range } });
+    throw new StrataError(
+      'STRATA_E_DATE_RANGE',
+      `date range from ${range.from} to ${range.to} is inverted; "from" must not be after "to" (both are inclusive)`,
+      { details: { ...range } },
+    );
   }
   return range;
 }

@@ -35,19 +35,42 @@ export interface SegmentWithFooter extends SegmentEntry {
 const FOOTER_READS_IN_FLIGHT = 16;
 
 /** Every segment of the dataset (pruned by date) with its footer. */
-export async function listSegmentsWithFooters(store: ObjectStore, dataset: string, range: DateRange = {}, keep: (s: SegmentEntry) => boolean = () => true): Promise<SegmentWithFooter[]> {
+export async function listSegmentsWithFooters(
+  store: ObjectStore,
+  dataset: string,
+  range: DateRange = {},
+  keep: (s: SegmentEntry) => boolean = () => true,
+): Promise<SegmentWithFooter[]> {
   const segments = (await listSegments(store, dataset, range)).filter(keep);
-  return mapLimit(segments, FOOTER_READS_IN_FLIGHT, async (s) => ({ ...s, footer: await readSegmentFooter(store, s.key, s.size) }));
+  return mapLimit(segments, FOOTER_READS_IN_FLIGHT, async (s) => ({
+    ...s,
+    footer: await readSegmentFooter(store, s.key, s.size),
+  }));
 }
 
-export async function datasetStats(store: ObjectStore, name: string, range: DateRange = {}): Promise<DatasetStats> {
+export async function datasetStats(
+  store: ObjectStore,
+  name: string,
+  range: DateRange = {},
+): Promise<DatasetStats> {
   const segments = await listSegmentsWithFooters(store, name, range);
-  const stats: DatasetStats = { name, records: 0, segments: segments.length, bytes: 0, minTime: null, maxTime: null, firstDate: null, lastDate: null };
+  const stats: DatasetStats = {
+    name,
+    records: 0,
+    segments: segments.length,
+    bytes: 0,
+    minTime: null,
+    maxTime: null,
+    firstDate: null,
+    lastDate: null,
+  };
   for (const s of segments) {
     stats.records += s.footer.records;
     stats.bytes += s.size;
-    if (s.footer.minTime !== null && (stats.minTime === null || s.footer.minTime < stats.minTime)) stats.minTime = s.footer.minTime;
-    if (s.footer.maxTime !== null && (stats.maxTime === null || s.footer.maxTime > stats.maxTime)) stats.maxTime = s.footer.maxTime;
+    if (s.footer.minTime !== null && (stats.minTime === null || s.footer.minTime < stats.minTime))
+      stats.minTime = s.footer.minTime;
+    if (s.footer.maxTime !== null && (stats.maxTime === null || s.footer.maxTime > stats.maxTime))
+      stats.maxTime = s.footer.maxTime;
   }
   stats.firstDate = segments[0]?.date ?? null;
   stats.lastDate = segments.at(-1)?.date ?? null;
@@ -55,7 +78,11 @@ export async function datasetStats(store: ObjectStore, name: string, range: Date
 }
 
 /** Like Promise.all(items.map(fn)) with at most `limit` calls in flight; keeps order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const lane = async () => {

@@ -22,14 +22,19 @@ export const EPOCH_MS_MAX = 1e14;
 
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-/** Event time in ms since the epoch, or NaN when the value is not an accepted time (see explainBadEventTime). */
+/**
+ * Event time in ms since the epoch, or NaN when the value is not an accepted time (see
+ * explainBadEventTime).
+ */
 export function eventTimeOf(value: unknown): number {
-  if (typeof value === 'number') return Number.isInteger(value) && value >= EPOCH_MS_MIN && value < EPOCH_MS_MAX ? value : NaN;
+  if (typeof value === 'number')
+    return Number.isInteger(value) && value >= EPOCH_MS_MIN && value < EPOCH_MS_MAX ? value : NaN;
   if (typeof value === 'string') return parseIso(value);
   return NaN;
 }
 
-// Hand-rolled over char codes: this runs once per ingested record, and a regex costs several times more.
+// Hand-rolled over char codes: this runs once per ingested record, and a regex costs several times
+// more.
 function parseIso(s: string): number {
   const n = s.length;
   if (n < 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return NaN; // '-'
@@ -69,7 +74,8 @@ function parseIso(s: string): number {
   if (!(hour <= 23 && minute <= 59 && second <= 59)) return NaN; // also catches NaN
   let offset: number;
   const z = s.charCodeAt(i);
-  if (z === 90 && i + 1 === n) offset = 0; // 'Z'
+  if (z === 90 && i + 1 === n)
+    offset = 0; // 'Z'
   else if ((z === 43 || z === 45) && i + 6 === n && s.charCodeAt(i + 3) === 58) {
     const oh = digits(s, i + 1, 2);
     const om = digits(s, i + 4, 2);
@@ -96,13 +102,17 @@ export function explainBadEventTime(value: unknown): string {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return `is ${value}, not a time`;
     if (!Number.isInteger(value)) return `is ${value}: epoch milliseconds must be a whole number`;
-    if (value >= 1e8 && value < EPOCH_MS_MIN) return `is ${value}, which looks like epoch seconds; times must be epoch milliseconds (multiply by 1000) or ISO-8601 strings`;
-    if (value >= EPOCH_MS_MAX) return `is ${value}, which looks like epoch micro- or nanoseconds; times must be epoch milliseconds (divide by 1000 or 1000000) or ISO-8601 strings`;
+    if (value >= 1e8 && value < EPOCH_MS_MIN)
+      return `is ${value}, which looks like epoch seconds; times must be epoch milliseconds (multiply by 1000) or ISO-8601 strings`;
+    if (value >= EPOCH_MS_MAX)
+      return `is ${value}, which looks like epoch micro- or nanoseconds; times must be epoch milliseconds (divide by 1000 or 1000000) or ISO-8601 strings`;
     return `is ${value}, outside the accepted epoch-millisecond range [1e11, 1e14) (1973–5138); use an ISO-8601 string for other dates`;
   }
   if (typeof value === 'string') {
-    if (/^\s*-?\d+(\.\d+)?\s*$/.test(value)) return `is the string ${JSON.stringify(value)}; give epoch milliseconds as a JSON number, or an ISO-8601 string`;
-    if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value)) return `is ${JSON.stringify(value)}, a date-time without a time zone; add "Z" or an offset such as "+02:00"`;
+    if (/^\s*-?\d+(\.\d+)?\s*$/.test(value))
+      return `is the string ${JSON.stringify(value)}; give epoch milliseconds as a JSON number, or an ISO-8601 string`;
+    if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value))
+      return `is ${JSON.stringify(value)}, a date-time without a time zone; add "Z" or an offset such as "+02:00"`;
     return `is ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)}, not an ISO-8601 time such as "2026-01-05T10:00:00Z" or a valid calendar date`;
   }
   return `is ${Array.isArray(value) ? 'an array' : typeof value}, not an ISO-8601 string or a number of epoch milliseconds`;

@@ -11,7 +11,12 @@
  */
 import { StrataError } from '../errors.ts';
 import type { ObjectStore } from '../store/store.ts';
-import { checkDateRange, datasetPrefix, parseSegmentKey, type DateRange } from './dataset-layout.ts';
+import {
+  checkDateRange,
+  datasetPrefix,
+  parseSegmentKey,
+  type DateRange,
+} from './dataset-layout.ts';
 import { isDatasetName } from './dataset-name.ts';
 
 export interface SegmentEntry {
@@ -31,10 +36,17 @@ export interface SegmentEntry {
  * STRATA_E_DATASET_NOT_FOUND when the dataset has no segment at all; STRATA_E_DATE_RANGE for a
  * malformed or inverted range. A range that matches no day gives [].
  */
-export async function listSegments(store: ObjectStore, dataset: string, range: DateRange = {}): Promise<SegmentEntry[]> {
+export async function listSegments(
+  store: ObjectStore,
+  dataset: string,
+  range: DateRange = {},
+): Promise<SegmentEntry[]> {
   const { from, to } = checkDateRange(range);
   const base = datasetPrefix(dataset);
-  const prefix = from !== undefined && to !== undefined ? `${base}${commonPrefix(`dt=${from}/`, `dt=${to}/`)}` : base;
+  const prefix =
+    from !== undefined && to !== undefined
+      ? `${base}${commonPrefix(`dt=${from}/`, `dt=${to}/`)}`
+      : base;
   const out: SegmentEntry[] = [];
   for await (const info of store.list(prefix)) {
     const name = parseSegmentKey(info.key);
@@ -43,15 +55,20 @@ export async function listSegments(store: ObjectStore, dataset: string, range: D
     out.push({ key: info.key, ...name, size: info.size, modified: info.modified });
   }
   if (out.length === 0 && !(await datasetExists(store, dataset))) {
-    throw new StrataError('STRATA_E_DATASET_NOT_FOUND', `dataset ${JSON.stringify(dataset)} has no segments in ${store.url}; ingest some with \`strata ingest <file> --dataset ${dataset}\` or list them with \`strata datasets\``, {
-      details: { dataset },
-    });
+    throw new StrataError(
+      'STRATA_E_DATASET_NOT_FOUND',
+      `dataset ${JSON.stringify(dataset)} has no segments in ${store.url}; ingest some with \`strata ingest <file> --dataset ${dataset}\` or list them with \`strata datasets\``,
+      {
+        details: { dataset },
+      },
+    );
   }
   return out;
 }
 
 export async function datasetExists(store: ObjectStore, dataset: string): Promise<boolean> {
-  for await (const info of store.list(datasetPrefix(dataset))) if (parseSegmentKey(info.key)) return true;
+  for await (const info of store.list(datasetPrefix(dataset)))
+    if (parseSegmentKey(info.key)) return true;
   return false;
 }
 
@@ -60,7 +77,8 @@ export async function listDatasets(store: ObjectStore): Promise<string[]> {
   const names = new Set<string>();
   for await (const info of store.list('master/')) {
     const name = info.key.split('/')[1];
-    if (name !== undefined && !names.has(name) && isDatasetName(name) && parseSegmentKey(info.key)) names.add(name);
+    if (name !== undefined && !names.has(name) && isDatasetName(name) && parseSegmentKey(info.key))
+      names.add(name);
   }
   return [...names].sort();
 }

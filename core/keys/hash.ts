@@ -1,5 +1,6 @@
 /**
- * Small, pure, stable hashes over bytes: MurmurHash3 x86_32 and the first 64 bits of MurmurHash3 x86_128.
+ * Small, pure, stable hashes over bytes: MurmurHash3 x86_32 and the first 64 bits of MurmurHash3
+ * x86_128.
  *
  *   const h = hash32(encodeKey(['/home']));         // 0 ≤ h < 2^32
  *   const [hi, lo] = hash64Halves(bytes);            // two 32-bit halves, no BigInt on the hot path
@@ -7,9 +8,11 @@
  *
  * Why these: partitioning and the view files' bloom filters persist decisions made from a hash, so
  * the function must give the same answer in every process, thread and release; MurmurHash3 is a
- * published algorithm with reference vectors (Python `mmh3` agrees, see test/core/keys/hash.test.ts),
+ * published algorithm with reference vectors (Python `mmh3` agrees, see
+ * test/core/keys/hash.test.ts),
  * uses only 32-bit arithmetic (fast in JavaScript, no BigInt) and spreads well. Not for security.
- * Pure and dependency-free: `jobs/` and user bundles import it (the HyperLogLog aggregator uses hash64).
+ * Pure and dependency-free: `jobs/` and user bundles import it (the HyperLogLog aggregator uses
+ * hash64).
  */
 
 const C1 = 0xcc9e2d51;

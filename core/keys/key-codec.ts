@@ -46,8 +46,16 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Encodes a key tuple; STRATA_E_KEY_INVALID names the bad element when it cannot. */
 export function encodeKey(key: Key): Uint8Array {
-  if (!Array.isArray(key)) throw invalid(`a key must be an array (a tuple) of strings and finite numbers, got ${describe(key)}`, key);
-  if (key.length === 0) throw invalid('a key must have at least one element, got []: use e.g. [url] or [url, hour]', key);
+  if (!Array.isArray(key))
+    throw invalid(
+      `a key must be an array (a tuple) of strings and finite numbers, got ${describe(key)}`,
+      key,
+    );
+  if (key.length === 0)
+    throw invalid(
+      'a key must have at least one element, got []: use e.g. [url] or [url, hour]',
+      key,
+    );
   let pos = 0;
   for (let i = 0; i < key.length; i++) {
     const part: unknown = key[i];
@@ -56,7 +64,8 @@ export function encodeKey(key: Key): Uint8Array {
       if (pos + 9 > scratch.length) throw tooLong(key);
       scratch[pos] = NUMBER_TAG;
       scratchView.setFloat64(pos + 1, part === 0 ? 0 : part);
-      if (scratch[pos + 1]! & 0x80) for (let j = pos + 1; j < pos + 9; j++) scratch[j] = ~scratch[j]! & 0xff;
+      if (scratch[pos + 1]! & 0x80)
+        for (let j = pos + 1; j < pos + 9; j++) scratch[j] = ~scratch[j]! & 0xff;
       else scratch[pos + 1] = scratch[pos + 1]! | 0x80;
       pos += 9;
     } else if (typeof part === 'string') {
@@ -121,7 +130,8 @@ export function decodeKey(bytes: Uint8Array): KeyPart[] {
     if (tag === NUMBER_TAG) {
       if (pos + 9 > bytes.length) throw notEncoded(bytes, pos, 'a number is cut short');
       const neg = (bytes[pos + 1]! & 0x80) === 0;
-      for (let j = 0; j < 8; j++) floatBytes[j] = neg ? ~bytes[pos + 1 + j]! & 0xff : bytes[pos + 1 + j]!;
+      for (let j = 0; j < 8; j++)
+        floatBytes[j] = neg ? ~bytes[pos + 1 + j]! & 0xff : bytes[pos + 1 + j]!;
       if (!neg) floatBytes[0] = floatBytes[0]! & 0x7f;
       const n = floatView.getFloat64(0);
       if (!Number.isFinite(n)) throw notEncoded(bytes, pos, 'a number is not finite');
@@ -166,7 +176,10 @@ function readString(bytes: Uint8Array, start: number, out: KeyPart[]): number {
   return pos + 1;
 }
 
-/** Tuple order (see the glossary): negative, 0 or positive; always the sign of compareBytes on the encodings. */
+/**
+ * Tuple order (see the glossary): negative, 0 or positive; always the sign of compareBytes on the
+ * encodings.
+ */
 export function compareKeys(a: Key, b: Key): number {
   const n = a.length < b.length ? a.length : b.length;
   for (let i = 0; i < n; i++) {
@@ -237,7 +250,8 @@ export function toKey(k: KeyPart | Key): Key {
  * prefix is every key: start is empty and end undefined.
  */
 export function prefixRange(prefix: Key): { start: Uint8Array; end: Uint8Array | undefined } {
-  if (Array.isArray(prefix) && prefix.length === 0) return { start: new Uint8Array(0), end: undefined };
+  if (Array.isArray(prefix) && prefix.length === 0)
+    return { start: new Uint8Array(0), end: undefined };
   const start = encodeKey(prefix);
   const end = new Uint8Array(start.length + 1);
   end.set(start);
@@ -265,7 +279,9 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (typeof v === 'object') {
     if (v instanceof Date) return 'a Date (use d.getTime() or d.toISOString())';
-    return Array.isArray(v) ? 'an array (keys are flat tuples)' : `an object (${v.constructor?.name ?? 'Object'})`;
+    return Array.isArray(v)
+      ? 'an array (keys are flat tuples)'
+      : `an object (${v.constructor?.name ?? 'Object'})`;
   }
   return `${typeof v === 'undefined' ? '' : 'a '}${typeof v}`;
 }
@@ -273,11 +289,18 @@ function describe(v: unknown): string {
 function badPart(key: Key, index: number): StrataError {
   const part: unknown = key[index];
   const what = typeof part === 'number' ? `the non-finite number ${part}` : describe(part);
-  return invalid(`key element ${index} is ${what}: key elements must be strings or finite numbers`, key, index);
+  return invalid(
+    `key element ${index} is ${what}: key elements must be strings or finite numbers`,
+    key,
+    index,
+  );
 }
 
 function tooLong(key: Key): StrataError {
-  return invalid(`key is longer than ${MAX_KEY_BYTES} bytes when encoded: shorten its strings (e.g. hash long URLs)`, key);
+  return invalid(
+    `key is longer than ${MAX_KEY_BYTES} bytes when encoded: shorten its strings (e.g. hash long URLs)`,
+    key,
+  );
 }
 
 function invalid(message: string, key: unknown, index?: number): StrataError {
@@ -287,13 +310,29 @@ function invalid(message: string, key: unknown, index?: number): StrataError {
 }
 
 function notEncoded(bytes: Uint8Array, pos: number, why: string): StrataError {
-  return new StrataError('STRATA_E_KEY_INVALID', `bytes are not an encoded key: ${why} at byte ${pos} of ${bytes.length}`, {
-    details: { length: bytes.length, position: pos },
-  });
+  return new StrataError(
+    'STRATA_E_KEY_INVALID',
+    `bytes are not an encoded key: ${why} at byte ${pos} of ${bytes.length}`,
+    {
+      details: { length: bytes.length, position: pos },
+    },
+  );
 }
 
 // Details must survive toJSON across threads: keep only plain, short renderings.
 function safeForDetails(key: unknown): unknown {
   if (!Array.isArray(key)) return describe(key);
-  return key.slice(0, 8).map((p) => (typeof p === 'string' ? (p.length > 80 ? `${p.slice(0, 80)}…` : p) : typeof p === 'number' ? (Number.isFinite(p) ? p : String(p)) : describe(p)));
+  return key
+    .slice(0, 8)
+    .map((p) =>
+      typeof p === 'string'
+        ? p.length > 80
+          ? `${p.slice(0, 80)}…`
+          : p
+        : typeof p === 'number'
+          ? Number.isFinite(p)
+            ? p
+            : String(p)
+          : describe(p),
+    );
 }

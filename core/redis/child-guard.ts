@@ -54,11 +54,16 @@ function removeHandlers(): void {
 }
 
 /** Returns the watchdog's pid too, so tests can prove nothing is left behind. */
-export function guardChild(child: ChildProcess): { watchdogPid: number | undefined; release: () => void } {
+export function guardChild(child: ChildProcess): {
+  watchdogPid: number | undefined;
+  release: () => void;
+} {
   if (child.pid === undefined) return { watchdogPid: undefined, release: () => {} };
   if (guarded.size === 0) installHandlers();
   guarded.add(child);
-  const watchdog = spawn('sh', ['-c', WATCHDOG, 'strata-watchdog', String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const watchdog = spawn('sh', ['-c', WATCHDOG, 'strata-watchdog', String(child.pid)], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
   watchdog.on('error', () => {}); // no sh: we still have the exit and signal handlers
   // Neither the watchdog nor its pipe may keep our event loop alive.
   watchdog.unref();

@@ -1,5 +1,6 @@
 /**
- * The Redis names the coordinator and the workers share besides BullMQ's own (P = config.redisPrefix):
+ * The Redis names the coordinator and the workers share besides BullMQ's own (P =
+ * config.redisPrefix):
  * they meet here because neither may import the other.
  *
  *   HSET    P:workers <workerId> {"id","address","host","pid","threads","started"}   workersKey(P)
@@ -17,7 +18,8 @@
  */
 
 export const workersKey = (prefix: string): string => `${prefix}:workers`;
-export const workerAliveKey = (prefix: string, workerId: string): string => `${prefix}:worker:${workerId}:alive`;
+export const workerAliveKey = (prefix: string, workerId: string): string =>
+  `${prefix}:worker:${workerId}:alive`;
 export const taskCancelChannel = (prefix: string): string => `${prefix}:tasks:cancel`;
 
 export interface TaskCancel {
@@ -35,7 +37,10 @@ export function decodeTaskCancel(text: string): TaskCancel | undefined {
   try {
     const v = JSON.parse(text) as Partial<TaskCancel>;
     if (!Array.isArray(v.ids) || !v.ids.every((id) => typeof id === 'string')) return undefined;
-    return { ids: v.ids, reason: typeof v.reason === 'string' ? v.reason : 'cancelled by the coordinator' };
+    return {
+      ids: v.ids,
+      reason: typeof v.reason === 'string' ? v.reason : 'cancelled by the coordinator',
+    };
   } catch {
     return undefined;
   }

@@ -59,18 +59,27 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions): Prom
     await Promise.race([
       redis.connect(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${connectTimeoutMs} ms`)), connectTimeoutMs + 500);
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${connectTimeoutMs} ms`)),
+          connectTimeoutMs + 500,
+        );
       }),
     ]);
   } catch (err) {
     redis.disconnect();
     const reason = describe(lastError ?? err);
     const port = parsed.port || '6379';
-    const local = parsed.hostname === '127.0.0.1' || parsed.hostname === 'localhost' || parsed.hostname === '::1' || parsed.hostname === '[::1]';
+    const local =
+      parsed.hostname === '127.0.0.1' ||
+      parsed.hostname === 'localhost' ||
+      parsed.hostname === '::1' ||
+      parsed.hostname === '[::1]';
     throw new StrataError(
       'STRATA_E_REDIS_UNAVAILABLE',
       `Redis is not reachable at ${shown} (${reason}). ` +
-        (local ? `Start one with \`redis-server --port ${port} --bind 127.0.0.1 --save ''\` (or run \`strata dev\`, which starts its own), ` : 'Check that Redis is running there and reachable from this machine, ') +
+        (local
+          ? `Start one with \`redis-server --port ${port} --bind 127.0.0.1 --save ''\` (or run \`strata dev\`, which starts its own), `
+          : 'Check that Redis is running there and reachable from this machine, ') +
         'or correct the configured Redis URL.',
       { details: { url: shown, role: opts.role }, cause: lastError ?? err },
     );
@@ -79,7 +88,8 @@ export async function connectRedis(url: string, opts: ConnectRedisOptions): Prom
   }
 
   // From now on a lost connection is retried; duplicates (BullMQ makes some) inherit this.
-  redis.options.retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), MAX_BACKOFF_MS);
+  redis.options.retryStrategy = (times: number) =>
+    Math.min(50 * 2 ** Math.min(times, 6), MAX_BACKOFF_MS);
   return redis;
 }
 
@@ -99,10 +109,18 @@ function parseRedisUrl(url: string, shown: string): URL {
   try {
     u = new URL(url);
   } catch {
-    throw new StrataError('STRATA_E_CONFIG', `the Redis URL ${JSON.stringify(shown)} is not a URL; write it as redis://host:port (or rediss:// for TLS)`, { details: { url: shown } });
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      `the Redis URL ${JSON.stringify(shown)} is not a URL; write it as redis://host:port (or rediss:// for TLS)`,
+      { details: { url: shown } },
+    );
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new StrataError('STRATA_E_CONFIG', `the Redis URL ${shown} must start with redis:// or rediss://, e.g. redis://127.0.0.1:6379`, { details: { url: shown } });
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      `the Redis URL ${shown} must start with redis:// or rediss://, e.g. redis://127.0.0.1:6379`,
+      { details: { url: shown } },
+    );
   }
   return u;
 }

@@ -18,7 +18,9 @@ import { StrataError } from '../errors.ts';
 import { withInstallLock } from './install-lock.ts';
 
 export interface EnsureRedisServerOptions {
-  /** PATH-style list of folders to search. Default: $PATH plus the usual sbin and Homebrew folders. */
+  /**
+   * PATH-style list of folders to search. Default: $PATH plus the usual sbin and Homebrew folders.
+   */
   searchPath?: string;
   /** Allow the apt-get install when running as root on Debian/Ubuntu. Default true. */
   install?: boolean;
@@ -26,34 +28,59 @@ export interface EnsureRedisServerOptions {
   lockPath?: string;
 }
 
-const EXTRA_DIRS = ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin', '/opt/homebrew/bin'];
+const EXTRA_DIRS = [
+  '/usr/bin',
+  '/usr/sbin',
+  '/usr/local/bin',
+  '/usr/local/sbin',
+  '/opt/homebrew/bin',
+];
 
 export async function ensureRedisServer(opts: EnsureRedisServerOptions = {}): Promise<string> {
   // PATH belongs to the operating system, not to Strata's configuration, so it is read here.
-  const dirs = searchDirs(opts.searchPath ?? [process.env.PATH ?? '', ...EXTRA_DIRS].join(path.delimiter));
+  const dirs = searchDirs(
+    opts.searchPath ?? [process.env.PATH ?? '', ...EXTRA_DIRS].join(path.delimiter),
+  );
   const found = await findProgram('redis-server', dirs);
   if (found) return found;
 
-  const aptGet = process.platform === 'linux' ? await findProgram('apt-get', searchDirs(`${process.env.PATH ?? ''}${path.delimiter}/usr/bin`)) : undefined;
+  const aptGet =
+    process.platform === 'linux'
+      ? await findProgram(
+          'apt-get',
+          searchDirs(`${process.env.PATH ?? ''}${path.delimiter}/usr/bin`),
+        )
+      : undefined;
   const isRoot = process.getuid?.() === 0;
   if (opts.install === false || !aptGet || !isRoot) throw missingError(dirs, Boolean(aptGet));
 
   const lockPath = opts.lockPath ?? path.join(os.tmpdir(), 'strata-redis-install.lock');
-  return withInstallLock(lockPath, async () => {
-    const installedMeanwhile = await findProgram('redis-server', dirs);
-    if (installedMeanwhile) return installedMeanwhile;
-    process.stderr.write('strata: redis-server is not installed; installing it with `apt-get install -y redis-server` (running as root) so Strata can start its own Redis…\n');
-    const result = await run(aptGet, dirs);
-    const bin = await findProgram('redis-server', dirs);
-    if (result.code !== 0 || !bin) {
-      throw new StrataError(
-        'STRATA_E_DEPENDENCY_MISSING',
-        `installing redis-server with apt-get failed (exit ${result.code}); install it yourself with \`apt-get install redis-server\` and retry. apt-get said:\n${result.tail}`,
-        { details: { program: 'redis-server', exitCode: result.code } },
+  return withInstallLock(
+    lockPath,
+    async () => {
+      const installedMeanwhile = await findProgram('redis-server', dirs);
+      if (installedMeanwhile) return installedMeanwhile;
+      process.stderr.write(
+        'strata: redis-server is not installed; installing it with `apt-get install -y redis-server` (running as root) so Strata can start its own Redis…\n',
       );
-    }
-    return bin;
-  }, { onWait: (pid) => process.stderr.write(`strata: waiting for another process (pid ${pid ?? '?'}) that is installing redis-server…\n`) });
+      const result = await run(aptGet, dirs);
+      const bin = await findProgram('redis-server', dirs);
+      if (result.code !== 0 || !bin) {
+        throw new StrataError(
+          'STRATA_E_DEPENDENCY_MISSING',
+          `installing redis-server with apt-get failed (exit ${result.code}); install it yourself with \`apt-get install redis-server\` and retry. apt-get said:\n${result.tail}`,
+          { details: { program: 'redis-server', exitCode: result.code } },
+        );
+      }
+      return bin;
+    },
+    {
+      onWait: (pid) =>
+        process.stderr.write(
+          `strata: waiting for another process (pid ${pid ?? '?'}) that is installing redis-server…\n`,
+        ),
+    },
+  );
 }
 
 function missingError(dirs: string[], hasApt: boolean): StrataError {
@@ -63,9 +90,13 @@ function missingError(dirs: string[], hasApt: boolean): StrataError {
       : hasApt
         ? 'install it with `sudo apt-get install redis-server`'
         : 'install Redis 6.2 or newer with your package manager (the package is usually called redis or redis-server)';
-  return new StrataError('STRATA_E_DEPENDENCY_MISSING', `redis-server was not found on PATH; ${how}, then retry`, {
-    details: { program: 'redis-server', searched: dirs },
-  });
+  return new StrataError(
+    'STRATA_E_DEPENDENCY_MISSING',
+    `redis-server was not found on PATH; ${how}, then retry`,
+    {
+      details: { program: 'redis-server', searched: dirs },
+    },
+  );
 }
 
 function searchDirs(list: string): string[] {
@@ -99,6 +130,8 @@ function run(aptGet: string, dirs: string[]): Promise<{ code: number; tail: stri
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('error', (err) => resolve({ code: -1, tail: err.message }));
-    child.on('close', (code) => resolve({ code: code ?? -1, tail: out.trim().split('\n').slice(-15).join('\n') }));
+    child.on('close', (code) =>
+      resolve({ code: code ?? -1, tail: out.trim().split('\n').slice(-15).join('\n') }),
+    );
   });
 }

@@ -21,7 +21,11 @@ export interface InstallLockOptions {
   onWait?: (ownerPid: number | undefined) => void;
 }
 
-export async function withInstallLock<T>(lockPath: string, fn: () => Promise<T>, opts: InstallLockOptions = {}): Promise<T> {
+export async function withInstallLock<T>(
+  lockPath: string,
+  fn: () => Promise<T>,
+  opts: InstallLockOptions = {},
+): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 5 * 60_000;
   const pollMs = opts.pollMs ?? 100;
   const deadline = Date.now() + timeoutMs;
@@ -42,7 +46,8 @@ export async function withInstallLock<T>(lockPath: string, fn: () => Promise<T>,
     const owner = await readOwner(lockPath);
     if (owner.content !== undefined && !isAlive(owner.pid)) {
       // Only remove the exact file we judged stale; a fresh lock written meanwhile stays.
-      if ((await readOwner(lockPath)).content === owner.content) await unlink(lockPath).catch(() => {});
+      if ((await readOwner(lockPath)).content === owner.content)
+        await unlink(lockPath).catch(() => {});
       continue;
     }
     if (!announced) {
@@ -66,7 +71,9 @@ export async function withInstallLock<T>(lockPath: string, fn: () => Promise<T>,
   }
 }
 
-async function readOwner(lockPath: string): Promise<{ pid: number | undefined; content: string | undefined }> {
+async function readOwner(
+  lockPath: string,
+): Promise<{ pid: number | undefined; content: string | undefined }> {
   try {
     const content = await readFile(lockPath, 'utf8');
     const pid = Number.parseInt(content, 10);

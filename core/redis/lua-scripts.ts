@@ -22,11 +22,23 @@ function definitions(dir: URL): Record<string, { numberOfKeys: number; lua: stri
   let defs = loaded.get(dir.href);
   if (!defs) {
     const files = readdirSync(dir);
-    const prelude = files.includes('_prelude.lua') ? readFileSync(new URL('_prelude.lua', dir), 'utf8') : '';
+    const prelude = files.includes('_prelude.lua')
+      ? readFileSync(new URL('_prelude.lua', dir), 'utf8')
+      : '';
     defs = Object.fromEntries(
       files.flatMap((file) => {
         const m = /^(\w+)-(\d+)\.lua$/.exec(file);
-        return m ? [[m[1]!, { numberOfKeys: Number(m[2]), lua: prelude + readFileSync(new URL(file, dir), 'utf8') }]] : [];
+        return m
+          ? [
+              [
+                m[1]!,
+                {
+                  numberOfKeys: Number(m[2]),
+                  lua: prelude + readFileSync(new URL(file, dir), 'utf8'),
+                },
+              ],
+            ]
+          : [];
       }),
     );
     loaded.set(dir.href, defs);
@@ -36,7 +48,11 @@ function definitions(dir: URL): Record<string, { numberOfKeys: number; lua: stri
 
 const made = new WeakMap<Redis, Map<string, Record<string, LuaScript>>>();
 
-export function luaScripts<Name extends string>(redis: Redis, dir: URL, commandPrefix: string): Record<Name, LuaScript> {
+export function luaScripts<Name extends string>(
+  redis: Redis,
+  dir: URL,
+  commandPrefix: string,
+): Record<Name, LuaScript> {
   let byFolder = made.get(redis);
   if (!byFolder) made.set(redis, (byFolder = new Map()));
   const id = `${commandPrefix} ${dir.href}`;
@@ -48,7 +64,9 @@ export function luaScripts<Name extends string>(redis: Redis, dir: URL, commandP
       const command = `${commandPrefix}${name}`;
       if (!(command in redis)) redis.defineCommand(command, def);
       // ioredis defines `<command>Buffer` beside every custom command.
-      out[name] = Object.assign(commands[command]!.bind(redis), { buffer: commands[`${command}Buffer`]!.bind(redis) });
+      out[name] = Object.assign(commands[command]!.bind(redis), {
+        buffer: commands[`${command}Buffer`]!.bind(redis),
+      });
     }
     byFolder.set(id, out);
   }

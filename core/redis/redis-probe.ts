@@ -9,7 +9,12 @@
  */
 import net from 'node:net';
 
-export function probeRedis(host: string, port: number, args: string[], timeoutMs: number): Promise<string> {
+export function probeRedis(
+  host: string,
+  port: number,
+  args: string[],
+  timeoutMs: number,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     let buf = Buffer.alloc(0);
@@ -18,7 +23,9 @@ export function probeRedis(host: string, port: number, args: string[], timeoutMs
       if (err) reject(err);
       else resolve(reply ?? '');
     };
-    socket.setTimeout(timeoutMs, () => done(new Error(`no reply from ${host}:${port} within ${timeoutMs} ms`)));
+    socket.setTimeout(timeoutMs, () =>
+      done(new Error(`no reply from ${host}:${port} within ${timeoutMs} ms`)),
+    );
     socket.on('error', (err) => done(err));
     socket.on('connect', () => {
       const parts = args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
@@ -34,16 +41,23 @@ export function probeRedis(host: string, port: number, args: string[], timeoutMs
           return done(undefined, line);
         case 0x2d: // '-'
           return done(new Error(line));
-        case 0x24: { // '$'
+        case 0x24: {
+          // '$'
           const len = Number(line);
           if (len < 0) return done(undefined, '');
           if (buf.length < lineEnd + 2 + len + 2) return;
           return done(undefined, buf.subarray(lineEnd + 2, lineEnd + 2 + len).toString('utf8'));
         }
         default:
-          return done(new Error(`unexpected reply from ${host}:${port}: ${JSON.stringify(buf.subarray(0, 40).toString('latin1'))}`));
+          return done(
+            new Error(
+              `unexpected reply from ${host}:${port}: ${JSON.stringify(buf.subarray(0, 40).toString('latin1'))}`,
+            ),
+          );
       }
     });
-    socket.on('close', () => done(new Error(`connection to ${host}:${port} closed before a reply`)));
+    socket.on('close', () =>
+      done(new Error(`connection to ${host}:${port} closed before a reply`)),
+    );
   });
 }

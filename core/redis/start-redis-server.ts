@@ -27,7 +27,10 @@ export interface StartRedisServerOptions {
   port?: number;
   /** Turn on the append-only file for durability tests. Default false. */
   appendonly?: boolean;
-  /** With appendonly: when the AOF is fsynced ('always': before each write is acknowledged). Default 'everysec'. */
+  /**
+   * With appendonly: when the AOF is fsynced ('always': before each write is acknowledged). Default
+   * 'everysec'.
+   */
   appendfsync?: 'always' | 'everysec' | 'no';
   /** The redis-server program; default: ensureRedisServer(). */
   bin?: string;
@@ -57,14 +60,37 @@ export async function startRedisServer(opts: StartRedisServerOptions): Promise<R
     const port = opts.port ?? (await freePort());
     const started = await tryStart(bin, port, opts);
     if (started.ok) return started.server;
-    if (!(started.portTaken && opts.port === undefined && attempt < MAX_PORT_ATTEMPTS)) throw started.error;
+    if (!(started.portTaken && opts.port === undefined && attempt < MAX_PORT_ATTEMPTS))
+      throw started.error;
   }
 }
 
-type StartAttempt = { ok: true; server: RedisServer } | { ok: false; portTaken: boolean; error: StrataError };
+type StartAttempt =
+  { ok: true; server: RedisServer } | { ok: false; portTaken: boolean; error: StrataError };
 
-async function tryStart(bin: string, port: number, opts: StartRedisServerOptions): Promise<StartAttempt> {
-  const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', opts.appendfsync ?? 'everysec', '--dir', opts.dir, '--daemonize', 'no', '--logfile', ''];
+async function tryStart(
+  bin: string,
+  port: number,
+  opts: StartRedisServerOptions,
+): Promise<StartAttempt> {
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    HOST,
+    '--save',
+    '',
+    '--appendonly',
+    opts.appendonly ? 'yes' : 'no',
+    '--appendfsync',
+    opts.appendfsync ?? 'everysec',
+    '--dir',
+    opts.dir,
+    '--daemonize',
+    'no',
+    '--logfile',
+    '',
+  ];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = tailOf(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -93,14 +119,17 @@ async function tryStart(bin: string, port: number, opts: StartRedisServerOptions
   const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
   for (;;) {
     if (spawnError) return fail(`could not be started (${spawnError.message})`);
-    if (child.exitCode !== null || child.signalCode !== null) return fail(`exited (${child.exitCode ?? child.signalCode}) before answering PING`);
-    if (Date.now() > deadline) return fail(`did not answer PING within ${opts.startTimeoutMs ?? 10_000} ms`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      return fail(`exited (${child.exitCode ?? child.signalCode}) before answering PING`);
+    if (Date.now() > deadline)
+      return fail(`did not answer PING within ${opts.startTimeoutMs ?? 10_000} ms`);
     const pong = await probeRedis(HOST, port, ['PING'], 500).catch(() => undefined);
     if (pong === 'PONG') {
       const info = await probeRedis(HOST, port, ['INFO', 'server'], 1000).catch(() => '');
       const pid = /process_id:(\d+)/.exec(info)?.[1];
       if (pid === String(child.pid)) break;
-      if (pid !== undefined) return fail(`found another process (pid ${pid}) answering on that port`);
+      if (pid !== undefined)
+        return fail(`found another process (pid ${pid}) answering on that port`);
     }
     await sleep(10);
   }
@@ -120,11 +149,17 @@ async function tryStart(bin: string, port: number, opts: StartRedisServerOptions
   };
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<void> {
+async function stopChild(
+  child: ChildProcess,
+  exited: Promise<unknown>,
+  graceMs: number,
+): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   child.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, graceMs, 'timeout')));
+  const timeout = new Promise<'timeout'>(
+    (resolve) => (timer = setTimeout(resolve, graceMs, 'timeout')),
+  );
   const outcome = await Promise.race([exited.then(() => 'exited' as const), timeout]);
   clearTimeout(timer);
   if (outcome === 'timeout') {

@@ -16,22 +16,39 @@ export interface OpenSegmentOptions {
   readBytes?: number;
 }
 
-export async function openSegment(store: ObjectStore, key: string, options: OpenSegmentOptions = {}): Promise<SegmentReader> {
+export async function openSegment(
+  store: ObjectStore,
+  key: string,
+  options: OpenSegmentOptions = {},
+): Promise<SegmentReader> {
   const size = options.size ?? (await sizeOf(store, key));
-  return SegmentReader.open(rangeReader(store, key), size, { key, ...(options.readBytes ? { readBytes: options.readBytes } : {}) });
+  return SegmentReader.open(rangeReader(store, key), size, {
+    key,
+    ...(options.readBytes ? { readBytes: options.readBytes } : {}),
+  });
 }
 
 /** Only the footer: record count, time bounds, block table. */
-export async function readSegmentFooter(store: ObjectStore, key: string, size?: number): Promise<SegmentFooter> {
+export async function readSegmentFooter(
+  store: ObjectStore,
+  key: string,
+  size?: number,
+): Promise<SegmentFooter> {
   return readFooter(rangeReader(store, key), size ?? (await sizeOf(store, key)), key);
 }
 
 function rangeReader(store: ObjectStore, key: string) {
-  return (offset: number, length: number) => store.get(key, { start: offset, end: offset + length });
+  return (offset: number, length: number) =>
+    store.get(key, { start: offset, end: offset + length });
 }
 
 async function sizeOf(store: ObjectStore, key: string): Promise<number> {
   const info = await store.stat(key);
-  if (!info) throw new StrataError('STRATA_E_STORE_NOT_FOUND', `no segment at ${key}; list the dataset's segments with listSegments or strata datasets`, { details: { key } });
+  if (!info)
+    throw new StrataError(
+      'STRATA_E_STORE_NOT_FOUND',
+      `no segment at ${key}; list the dataset's segments with listSegments or strata datasets`,
+      { details: { key } },
+    );
   return info.size;
 }

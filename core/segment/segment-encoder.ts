@@ -30,7 +30,10 @@ import {
 export interface SegmentEncoderOptions {
   /** The dataset the segment belongs to; recorded in the footer. */
   dataset: string;
-  /** Close a block once its records are estimated to encode to this many bytes (config.blockTargetBytes). */
+  /**
+   * Close a block once its records are estimated to encode to this many bytes
+   * (config.blockTargetBytes).
+   */
   blockTargetBytes?: number;
   /** Also close a block at this many records, whatever their size. */
   maxBlockRecords?: number;
@@ -95,24 +98,36 @@ export class SegmentEncoder {
 
   /** Adds one record; returns the chunks of a block when this record closed one. */
   add(record: SegmentRecord, time: number): Uint8Array[] | undefined {
-    if (this.#finished) throw new StrataError('STRATA_E_INTERNAL', 'SegmentEncoder.add after finish');
-    if (!Number.isFinite(time)) throw new StrataError('STRATA_E_INTERNAL', `event time ${time} is not a finite number of ms`);
+    if (this.#finished)
+      throw new StrataError('STRATA_E_INTERNAL', 'SegmentEncoder.add after finish');
+    if (!Number.isFinite(time))
+      throw new StrataError('STRATA_E_INTERNAL', `event time ${time} is not a finite number of ms`);
     if (this.#bytesPerRecord === 0) this.#bytesPerRecord = packRecords([record]).length;
-    if (this.#records + this.#pending.length < SAMPLED_RECORDS || this.#pending.length === 0) this.#sampleFields(record);
+    if (this.#records + this.#pending.length < SAMPLED_RECORDS || this.#pending.length === 0)
+      this.#sampleFields(record);
     this.#pending.push(record);
     if (time < this.#pendingMin) this.#pendingMin = time;
     if (time > this.#pendingMax) this.#pendingMax = time;
-    if (this.#pending.length * this.#bytesPerRecord >= this.#target || this.#pending.length >= this.#maxRecords) return this.#flush();
+    if (
+      this.#pending.length * this.#bytesPerRecord >= this.#target ||
+      this.#pending.length >= this.#maxRecords
+    )
+      return this.#flush();
     return undefined;
   }
 
   /** Closes the last block and appends the end marker, footer and trailer. */
   finish(): { chunks: Uint8Array[]; summary: SegmentSummary } {
-    if (this.#finished) throw new StrataError('STRATA_E_INTERNAL', 'SegmentEncoder.finish called twice');
+    if (this.#finished)
+      throw new StrataError('STRATA_E_INTERNAL', 'SegmentEncoder.finish called twice');
     const chunks = this.#flush() ?? [];
     this.#finished = true;
-    const minTime = this.#blocks.length ? this.#blocks.reduce((m, b) => Math.min(m, b.minTime), Infinity) : null;
-    const maxTime = this.#blocks.length ? this.#blocks.reduce((m, b) => Math.max(m, b.maxTime), -Infinity) : null;
+    const minTime = this.#blocks.length
+      ? this.#blocks.reduce((m, b) => Math.min(m, b.minTime), Infinity)
+      : null;
+    const maxTime = this.#blocks.length
+      ? this.#blocks.reduce((m, b) => Math.max(m, b.maxTime), -Infinity)
+      : null;
     const footer: SegmentFooter = {
       format: SEGMENT_VERSION,
       dataset: this.#dataset,
@@ -149,7 +164,13 @@ export class SegmentEncoder {
     const head = encodeBlockHeader(payload, this.#codec, records.length);
     const offset = this.#offset;
     chunks.push(this.#emit(head), this.#emit(payload));
-    this.#blocks.push({ offset, length: head.length + payload.length, count: records.length, minTime: this.#pendingMin, maxTime: this.#pendingMax });
+    this.#blocks.push({
+      offset,
+      length: head.length + payload.length,
+      count: records.length,
+      minTime: this.#pendingMin,
+      maxTime: this.#pendingMax,
+    });
     this.#records += records.length;
     this.#pending = [];
     this.#pendingMin = Infinity;

@@ -39,7 +39,10 @@ export interface BlockInfo {
   /** Bytes of the whole block, header included. */
   length: number;
   count: number;
-  /** Event time bounds of the block's records, in ms since the epoch (null only for an empty segment). */
+  /**
+   * Event time bounds of the block's records, in ms since the epoch (null only for an empty
+   * segment).
+   */
   minTime: number;
   maxTime: number;
 }
@@ -52,7 +55,10 @@ export interface SegmentFooter {
   maxTime: number | null;
   /** The record field the event times were taken from, when the writer was told. */
   timeField?: string;
-  /** Top-level field names seen in a sample of the records (schema-ish, for `strata datasets` and humans). */
+  /**
+   * Top-level field names seen in a sample of the records (schema-ish, for `strata datasets` and
+   * humans).
+   */
   fields: string[];
   /** When the segment was written, ms since the epoch. */
   created: number;
@@ -81,11 +87,19 @@ export function encodeHeader(): Uint8Array {
 
 export function checkHeader(bytes: Uint8Array, key: string): void {
   if (bytes.length < HEADER_SIZE || !hasMagic(bytes, 0)) {
-    throw new StrataError('STRATA_E_SEGMENT_FORMAT', `${key} is not a Strata segment (no STSG header); segments are written only by strata ingest and the speed layer`, { details: { key } });
+    throw new StrataError(
+      'STRATA_E_SEGMENT_FORMAT',
+      `${key} is not a Strata segment (no STSG header); segments are written only by strata ingest and the speed layer`,
+      { details: { key } },
+    );
   }
   const version = view(bytes).getUint16(4);
   if (version !== SEGMENT_VERSION) {
-    throw new StrataError('STRATA_E_SEGMENT_FORMAT', `${key} is segment format version ${version}; this Strata reads version ${SEGMENT_VERSION} (upgrade Strata)`, { details: { key, version } });
+    throw new StrataError(
+      'STRATA_E_SEGMENT_FORMAT',
+      `${key} is segment format version ${version}; this Strata reads version ${SEGMENT_VERSION} (upgrade Strata)`,
+      { details: { key, version } },
+    );
   }
 }
 
@@ -110,22 +124,38 @@ export interface BlockContext {
  * Checks and decodes one whole block (header included). A failed length or CRC check, an unknown
  * codec or an undecodable payload is STRATA_E_SEGMENT_CORRUPT naming the segment and the block.
  */
-export function decodeBlock(bytes: Uint8Array, ctx: BlockContext, expected?: { length: number; count: number }): unknown[] {
+export function decodeBlock(
+  bytes: Uint8Array,
+  ctx: BlockContext,
+  expected?: { length: number; count: number },
+): unknown[] {
   const where = `segment ${ctx.key} block ${ctx.index} at byte ${ctx.offset}`;
   const corrupt = (problem: string, cause?: unknown) =>
-    new StrataError('STRATA_E_SEGMENT_CORRUPT', `${where}: ${problem}; the segment is damaged (restore it from a backup or re-ingest its source)`, { details: { key: ctx.key, block: ctx.index, offset: ctx.offset }, cause });
-  if (bytes.length < BLOCK_HEADER_SIZE) throw corrupt(`truncated block header (${bytes.length} bytes)`);
+    new StrataError(
+      'STRATA_E_SEGMENT_CORRUPT',
+      `${where}: ${problem}; the segment is damaged (restore it from a backup or re-ingest its source)`,
+      { details: { key: ctx.key, block: ctx.index, offset: ctx.offset }, cause },
+    );
+  if (bytes.length < BLOCK_HEADER_SIZE)
+    throw corrupt(`truncated block header (${bytes.length} bytes)`);
   const dv = view(bytes);
   const payloadLength = dv.getUint32(0);
-  if (payloadLength + BLOCK_HEADER_SIZE !== bytes.length || (expected && expected.length !== bytes.length)) {
-    throw corrupt(`length ${payloadLength + BLOCK_HEADER_SIZE} does not match the ${expected?.length ?? bytes.length} bytes the footer gives`);
+  if (
+    payloadLength + BLOCK_HEADER_SIZE !== bytes.length ||
+    (expected && expected.length !== bytes.length)
+  ) {
+    throw corrupt(
+      `length ${payloadLength + BLOCK_HEADER_SIZE} does not match the ${expected?.length ?? bytes.length} bytes the footer gives`,
+    );
   }
   const stored = dv.getUint32(4);
   const actual = zlib.crc32(bytes.subarray(8));
-  if (stored !== actual) throw corrupt(`CRC32 mismatch (stored ${hex(stored)}, computed ${hex(actual)})`);
+  if (stored !== actual)
+    throw corrupt(`CRC32 mismatch (stored ${hex(stored)}, computed ${hex(actual)})`);
   const codec = bytes[8]!;
   const count = dv.getUint32(9);
-  if (expected && expected.count !== count) throw corrupt(`holds ${count} records but the footer says ${expected.count}`);
+  if (expected && expected.count !== count)
+    throw corrupt(`holds ${count} records but the footer says ${expected.count}`);
   let payload = bytes.subarray(BLOCK_HEADER_SIZE);
   let records: unknown[];
   try {
@@ -135,7 +165,10 @@ export function decodeBlock(bytes: Uint8Array, ctx: BlockContext, expected?: { l
   } catch (err) {
     throw corrupt(`payload cannot be decoded (${(err as Error).message})`, err);
   }
-  if (!Array.isArray(records) || records.length !== count) throw corrupt(`decoded ${Array.isArray(records) ? records.length : 'no'} records, header says ${count}`);
+  if (!Array.isArray(records) || records.length !== count)
+    throw corrupt(
+      `decoded ${Array.isArray(records) ? records.length : 'no'} records, header says ${count}`,
+    );
   return records;
 }
 
@@ -153,26 +186,50 @@ export function encodeFooter(footer: SegmentFooter): Uint8Array {
 
 /** Footer length from the last 12 bytes of a segment of `size` bytes (checks the trailer magic). */
 export function footerLengthFromTrailer(trailer: Uint8Array, size: number, key: string): number {
-  if (size < HEADER_SIZE + END_MARKER_SIZE + TRAILER_SIZE || trailer.length < TRAILER_SIZE || !hasMagic(trailer, trailer.length - 4)) {
-    throw new StrataError('STRATA_E_SEGMENT_FORMAT', `${key} (${size} bytes) is not a Strata segment or is truncated: no STSG trailer`, { details: { key, size } });
+  if (
+    size < HEADER_SIZE + END_MARKER_SIZE + TRAILER_SIZE ||
+    trailer.length < TRAILER_SIZE ||
+    !hasMagic(trailer, trailer.length - 4)
+  ) {
+    throw new StrataError(
+      'STRATA_E_SEGMENT_FORMAT',
+      `${key} (${size} bytes) is not a Strata segment or is truncated: no STSG trailer`,
+      { details: { key, size } },
+    );
   }
   const length = view(trailer).getUint32(trailer.length - TRAILER_SIZE);
   if (length + TRAILER_SIZE + HEADER_SIZE + END_MARKER_SIZE > size) {
-    throw new StrataError('STRATA_E_SEGMENT_CORRUPT', `${key}: footer length ${length} exceeds the ${size}-byte segment; the segment is damaged`, { details: { key, size } });
+    throw new StrataError(
+      'STRATA_E_SEGMENT_CORRUPT',
+      `${key}: footer length ${length} exceeds the ${size}-byte segment; the segment is damaged`,
+      { details: { key, size } },
+    );
   }
   return length;
 }
 
-/** Decodes the footer from bytes that end with the trailer (`tail` may start anywhere before the footer). */
+/**
+ * Decodes the footer from bytes that end with the trailer (`tail` may start anywhere before the
+ * footer).
+ */
 export function decodeFooter(tail: Uint8Array, size: number, key: string): SegmentFooter {
   const length = footerLengthFromTrailer(tail.subarray(tail.length - TRAILER_SIZE), size, key);
   const start = tail.length - TRAILER_SIZE - length;
-  if (start < 0) throw new StrataError('STRATA_E_INTERNAL', `decodeFooter needs the last ${length + TRAILER_SIZE} bytes of ${key}, got ${tail.length}`);
+  if (start < 0)
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `decodeFooter needs the last ${length + TRAILER_SIZE} bytes of ${key}, got ${tail.length}`,
+    );
   const body = tail.subarray(start, start + length);
   const stored = view(tail).getUint32(tail.length - 8);
   const corrupt = (problem: string, cause?: unknown) =>
-    new StrataError('STRATA_E_SEGMENT_CORRUPT', `segment ${key} footer at byte ${size - TRAILER_SIZE - length}: ${problem}; the segment is damaged`, { details: { key, offset: size - TRAILER_SIZE - length }, cause });
-  if (zlib.crc32(body) !== stored) throw corrupt(`CRC32 mismatch (stored ${hex(stored)}, computed ${hex(zlib.crc32(body))})`);
+    new StrataError(
+      'STRATA_E_SEGMENT_CORRUPT',
+      `segment ${key} footer at byte ${size - TRAILER_SIZE - length}: ${problem}; the segment is damaged`,
+      { details: { key, offset: size - TRAILER_SIZE - length }, cause },
+    );
+  if (zlib.crc32(body) !== stored)
+    throw corrupt(`CRC32 mismatch (stored ${hex(stored)}, computed ${hex(zlib.crc32(body))})`);
   let footer: SegmentFooter;
   try {
     footer = footerPackr.unpack(body) as SegmentFooter;
@@ -180,7 +237,11 @@ export function decodeFooter(tail: Uint8Array, size: number, key: string): Segme
     throw corrupt(`cannot be decoded (${(err as Error).message})`, err);
   }
   if (footer?.format !== SEGMENT_VERSION) {
-    throw new StrataError('STRATA_E_SEGMENT_FORMAT', `${key} has footer format ${String(footer?.format)}; this Strata reads version ${SEGMENT_VERSION}`, { details: { key } });
+    throw new StrataError(
+      'STRATA_E_SEGMENT_FORMAT',
+      `${key} has footer format ${String(footer?.format)}; this Strata reads version ${SEGMENT_VERSION}`,
+      { details: { key } },
+    );
   }
   return footer;
 }

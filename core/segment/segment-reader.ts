@@ -15,7 +15,17 @@
  * held, so one damaged block never hides the others and the loss is known exactly.
  */
 import { isStrataError, StrataError } from '../errors.ts';
-import { HEADER_SIZE, TRAILER_SIZE, checkHeader, decodeBlock, decodeFooter, footerLengthFromTrailer, type BlockInfo, type SegmentFooter, type SegmentRecord } from './segment-format.ts';
+import {
+  HEADER_SIZE,
+  TRAILER_SIZE,
+  checkHeader,
+  decodeBlock,
+  decodeFooter,
+  footerLengthFromTrailer,
+  type BlockInfo,
+  type SegmentFooter,
+  type SegmentRecord,
+} from './segment-format.ts';
 
 /** Reads `length` bytes at `offset`; must return exactly that many. */
 export type ReadRange = (offset: number, length: number) => Promise<Uint8Array>;
@@ -25,7 +35,10 @@ export interface BlockSelection {
   fromBlock?: number;
   /** Block index to stop before (exclusive). Default: all blocks. */
   toBlock?: number;
-  /** Skip blocks whose records all lie before this event time (ms, inclusive bound). Records inside a kept block are not filtered. */
+  /**
+   * Skip blocks whose records all lie before this event time (ms, inclusive bound). Records inside
+   * a kept block are not filtered.
+   */
   minTime?: number;
   /** Skip blocks whose records all lie after this event time (ms, inclusive bound). */
   maxTime?: number;
@@ -36,12 +49,18 @@ export interface DecodedBlock {
   info: BlockInfo;
   /** Empty for a skipped corrupt block: `info.count` records were lost. */
   records: SegmentRecord[];
-  /** In skip mode, why this block was skipped (STRATA_E_SEGMENT_CORRUPT naming the segment and block). */
+  /**
+   * In skip mode, why this block was skipped (STRATA_E_SEGMENT_CORRUPT naming the segment and
+   * block).
+   */
   corrupt?: StrataError;
 }
 
 export interface BlockReadOptions {
-  /** Yield a block that fails its CRC, length or decoding check as `corrupt` instead of throwing. Default false. */
+  /**
+   * Yield a block that fails its CRC, length or decoding check as `corrupt` instead of throwing.
+   * Default false.
+   */
   skipCorrupt?: boolean;
 }
 
@@ -56,7 +75,13 @@ export class SegmentReader {
   readonly #read: ReadRange;
   readonly #readBytes: number;
 
-  private constructor(read: ReadRange, size: number, key: string, footer: SegmentFooter, readBytes: number) {
+  private constructor(
+    read: ReadRange,
+    size: number,
+    key: string,
+    footer: SegmentFooter,
+    readBytes: number,
+  ) {
     this.#read = read;
     this.size = size;
     this.key = key;
@@ -64,7 +89,11 @@ export class SegmentReader {
     this.#readBytes = readBytes;
   }
 
-  static async open(read: ReadRange, size: number, options: { key?: string; readBytes?: number } = {}): Promise<SegmentReader> {
+  static async open(
+    read: ReadRange,
+    size: number,
+    options: { key?: string; readBytes?: number } = {},
+  ): Promise<SegmentReader> {
     const key = options.key ?? '(segment)';
     const footer = await readFooter(read, size, key);
     return new SegmentReader(read, size, key, footer, options.readBytes ?? DEFAULT_READ_BYTES);
@@ -85,7 +114,10 @@ export class SegmentReader {
   }
 
   /** The selected blocks, decoded and checked, in order. */
-  async *blocks(selection: BlockSelection = {}, options: BlockReadOptions = {}): AsyncGenerator<DecodedBlock> {
+  async *blocks(
+    selection: BlockSelection = {},
+    options: BlockReadOptions = {},
+  ): AsyncGenerator<DecodedBlock> {
     const wanted = this.#select(selection);
     const batches = this.#batches(wanted);
     let next = batches.length ? this.#fetch(batches[0]!) : undefined;
@@ -101,7 +133,11 @@ export class SegmentReader {
         const block = bytes.subarray(info.offset - base, info.offset - base + info.length);
         let records: SegmentRecord[];
         try {
-          records = decodeBlock(block, { key: this.key, index, offset: info.offset }, info) as SegmentRecord[];
+          records = decodeBlock(
+            block,
+            { key: this.key, index, offset: info.offset },
+            info,
+          ) as SegmentRecord[];
         } catch (err) {
           if (!options.skipCorrupt || !isStrataError(err, 'STRATA_E_SEGMENT_CORRUPT')) throw err;
           yield { index, info, records: [], corrupt: err };
@@ -121,8 +157,17 @@ export class SegmentReader {
     const blocks = this.footer.blocks;
     const from = sel.fromBlock ?? 0;
     const to = sel.toBlock ?? blocks.length;
-    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to > blocks.length || from > to) {
-      throw new StrataError('STRATA_E_INTERNAL', `block range [${from}, ${to}) is outside ${this.key}'s ${blocks.length} blocks`);
+    if (
+      !Number.isInteger(from) ||
+      !Number.isInteger(to) ||
+      from < 0 ||
+      to > blocks.length ||
+      from > to
+    ) {
+      throw new StrataError(
+        'STRATA_E_INTERNAL',
+        `block range [${from}, ${to}) is outside ${this.key}'s ${blocks.length} blocks`,
+      );
     }
     const out: number[] = [];
     for (let i = from; i < to; i++) {
@@ -134,7 +179,10 @@ export class SegmentReader {
     return out;
   }
 
-  /** Groups wanted blocks into contiguous reads of at most readBytes (a bigger block gets its own read). */
+  /**
+   * Groups wanted blocks into contiguous reads of at most readBytes (a bigger block gets its own
+   * read).
+   */
   #batches(indices: number[]): { start: number; end: number; indices: number[] }[] {
     const blocks = this.footer.blocks;
     const out: { start: number; end: number; indices: number[] }[] = [];
@@ -159,9 +207,13 @@ export class SegmentReader {
     const bytes = await this.#read(batch.start, length);
     if (bytes.length !== length) {
       const index = batch.indices[0]!;
-      throw new StrataError('STRATA_E_SEGMENT_CORRUPT', `segment ${this.key} block ${index} at byte ${batch.start}: read ${bytes.length} of ${length} bytes; the segment is truncated or damaged`, {
-        details: { key: this.key, block: index, offset: batch.start },
-      });
+      throw new StrataError(
+        'STRATA_E_SEGMENT_CORRUPT',
+        `segment ${this.key} block ${index} at byte ${batch.start}: read ${bytes.length} of ${length} bytes; the segment is truncated or damaged`,
+        {
+          details: { key: this.key, block: index, offset: batch.start },
+        },
+      );
     }
     if (batch.start === 0) checkHeader(bytes, this.key);
     return bytes;
@@ -169,12 +221,21 @@ export class SegmentReader {
 }
 
 /** Reads and checks only the footer of a segment (one range read, two when the footer is large). */
-export async function readFooter(read: ReadRange, size: number, key: string): Promise<SegmentFooter> {
+export async function readFooter(
+  read: ReadRange,
+  size: number,
+  key: string,
+): Promise<SegmentFooter> {
   if (size < TRAILER_SIZE) footerLengthFromTrailer(new Uint8Array(0), size, key);
   const guess = Math.min(size, TAIL_GUESS);
   let tail = await read(size - guess, guess);
-  const footerLength = footerLengthFromTrailer(tail.subarray(tail.length - TRAILER_SIZE), size, key);
-  if (footerLength + TRAILER_SIZE > tail.length) tail = await read(size - footerLength - TRAILER_SIZE, footerLength + TRAILER_SIZE);
+  const footerLength = footerLengthFromTrailer(
+    tail.subarray(tail.length - TRAILER_SIZE),
+    size,
+    key,
+  );
+  if (footerLength + TRAILER_SIZE > tail.length)
+    tail = await read(size - footerLength - TRAILER_SIZE, footerLength + TRAILER_SIZE);
   if (guess === size) checkHeader(tail, key);
   return decodeFooter(tail, size, key);
 }

@@ -13,25 +13,51 @@
  * known only from the footer: `onFooter` gets it, and `footer.blocks[index].count` tells.
  */
 import { isStrataError, StrataError } from '../errors.ts';
-import { BLOCK_HEADER_SIZE, END_MARKER_SIZE, HEADER_SIZE, checkHeader, decodeBlock, decodeFooter, type SegmentFooter, type SegmentRecord } from './segment-format.ts';
+import {
+  BLOCK_HEADER_SIZE,
+  END_MARKER_SIZE,
+  HEADER_SIZE,
+  checkHeader,
+  decodeBlock,
+  decodeFooter,
+  type SegmentFooter,
+  type SegmentRecord,
+} from './segment-format.ts';
 
 export interface StreamedBlock {
   index: number;
   offset: number;
   /** Empty for a skipped corrupt block. */
   records: SegmentRecord[];
-  /** With skipCorrupt, why this block was skipped (STRATA_E_SEGMENT_CORRUPT naming the segment and block). */
+  /**
+   * With skipCorrupt, why this block was skipped (STRATA_E_SEGMENT_CORRUPT naming the segment and
+   * block).
+   */
   corrupt?: StrataError;
 }
 
-export async function* readSegmentStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { key?: string; onFooter?: (footer: SegmentFooter) => void; skipCorrupt?: boolean } = {}): AsyncGenerator<StreamedBlock> {
+export async function* readSegmentStream(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: { key?: string; onFooter?: (footer: SegmentFooter) => void; skipCorrupt?: boolean } = {},
+): AsyncGenerator<StreamedBlock> {
   const key = options.key ?? '(segment)';
-  const bytes = new ByteQueue(Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : toAsync(source));
+  const bytes = new ByteQueue(
+    Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : toAsync(source),
+  );
   const truncated = (offset: number, what: string) =>
-    new StrataError('STRATA_E_SEGMENT_CORRUPT', `segment ${key} at byte ${offset}: stream ended inside ${what}; the segment is truncated`, { details: { key, offset } });
+    new StrataError(
+      'STRATA_E_SEGMENT_CORRUPT',
+      `segment ${key} at byte ${offset}: stream ended inside ${what}; the segment is truncated`,
+      { details: { key, offset } },
+    );
 
   const header = await bytes.take(HEADER_SIZE);
-  if (!header) throw new StrataError('STRATA_E_SEGMENT_FORMAT', `${key} is not a Strata segment (shorter than its header)`, { details: { key } });
+  if (!header)
+    throw new StrataError(
+      'STRATA_E_SEGMENT_FORMAT',
+      `${key} is not a Strata segment (shorter than its header)`,
+      { details: { key } },
+    );
   checkHeader(header, key);
   let offset = HEADER_SIZE;
   // count is undefined for a skipped block: its header cannot be trusted.
@@ -63,12 +89,21 @@ export async function* readSegmentStream(source: AsyncIterable<Uint8Array> | Ite
   const footer = decodeFooter(tail, size, key);
   const matches =
     footer.blocks.length === seen.length &&
-    footer.blocks.every((b, i) => b.offset === seen[i]!.offset && b.length === seen[i]!.length && (seen[i]!.count === undefined || b.count === seen[i]!.count)) &&
+    footer.blocks.every(
+      (b, i) =>
+        b.offset === seen[i]!.offset &&
+        b.length === seen[i]!.length &&
+        (seen[i]!.count === undefined || b.count === seen[i]!.count),
+    ) &&
     footer.records === seen.reduce((n, b, i) => n + (b.count ?? footer.blocks[i]!.count), 0);
   if (!matches) {
-    throw new StrataError('STRATA_E_SEGMENT_CORRUPT', `segment ${key}: the footer lists ${footer.blocks.length} blocks / ${footer.records} records but the stream held ${seen.length} blocks; the segment is damaged`, {
-      details: { key, offset },
-    });
+    throw new StrataError(
+      'STRATA_E_SEGMENT_CORRUPT',
+      `segment ${key}: the footer lists ${footer.blocks.length} blocks / ${footer.records} records but the stream held ${seen.length} blocks; the segment is damaged`,
+      {
+        details: { key, offset },
+      },
+    );
   }
   options.onFooter?.(footer);
 }

@@ -11,11 +11,18 @@
  * any waiting or later `write` reject with `err`.
  */
 import { StrataError } from '../errors.ts';
-import { SegmentEncoder, type SegmentEncoderOptions, type SegmentSummary } from './segment-encoder.ts';
+import {
+  SegmentEncoder,
+  type SegmentEncoderOptions,
+  type SegmentSummary,
+} from './segment-encoder.ts';
 import type { SegmentRecord } from './segment-format.ts';
 
 export interface SegmentWriterOptions extends SegmentEncoderOptions {
-  /** Queued, not yet consumed bytes above which `write` waits for the consumer. Default: four blocks, so encoding overlaps the store's writes. */
+  /**
+   * Queued, not yet consumed bytes above which `write` waits for the consumer. Default: four
+   * blocks, so encoding overlaps the store's writes.
+   */
   highWaterBytes?: number;
 }
 
@@ -128,7 +135,13 @@ export class SegmentWriter {
       }
     } finally {
       // A consumer that stops early (its write failed) must not leave producers waiting forever.
-      if (!this.#ended || this.#queue.length > 0) this.abort(new StrataError('STRATA_E_STORE_IO', 'the store stopped reading the segment before it was complete'));
+      if (!this.#ended || this.#queue.length > 0)
+        this.abort(
+          new StrataError(
+            'STRATA_E_STORE_IO',
+            'the store stopped reading the segment before it was complete',
+          ),
+        );
     }
   }
 }

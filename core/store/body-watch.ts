@@ -1,6 +1,7 @@
 /**
  * Tells a store's own failures apart from those of the caller's put body, so the body's error
- * reaches the caller untouched (a segment encoder's STRATA_E_JOB_VALUE stays that, not a store I/O error).
+ * reaches the caller untouched (a segment encoder's STRATA_E_JOB_VALUE stays that, not a store I/O
+ * error).
  *
  *   const watched = watchBody(body);
  *   try { await write(watched.source); }
@@ -15,7 +16,10 @@ export interface WatchedBody {
 }
 
 export function watchBody(body: PutBody): WatchedBody {
-  const watched: { source: PutBody; failure: { error: unknown } | undefined } = { source: body, failure: undefined };
+  const watched: { source: PutBody; failure: { error: unknown } | undefined } = {
+    source: body,
+    failure: undefined,
+  };
   if (!(body instanceof Uint8Array)) {
     watched.source = (async function* () {
       try {

@@ -19,11 +19,21 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StrataError } from '../errors.ts';
 import type { ByteRange, ObjectInfo, ObjectStore, PutBody, PutOptions } from './store.ts';
 import { watchBody } from './body-watch.ts';
-import { PARTIAL_DIR, assertDeletable, assertKey, assertOverwritable, assertPrefix, assertRange, clampRange } from './store-rules.ts';
+import {
+  PARTIAL_DIR,
+  assertDeletable,
+  assertKey,
+  assertOverwritable,
+  assertPrefix,
+  assertRange,
+  clampRange,
+} from './store-rules.ts';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
 const WRITE_BATCH_BYTES = 1024 * 1024;
-/** A concurrent delete may prune a directory between our mkdir and link; this many tries covers it. */
+/**
+ * A concurrent delete may prune a directory between our mkdir and link; this many tries covers it.
+ */
 const PUBLISH_ATTEMPTS = 4;
 
 export class FileStore implements ObjectStore {
@@ -41,10 +51,14 @@ export class FileStore implements ObjectStore {
     try {
       await fs.mkdir(store.partialDir, { recursive: true });
     } catch (err) {
-      throw new StrataError('STRATA_E_STORE_UNAVAILABLE', `cannot create the store directory ${store.root}: ${(err as Error).message}; check that the path is writable`, {
-        cause: err,
-        details: { url: store.url },
-      });
+      throw new StrataError(
+        'STRATA_E_STORE_UNAVAILABLE',
+        `cannot create the store directory ${store.root}: ${(err as Error).message}; check that the path is writable`,
+        {
+          cause: err,
+          details: { url: store.url },
+        },
+      );
     }
     return store;
   }
@@ -70,7 +84,8 @@ export class FileStore implements ObjectStore {
     assertRange(range, key);
     const { handle, start, end } = await this.openRange(key, range);
     try {
-      // Not Buffer.allocUnsafe: a small one would share Node's pool, and callers may transfer the result's ArrayBuffer.
+      // Not Buffer.allocUnsafe: a small one would share Node's pool, and callers may transfer the
+      // result's ArrayBuffer.
       const out = Buffer.allocUnsafeSlow(end - start);
       let filled = 0;
       while (filled < out.length) {
@@ -94,7 +109,11 @@ export class FileStore implements ObjectStore {
       return (async function* () {})();
     }
     // Closes the handle when the stream ends or the consumer stops early.
-    const stream = handle.createReadStream({ start, end: end - 1, highWaterMark: READ_CHUNK_BYTES });
+    const stream = handle.createReadStream({
+      start,
+      end: end - 1,
+      highWaterMark: READ_CHUNK_BYTES,
+    });
     return mapReadErrors(stream, key);
   }
 
@@ -107,7 +126,8 @@ export class FileStore implements ObjectStore {
     } catch (err) {
       await fs.rm(file, { force: true });
       const code = errnoOf(err);
-      if ((code === 'ENOENT' || code === 'ENOTDIR') && !(await statOrUndefined(this.pathOf(key)))) throw notFoundError(key);
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && !(await statOrUndefined(this.pathOf(key))))
+        throw notFoundError(key);
       throw ioError(`download to ${file}`, key, err);
     }
     return this.infoOf(key, this.pathOf(key));
@@ -159,8 +179,16 @@ export class FileStore implements ObjectStore {
     return { key, size: st.size, modified: Math.floor(st.mtimeMs) };
   }
 
-  /** Makes `from` visible as `final` (link: create-only; rename: replace), then fsyncs the directories it touched. */
-  private async publish(from: string, final: string, key: string, how: 'link' | 'rename'): Promise<void> {
+  /**
+   * Makes `from` visible as `final` (link: create-only; rename: replace), then fsyncs the
+   * directories it touched.
+   */
+  private async publish(
+    from: string,
+    final: string,
+    key: string,
+    how: 'link' | 'rename',
+  ): Promise<void> {
     const dir = path.dirname(final);
     for (let attempt = 1; ; attempt++) {
       let created: string | undefined;
@@ -179,7 +207,10 @@ export class FileStore implements ObjectStore {
     }
   }
 
-  private async openRange(key: string, range: ByteRange | undefined): Promise<{ handle: fs.FileHandle; start: number; end: number }> {
+  private async openRange(
+    key: string,
+    range: ByteRange | undefined,
+  ): Promise<{ handle: fs.FileHandle; start: number; end: number }> {
     assertKey(key);
     let handle: fs.FileHandle;
     try {
@@ -199,7 +230,10 @@ export class FileStore implements ObjectStore {
     }
   }
 
-  /** Depth-first in key order: a directory `d` sorts as `d/`, so `a-b` (0x2d) comes before `a/…` (0x2f), as on S3. */
+  /**
+   * Depth-first in key order: a directory `d` sorts as `d/`, so `a-b` (0x2d) comes before `a/…`
+   * (0x2f), as on S3.
+   */
   private async *walk(dirKey: string, namePrefix: string): AsyncGenerator<ObjectInfo> {
     let entries: Dirent[];
     try {
@@ -210,8 +244,17 @@ export class FileStore implements ObjectStore {
       throw ioError('list', dirKey, err);
     }
     const items = entries
-      .filter((e) => e.name.startsWith(namePrefix) && (e.isFile() || e.isDirectory()) && !(dirKey === '' && e.name === PARTIAL_DIR))
-      .map((e) => ({ name: e.name, isDir: e.isDirectory(), order: Buffer.from(e.isDirectory() ? `${e.name}/` : e.name) }))
+      .filter(
+        (e) =>
+          e.name.startsWith(namePrefix) &&
+          (e.isFile() || e.isDirectory()) &&
+          !(dirKey === '' && e.name === PARTIAL_DIR),
+      )
+      .map((e) => ({
+        name: e.name,
+        isDir: e.isDirectory(),
+        order: Buffer.from(e.isDirectory() ? `${e.name}/` : e.name),
+      }))
       .sort((a, b) => Buffer.compare(a.order, b.order));
     for (const item of items) {
       const key = dirKey + item.name;
@@ -226,7 +269,9 @@ export class FileStore implements ObjectStore {
 
   /** Removes the folders a delete emptied, up to tmp/ or views/<view>/ (never those themselves). */
   private async pruneEmptyDirs(dir: string, key: string): Promise<void> {
-    const stopAt = key.startsWith('tmp/') ? path.join(this.root, 'tmp') : path.join(this.root, ...key.split('/').slice(0, 2));
+    const stopAt = key.startsWith('tmp/')
+      ? path.join(this.root, 'tmp')
+      : path.join(this.root, ...key.split('/').slice(0, 2));
     for (let d = dir; d.startsWith(`${stopAt}${path.sep}`); d = path.dirname(d)) {
       try {
         await fs.rmdir(d);
@@ -239,7 +284,12 @@ export class FileStore implements ObjectStore {
 
 /** `file:///abs/dir` → `/abs/dir`; STRATA_E_STORE_URL for anything else. */
 export function fileUrlToRoot(url: string): string {
-  const bad = (why: string) => new StrataError('STRATA_E_STORE_URL', `store URL ${JSON.stringify(url)} is invalid: ${why}; use file:///absolute/dir`, { details: { url } });
+  const bad = (why: string) =>
+    new StrataError(
+      'STRATA_E_STORE_URL',
+      `store URL ${JSON.stringify(url)} is invalid: ${why}; use file:///absolute/dir`,
+      { details: { url } },
+    );
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -247,8 +297,10 @@ export function fileUrlToRoot(url: string): string {
     throw bad('it is not a URL');
   }
   if (parsed.protocol !== 'file:') throw bad('it is not a file: URL');
-  if (parsed.host !== '') throw bad(`it names a host (${parsed.host}); a relative path needs an absolute one`);
-  if (parsed.search !== '' || parsed.hash !== '') throw bad('file: store URLs take no ?query or #fragment');
+  if (parsed.host !== '')
+    throw bad(`it names a host (${parsed.host}); a relative path needs an absolute one`);
+  if (parsed.search !== '' || parsed.hash !== '')
+    throw bad('file: store URLs take no ?query or #fragment');
   return path.resolve(fileURLToPath(parsed));
 }
 
@@ -277,8 +329,14 @@ async function openTemp(temp: string): Promise<fs.FileHandle> {
   }
 }
 
-/** Small chunks (a record at a time) are gathered into WRITE_BATCH_BYTES writes; large ones go straight through. */
-async function writeCoalesced(handle: fs.FileHandle, source: AsyncIterable<Uint8Array>): Promise<void> {
+/**
+ * Small chunks (a record at a time) are gathered into WRITE_BATCH_BYTES writes; large ones go
+ * straight through.
+ */
+async function writeCoalesced(
+  handle: fs.FileHandle,
+  source: AsyncIterable<Uint8Array>,
+): Promise<void> {
   let batch: Buffer | undefined;
   let fill = 0;
   for await (const chunk of source) {
@@ -298,10 +356,14 @@ async function writeCoalesced(handle: fs.FileHandle, source: AsyncIterable<Uint8
 }
 
 async function writeAll(handle: fs.FileHandle, chunk: Uint8Array): Promise<void> {
-  for (let done = 0; done < chunk.length; ) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+  for (let done = 0; done < chunk.length;)
+    done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
 }
 
-async function* mapReadErrors(stream: AsyncIterable<Uint8Array>, key: string): AsyncGenerator<Uint8Array> {
+async function* mapReadErrors(
+  stream: AsyncIterable<Uint8Array>,
+  key: string,
+): AsyncGenerator<Uint8Array> {
   try {
     yield* stream;
   } catch (err) {
@@ -309,11 +371,15 @@ async function* mapReadErrors(stream: AsyncIterable<Uint8Array>, key: string): A
   }
 }
 
-/** fsyncs `dir` and, when mkdir created some of its ancestors, each of those and the parent of the first. */
+/**
+ * fsyncs `dir` and, when mkdir created some of its ancestors, each of those and the parent of the
+ * first.
+ */
 async function syncDirs(dir: string, firstCreated: string | undefined): Promise<void> {
   const dirs = [dir];
   if (firstCreated !== undefined) {
-    for (let d = dir; d !== firstCreated && d !== path.dirname(d); ) dirs.push((d = path.dirname(d)));
+    for (let d = dir; d !== firstCreated && d !== path.dirname(d);)
+      dirs.push((d = path.dirname(d)));
     dirs.push(path.dirname(firstCreated));
   }
   for (const d of dirs) {
@@ -345,9 +411,13 @@ function errnoOf(err: unknown): string | undefined {
 }
 
 function existsError(key: string): StrataError {
-  return new StrataError('STRATA_E_STORE_EXISTS', `${key} already exists and is create-only; write under a new key (or pass { overwrite: true } for a pointer)`, {
-    details: { key },
-  });
+  return new StrataError(
+    'STRATA_E_STORE_EXISTS',
+    `${key} already exists and is create-only; write under a new key (or pass { overwrite: true } for a pointer)`,
+    {
+      details: { key },
+    },
+  );
 }
 
 function notFoundError(key: string): StrataError {
@@ -355,12 +425,20 @@ function notFoundError(key: string): StrataError {
 }
 
 function conflictError(key: string): StrataError {
-  return new StrataError('STRATA_E_STORE_KEY', `${key} clashes with another key in the local store: one key cannot be both an object and a folder of objects (a/b and a/b/c); rename one of them`, {
-    details: { key },
-  });
+  return new StrataError(
+    'STRATA_E_STORE_KEY',
+    `${key} clashes with another key in the local store: one key cannot be both an object and a folder of objects (a/b and a/b/c); rename one of them`,
+    {
+      details: { key },
+    },
+  );
 }
 
 function ioError(op: string, key: string, err: unknown): StrataError {
   if (err instanceof StrataError) return err;
-  return new StrataError('STRATA_E_STORE_IO', `${op} of ${key} in the local store failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, details: { key } });
+  return new StrataError(
+    'STRATA_E_STORE_IO',
+    `${op} of ${key} in the local store failed: ${(err as Error)?.message ?? String(err)}`,
+    { cause: err, details: { key } },
+  );
 }

@@ -22,7 +22,8 @@ export interface OpenStoreOptions {
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<ObjectStore> {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'file') return FileStore.open(url);
-  // Loaded only for S3: the client and its XML parsers are ~20 MiB a process on the file store needs not.
+  // Loaded only for S3: the client and its XML parsers are ~20 MiB a process on the file store
+  // needs not.
   if (scheme === 's3') return (await import('./s3-store.ts')).S3Store.open(url, options);
   throw new StrataError(
     'STRATA_E_STORE_URL',
@@ -31,7 +32,15 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   );
 }
 
-/** Opens `config.store` with the S3 credentials of the configuration (STRATA_S3_ACCESS_KEY/…_SECRET_KEY). */
-export function openStoreFromConfig(config: Pick<StrataConfig, 'store' | 's3AccessKey' | 's3SecretKey'>): Promise<ObjectStore> {
-  return openStore(config.store, { accessKey: config.s3AccessKey || undefined, secretKey: config.s3SecretKey || undefined });
+/**
+ * Opens `config.store` with the S3 credentials of the configuration
+ * (STRATA_S3_ACCESS_KEY/…_SECRET_KEY).
+ */
+export function openStoreFromConfig(
+  config: Pick<StrataConfig, 'store' | 's3AccessKey' | 's3SecretKey'>,
+): Promise<ObjectStore> {
+  return openStore(config.store, {
+    accessKey: config.s3AccessKey || undefined,
+    secretKey: config.s3SecretKey || undefined,
+  });
 }

@@ -6,7 +6,8 @@
  *   catch (err) { throw s3Error(err, { op: 'stat', key, endpoint, bucket }); }
  *
  * Network failures and refused credentials become STRATA_E_STORE_UNAVAILABLE (the first retryable,
- * the second not: retrying a wrong secret never helps), a missing key STRATA_E_STORE_NOT_FOUND and a
+ * the second not: retrying a wrong secret never helps), a missing key STRATA_E_STORE_NOT_FOUND and
+ * a
  * failed `If-None-Match: *` precondition STRATA_E_STORE_EXISTS.
  */
 import { StrataError } from '../errors.ts';
@@ -32,7 +33,14 @@ const NETWORK_CODES = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
   'EPROTO',
 ]);
-const CREDENTIAL_CODES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'AnonymousRequestError']);
+const CREDENTIAL_CODES = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'AccessDenied',
+  'InvalidToken',
+  'ExpiredToken',
+  'AnonymousRequestError',
+]);
 
 export function s3Error(err: unknown, ctx: S3ErrorContext): StrataError {
   if (err instanceof StrataError) return err;
@@ -40,9 +48,23 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): StrataError {
   const code = e?.code ?? e?.name ?? '';
   const message = e?.message ?? String(err);
   const subject = ctx.key === undefined ? `bucket ${ctx.bucket}` : ctx.key;
-  const details = { op: ctx.op, endpoint: ctx.endpoint, bucket: ctx.bucket, ...(ctx.key === undefined ? {} : { key: ctx.key }), s3Code: code };
-  const make = (strataCode: ConstructorParameters<typeof StrataError>[0], text: string, retryable?: boolean) =>
-    new StrataError(strataCode, text, { cause: err, details, ...(retryable === undefined ? {} : { retryable }) });
+  const details = {
+    op: ctx.op,
+    endpoint: ctx.endpoint,
+    bucket: ctx.bucket,
+    ...(ctx.key === undefined ? {} : { key: ctx.key }),
+    s3Code: code,
+  };
+  const make = (
+    strataCode: ConstructorParameters<typeof StrataError>[0],
+    text: string,
+    retryable?: boolean,
+  ) =>
+    new StrataError(strataCode, text, {
+      cause: err,
+      details,
+      ...(retryable === undefined ? {} : { retryable }),
+    });
 
   if (NETWORK_CODES.has(code)) {
     return make(
@@ -58,24 +80,46 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): StrataError {
     );
   }
   if (/Retryable HTTP status|Retries exhausted/.test(message)) {
-    return make('STRATA_E_STORE_UNAVAILABLE', `S3 endpoint ${ctx.endpoint} kept failing ${ctx.op} of ${subject} (${message}); check the S3 server's health and logs`);
+    return make(
+      'STRATA_E_STORE_UNAVAILABLE',
+      `S3 endpoint ${ctx.endpoint} kept failing ${ctx.op} of ${subject} (${message}); check the S3 server's health and logs`,
+    );
   }
   switch (code) {
     case 'NoSuchKey':
     case 'NotFound':
-      return make('STRATA_E_STORE_NOT_FOUND', `no object at ${ctx.key ?? '(no key)'} in s3://${ctx.bucket}`);
+      return make(
+        'STRATA_E_STORE_NOT_FOUND',
+        `no object at ${ctx.key ?? '(no key)'} in s3://${ctx.bucket}`,
+      );
     case 'NoSuchBucket':
-      return make('STRATA_E_STORE_UNAVAILABLE', `bucket ${ctx.bucket} does not exist at ${ctx.endpoint} (${ctx.op} of ${subject}); it is created when the store opens, so check whether it was deleted`, false);
+      return make(
+        'STRATA_E_STORE_UNAVAILABLE',
+        `bucket ${ctx.bucket} does not exist at ${ctx.endpoint} (${ctx.op} of ${subject}); it is created when the store opens, so check whether it was deleted`,
+        false,
+      );
     case 'PreconditionFailed':
-      return make('STRATA_E_STORE_EXISTS', `${ctx.key} already exists and is create-only; write under a new key (or pass { overwrite: true } for a pointer)`);
+      return make(
+        'STRATA_E_STORE_EXISTS',
+        `${ctx.key} already exists and is create-only; write under a new key (or pass { overwrite: true } for a pointer)`,
+      );
     case 'ConditionalRequestConflict':
-      return make('STRATA_E_STORE_IO', `another write to ${ctx.key} was in flight at the same time; retry the ${ctx.op}`);
+      return make(
+        'STRATA_E_STORE_IO',
+        `another write to ${ctx.key} was in flight at the same time; retry the ${ctx.op}`,
+      );
     case 'InvalidBucketNameError':
     case 'InvalidEndpointError':
     case 'InvalidArgumentError':
-      return make('STRATA_E_STORE_URL', `the S3 client rejected the store settings (${message}); check the store URL`);
+      return make(
+        'STRATA_E_STORE_URL',
+        `the S3 client rejected the store settings (${message}); check the store URL`,
+      );
     default:
-      return make('STRATA_E_STORE_IO', `${ctx.op} of ${subject} at S3 endpoint ${ctx.endpoint} failed: ${code ? `${code}: ` : ''}${message}`);
+      return make(
+        'STRATA_E_STORE_IO',
+        `${ctx.op} of ${subject} at S3 endpoint ${ctx.endpoint} failed: ${code ? `${code}: ` : ''}${message}`,
+      );
   }
 }
 

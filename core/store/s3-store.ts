@@ -10,7 +10,8 @@
  * the open options (STRATA_S3_ACCESS_KEY/STRATA_S3_SECRET_KEY); `url` never shows them. The
  * bucket is created on open if missing. Create-only writes are enforced by the server (see
  * s3-upload.ts); copy sends the same precondition. Every request has a connect timeout and a
- * timeout for its answer (s3-transport.ts), so a dead endpoint fails in seconds rather than hanging;
+ * timeout for its answer (s3-transport.ts), so a dead endpoint fails in seconds rather than
+ * hanging;
  * a 5xx answer is retried twice by the client before it counts as a failure.
  */
 import { createWriteStream } from 'node:fs';
@@ -21,7 +22,13 @@ import { pipeline } from 'node:stream/promises';
 import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import { StrataError } from '../errors.ts';
 import type { ByteRange, ObjectInfo, ObjectStore, PutBody, PutOptions } from './store.ts';
-import { assertDeletable, assertKey, assertOverwritable, assertPrefix, assertRange } from './store-rules.ts';
+import {
+  assertDeletable,
+  assertKey,
+  assertOverwritable,
+  assertPrefix,
+  assertRange,
+} from './store-rules.ts';
 import { isS3NotFound, s3Error } from './s3-errors.ts';
 import { timedTransport } from './s3-transport.ts';
 import { parseS3Url, type S3Location } from './s3-url.ts';
@@ -31,7 +38,10 @@ import { watchBody } from './body-watch.ts';
 export interface S3StoreOptions {
   accessKey?: string;
   secretKey?: string;
-  /** Bytes per multipart part and the largest single PutObject; default 16 MiB (objects up to ~160 GB). */
+  /**
+   * Bytes per multipart part and the largest single PutObject; default 16 MiB (objects up to ~160
+   * GB).
+   */
   partSize?: number;
   /** Parts uploaded at once per put; default 2. */
   partConcurrency?: number;
@@ -63,8 +73,14 @@ export class S3Store implements ObjectStore {
     const accessKey = loc.accessKey || options.accessKey || undefined;
     const secretKey = loc.secretKey || options.secretKey || undefined;
     const partSize = options.partSize ?? DEFAULT_PART_SIZE;
-    if (partSize < 5 * 1024 * 1024) throw new StrataError('STRATA_E_CONFIG', `S3 part size ${partSize} is below S3's minimum of 5 MiB (5242880 bytes)`);
-    const agent = loc.useSSL ? new https.Agent({ keepAlive: true, maxSockets: 32 }) : new http.Agent({ keepAlive: true, maxSockets: 32 });
+    if (partSize < 5 * 1024 * 1024)
+      throw new StrataError(
+        'STRATA_E_CONFIG',
+        `S3 part size ${partSize} is below S3's minimum of 5 MiB (5242880 bytes)`,
+      );
+    const agent = loc.useSSL
+      ? new https.Agent({ keepAlive: true, maxSockets: 32 })
+      : new http.Agent({ keepAlive: true, maxSockets: 32 });
     let client: Client;
     try {
       client = new Client({
@@ -73,13 +89,21 @@ export class S3Store implements ObjectStore {
         useSSL: loc.useSSL,
         region: loc.region, // known, so the client never asks the server for the bucket's location
         ...(accessKey && secretKey ? { accessKey, secretKey } : {}),
-        transport: timedTransport({ useSSL: loc.useSSL, connectTimeoutMs: options.connectTimeoutMs ?? 5_000, idleTimeoutMs: options.idleTimeoutMs ?? 120_000 }),
+        transport: timedTransport({
+          useSSL: loc.useSSL,
+          connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+          idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+        }),
         transportAgent: agent,
         retryOptions: { maximumRetryCount: 2, baseDelayMs: 200, maximumDelayMs: 2_000 },
       });
     } catch (err) {
       agent.destroy();
-      throw new StrataError('STRATA_E_STORE_URL', `the S3 client rejected ${loc.publicUrl}: ${(err as Error).message}`, { cause: err });
+      throw new StrataError(
+        'STRATA_E_STORE_URL',
+        `the S3 client rejected ${loc.publicUrl}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const store = new S3Store(client, agent, loc, partSize, options.partConcurrency ?? 2);
     try {
@@ -115,7 +139,8 @@ export class S3Store implements ObjectStore {
       if (watched.failure) throw watched.failure.error;
       throw this.error(err, 'put', key);
     }
-    // S3 answers a put without a time, so this is the writer's clock; stat gives the server's, in whole seconds.
+    // S3 answers a put without a time, so this is the writer's clock; stat gives the server's, in
+    // whole seconds.
     return { key, size, modified: Date.now() };
   }
 
@@ -131,7 +156,8 @@ export class S3Store implements ObjectStore {
     } catch (err) {
       throw this.error(err, 'get', key);
     }
-    // Not Buffer.concat: a small result would share Node's pool, and callers may transfer the ArrayBuffer.
+    // Not Buffer.concat: a small result would share Node's pool, and callers may transfer the
+    // ArrayBuffer.
     const out = Buffer.allocUnsafeSlow(total);
     let off = 0;
     for (const c of chunks) off += c.copy(out, off);
@@ -165,7 +191,11 @@ export class S3Store implements ObjectStore {
     assertPrefix(prefix);
     const cut = this.loc.prefix.length;
     try {
-      for await (const item of this.client.listObjectsV2(this.loc.bucket, this.loc.prefix + prefix, true)) {
+      for await (const item of this.client.listObjectsV2(
+        this.loc.bucket,
+        this.loc.prefix + prefix,
+        true,
+      )) {
         const key = item.name?.slice(cut);
         if (!key || key.endsWith('/')) continue; // a folder marker some S3 tools create, not an object of ours
         yield { key, size: item.size, modified: item.lastModified.getTime() };
@@ -179,7 +209,12 @@ export class S3Store implements ObjectStore {
     // Size and time first: an absent key fails before a file is created, and a delete that
     // lands after the GET (retention, say) does not fail a copy already whole.
     const info = await this.stat(key);
-    if (!info) throw new StrataError('STRATA_E_STORE_NOT_FOUND', `no object at ${key} in s3://${this.loc.bucket}`, { details: { key } });
+    if (!info)
+      throw new StrataError(
+        'STRATA_E_STORE_NOT_FOUND',
+        `no object at ${key} in s3://${this.loc.bucket}`,
+        { details: { key } },
+      );
     const stream = await this.open(key, undefined);
     const out = createWriteStream(file);
     let writeFailed = false;
@@ -189,7 +224,12 @@ export class S3Store implements ObjectStore {
     } catch (err) {
       await rm(file, { force: true });
       // A failed write of the local file is a local error, not the S3 server's.
-      if (writeFailed) throw new StrataError('STRATA_E_STORE_IO', `download of ${key} to ${file} failed writing the local file: ${(err as Error).message}`, { cause: err, details: { key, file } });
+      if (writeFailed)
+        throw new StrataError(
+          'STRATA_E_STORE_IO',
+          `download of ${key} to ${file} failed writing the local file: ${(err as Error).message}`,
+          { cause: err, details: { key, file } },
+        );
       throw this.error(err, 'download', key);
     }
     return info;
@@ -198,18 +238,27 @@ export class S3Store implements ObjectStore {
   async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
     assertKey(fromKey, 'source key');
     assertKey(toKey, 'target key');
-    // The precondition header is the guard; this HEAD only gives a clear error on servers that ignore it on CopyObject.
+    // The precondition header is the guard; this HEAD only gives a clear error on servers that
+    // ignore it on CopyObject.
     await this.assertAbsent(toKey);
     try {
       await this.client.copyObject(
         new CopySourceOptions({ Bucket: this.loc.bucket, Object: this.loc.prefix + fromKey }),
-        new CopyDestinationOptions({ Bucket: this.loc.bucket, Object: this.loc.prefix + toKey, Headers: { 'If-None-Match': '*' } }),
+        new CopyDestinationOptions({
+          Bucket: this.loc.bucket,
+          Object: this.loc.prefix + toKey,
+          Headers: { 'If-None-Match': '*' },
+        }),
       );
     } catch (err) {
       throw this.error(err, 'copy', isS3NotFound(err) ? fromKey : toKey);
     }
     const info = await this.stat(toKey);
-    if (!info) throw new StrataError('STRATA_E_STORE_IO', `copy of ${fromKey} to ${toKey} succeeded but ${toKey} is not visible; check the S3 server's consistency`);
+    if (!info)
+      throw new StrataError(
+        'STRATA_E_STORE_IO',
+        `copy of ${fromKey} to ${toKey} succeeded but ${toKey} is not visible; check the S3 server's consistency`,
+      );
     return info;
   }
 
@@ -239,8 +288,13 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  /** Resolves once the response headers are in, so a missing key fails here and not mid-iteration. */
-  private async open(key: string, range: ByteRange | undefined): Promise<AsyncIterable<Uint8Array>> {
+  /**
+   * Resolves once the response headers are in, so a missing key fails here and not mid-iteration.
+   */
+  private async open(
+    key: string,
+    range: ByteRange | undefined,
+  ): Promise<AsyncIterable<Uint8Array>> {
     assertKey(key);
     assertRange(range, key);
     const name = this.loc.prefix + key;
@@ -249,11 +303,22 @@ export class S3Store implements ObjectStore {
     try {
       if (end !== undefined && end === start) {
         // S3 has no empty range: check that the object exists and answer nothing.
-        if (!(await this.stat(key))) throw new StrataError('STRATA_E_STORE_NOT_FOUND', `no object at ${key} in s3://${this.loc.bucket}`, { details: { key } });
+        if (!(await this.stat(key)))
+          throw new StrataError(
+            'STRATA_E_STORE_NOT_FOUND',
+            `no object at ${key} in s3://${this.loc.bucket}`,
+            { details: { key } },
+          );
         return emptyStream();
       }
-      if (start === 0 && end === undefined) return await this.client.getObject(this.loc.bucket, name);
-      return await this.client.getPartialObject(this.loc.bucket, name, start, end === undefined ? 0 : end - start);
+      if (start === 0 && end === undefined)
+        return await this.client.getObject(this.loc.bucket, name);
+      return await this.client.getPartialObject(
+        this.loc.bucket,
+        name,
+        start,
+        end === undefined ? 0 : end - start,
+      );
     } catch (err) {
       // A start at or past the end is unsatisfiable to S3; the contract slices it to nothing.
       if ((err as { code?: string }).code === 'InvalidRange') return emptyStream();
@@ -263,7 +328,11 @@ export class S3Store implements ObjectStore {
 
   private async assertAbsent(key: string): Promise<void> {
     if (await this.stat(key)) {
-      throw new StrataError('STRATA_E_STORE_EXISTS', `${key} already exists and is create-only; write under a new key (or pass { overwrite: true } for a pointer)`, { details: { key } });
+      throw new StrataError(
+        'STRATA_E_STORE_EXISTS',
+        `${key} already exists and is create-only; write under a new key (or pass { overwrite: true } for a pointer)`,
+        { details: { key } },
+      );
     }
   }
 

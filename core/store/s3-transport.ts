@@ -23,13 +23,21 @@ export interface TimedTransportOptions {
 
 export function timedTransport(options: TimedTransportOptions): Pick<typeof http, 'request'> {
   const base = options.useSSL ? https : http;
-  const request = (reqOptions: http.RequestOptions, callback?: (res: http.IncomingMessage) => void): http.ClientRequest => {
+  const request = (
+    reqOptions: http.RequestOptions,
+    callback?: (res: http.IncomingMessage) => void,
+  ): http.ClientRequest => {
     const req = base.request(reqOptions, callback);
-    req.setTimeout(options.idleTimeoutMs, () => req.destroy(timeoutError(`no answer for ${options.idleTimeoutMs} ms`)));
+    req.setTimeout(options.idleTimeoutMs, () =>
+      req.destroy(timeoutError(`no answer for ${options.idleTimeoutMs} ms`)),
+    );
     req.once('response', () => req.setTimeout(0));
     req.once('socket', (socket: Socket) => {
       if (!socket.connecting) return; // a kept-alive socket, already connected
-      const timer = setTimeout(() => req.destroy(timeoutError(`no connection within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
+      const timer = setTimeout(
+        () => req.destroy(timeoutError(`no connection within ${options.connectTimeoutMs} ms`)),
+        options.connectTimeoutMs,
+      );
       const clear = () => clearTimeout(timer);
       socket.once(options.useSSL ? 'secureConnect' : 'connect', clear);
       socket.once('close', clear);

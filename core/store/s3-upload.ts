@@ -32,9 +32,13 @@ export interface UploadTarget {
   beforeMultipart?: () => Promise<void>;
 }
 
-/** Uploads `body` and returns its size in bytes. Errors are minio's (map them with s3Error); errors of `body` itself pass through. */
+/**
+ * Uploads `body` and returns its size in bytes. Errors are minio's (map them with s3Error); errors
+ * of `body` itself pass through.
+ */
 export async function uploadObject(target: UploadTarget, body: PutBody): Promise<number> {
-  const parts = body instanceof Uint8Array ? slicesOf(body, target.partSize) : partsOf(body, target.partSize);
+  const parts =
+    body instanceof Uint8Array ? slicesOf(body, target.partSize) : partsOf(body, target.partSize);
   const first = await parts.next();
   if (first.done) return putSingle(target, Buffer.alloc(0));
   if (first.value.last) return putSingle(target, first.value.data);
@@ -53,7 +57,11 @@ async function putSingle(t: UploadTarget, data: Buffer): Promise<number> {
   return data.length;
 }
 
-async function putMultipart(t: UploadTarget, firstData: Buffer, rest: AsyncGenerator<Part>): Promise<number> {
+async function putMultipart(
+  t: UploadTarget,
+  firstData: Buffer,
+  rest: AsyncGenerator<Part>,
+): Promise<number> {
   if (t.beforeMultipart) await t.beforeMultipart();
   const uploadId = await t.client.initiateNewMultipartUpload(t.bucket, t.objectName, {});
   const etags: { part: number; etag: string }[] = [];
@@ -65,7 +73,16 @@ async function putMultipart(t: UploadTarget, firstData: Buffer, rest: AsyncGener
     const part = ++partNumber;
     size += data.length;
     const task: Promise<void> = t.client
-      .uploadPart({ bucketName: t.bucket, objectName: t.objectName, uploadID: uploadId, partNumber: part, headers: {} }, data)
+      .uploadPart(
+        {
+          bucketName: t.bucket,
+          objectName: t.objectName,
+          uploadID: uploadId,
+          partNumber: part,
+          headers: {},
+        },
+        data,
+      )
       .then(
         (res) => void etags.push({ part, etag: res.etag }),
         (error: unknown) => void (failure ??= { error }),
@@ -92,10 +109,18 @@ async function putMultipart(t: UploadTarget, firstData: Buffer, rest: AsyncGener
   }
 }
 
-async function completeUpload(t: UploadTarget, uploadId: string, etags: { part: number; etag: string }[]): Promise<void> {
+async function completeUpload(
+  t: UploadTarget,
+  uploadId: string,
+  etags: { part: number; etag: string }[],
+): Promise<void> {
   const xml =
     '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-    etags.map((e) => `<Part><PartNumber>${e.part}</PartNumber><ETag>${escapeXml(e.etag)}</ETag></Part>`).join('') +
+    etags
+      .map(
+        (e) => `<Part><PartNumber>${e.part}</PartNumber><ETag>${escapeXml(e.etag)}</ETag></Part>`,
+      )
+      .join('') +
     '</CompleteMultipartUpload>';
   const res = await t.client.makeRequestAsync(
     {
@@ -109,18 +134,23 @@ async function completeUpload(t: UploadTarget, uploadId: string, etags: { part: 
   );
   let text = '';
   for await (const chunk of res) text += chunk;
-  // S3 may answer 200 and still fail the complete in the body (it streams whitespace while it works).
-  const failed = /<Error>[\s\S]*?<Code>([^<]*)<\/Code>(?:[\s\S]*?<Message>([^<]*)<\/Message>)?/.exec(text);
+  // S3 may answer 200 and still fail the complete in the body (it streams whitespace while it
+  // works).
+  const failed =
+    /<Error>[\s\S]*?<Code>([^<]*)<\/Code>(?:[\s\S]*?<Message>([^<]*)<\/Message>)?/.exec(text);
   if (failed) throw Object.assign(new Error(failed[2] ?? failed[1]), { code: failed[1] });
 }
 
-/** Cuts an async body into parts of exactly `partSize` bytes (the last may be shorter), copying each byte once. */
+/**
+ * Cuts an async body into parts of exactly `partSize` bytes (the last may be shorter), copying each
+ * byte once.
+ */
 async function* partsOf(body: AsyncIterable<Uint8Array>, partSize: number): AsyncGenerator<Part> {
   let full: Buffer | undefined; // a complete part held until we know whether more bytes follow
   let buf: Buffer | undefined;
   let fill = 0;
   for await (const chunk of body) {
-    for (let off = 0; off < chunk.length; ) {
+    for (let off = 0; off < chunk.length;) {
       if (full) {
         yield { data: full, last: false };
         full = undefined;
@@ -154,5 +184,8 @@ function escapeXml(s: string): string {
 }
 
 function rfc3986(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(s).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
 }

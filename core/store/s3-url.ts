@@ -30,7 +30,12 @@ const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const FORM = 's3://bucket/prefix?endpoint=http://host:port';
 
 export function parseS3Url(url: string): S3Location {
-  const bad = (why: string) => new StrataError('STRATA_E_STORE_URL', `store URL ${JSON.stringify(redactUrl(url))} is invalid: ${why}; use ${FORM}`, { details: { url: redactUrl(url) } });
+  const bad = (why: string) =>
+    new StrataError(
+      'STRATA_E_STORE_URL',
+      `store URL ${JSON.stringify(redactUrl(url))} is invalid: ${why}; use ${FORM}`,
+      { details: { url: redactUrl(url) } },
+    );
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -38,16 +43,29 @@ export function parseS3Url(url: string): S3Location {
     throw bad('it is not a URL');
   }
   if (parsed.protocol !== 's3:') throw bad('it is not an s3: URL');
-  if (parsed.username || parsed.password || parsed.port) throw bad('put credentials in ?accessKey=&secretKey= (or STRATA_S3_ACCESS_KEY/STRATA_S3_SECRET_KEY), not in the host part');
+  if (parsed.username || parsed.password || parsed.port)
+    throw bad(
+      'put credentials in ?accessKey=&secretKey= (or STRATA_S3_ACCESS_KEY/STRATA_S3_SECRET_KEY), not in the host part',
+    );
   const bucket = parsed.hostname;
-  if (!BUCKET.test(bucket) || bucket.includes('..')) throw bad(`bucket ${JSON.stringify(bucket)} is not 3-63 lowercase letters, digits, '.' or '-'`);
+  if (!BUCKET.test(bucket) || bucket.includes('..'))
+    throw bad(`bucket ${JSON.stringify(bucket)} is not 3-63 lowercase letters, digits, '.' or '-'`);
   for (const name of parsed.searchParams.keys()) {
-    if (!KNOWN_PARAMS.has(name)) throw bad(`unknown parameter ${JSON.stringify(name)} (known: ${[...KNOWN_PARAMS].join(', ')})`);
+    if (!KNOWN_PARAMS.has(name))
+      throw bad(
+        `unknown parameter ${JSON.stringify(name)} (known: ${[...KNOWN_PARAMS].join(', ')})`,
+      );
   }
   const p = parsed.searchParams;
   const rawPrefix = decodeURIComponent(parsed.pathname).replace(/^\/+/, '');
   const prefix = rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`;
-  if (prefix.split('/').slice(0, -1).some((s) => s === '' || s === '.' || s === '..')) throw bad(`prefix ${JSON.stringify(rawPrefix)} has an empty, '.' or '..' segment`);
+  if (
+    prefix
+      .split('/')
+      .slice(0, -1)
+      .some((s) => s === '' || s === '.' || s === '..')
+  )
+    throw bad(`prefix ${JSON.stringify(rawPrefix)} has an empty, '.' or '..' segment`);
   const region = p.get('region') || 'us-east-1';
   const endpoint = p.get('endpoint') || `https://s3.${region}.amazonaws.com`;
   let ep: URL;
@@ -56,8 +74,10 @@ export function parseS3Url(url: string): S3Location {
   } catch {
     throw bad(`endpoint ${JSON.stringify(endpoint)} is not a URL such as http://127.0.0.1:9000`);
   }
-  if (ep.protocol !== 'http:' && ep.protocol !== 'https:') throw bad(`endpoint ${endpoint} is not http: or https:`);
-  if (ep.pathname !== '/' || ep.search || ep.username) throw bad(`endpoint ${endpoint} must be just scheme://host:port`);
+  if (ep.protocol !== 'http:' && ep.protocol !== 'https:')
+    throw bad(`endpoint ${endpoint} is not http: or https:`);
+  if (ep.pathname !== '/' || ep.search || ep.username)
+    throw bad(`endpoint ${endpoint} must be just scheme://host:port`);
   const useSSL = ep.protocol === 'https:';
   const publicParams = new URLSearchParams({ endpoint: ep.origin, region });
   return {

@@ -16,9 +16,13 @@ export const PARTIAL_DIR = '.partial';
 const MAX_KEY_BYTES = 1024; // S3's limit on an object name
 const MAX_SEGMENT_BYTES = 255; // a file name on every common file system
 
-/** Throws STRATA_E_STORE_KEY unless `key` is a relative, '/'-separated path with no empty, '.' or '..' segment. */
+/**
+ * Throws STRATA_E_STORE_KEY unless `key` is a relative, '/'-separated path with no empty, '.' or
+ * '..' segment.
+ */
 export function assertKey(key: string, role = 'key'): void {
-  if (typeof key !== 'string' || key.length === 0) throw keyError(key, role, 'it is empty; use a relative path such as master/<dataset>/…');
+  if (typeof key !== 'string' || key.length === 0)
+    throw keyError(key, role, 'it is empty; use a relative path such as master/<dataset>/…');
   checkPath(key, role, false);
 }
 
@@ -29,22 +33,41 @@ export function assertPrefix(prefix: string): void {
 }
 
 function checkPath(key: string, role: string, isPrefix: boolean): void {
-  if (key.startsWith('/')) throw keyError(key, role, "it starts with '/'; keys are relative, drop the leading slash");
-  if (key.includes('\\')) throw keyError(key, role, "it contains a backslash; separate segments with '/'");
+  if (key.startsWith('/'))
+    throw keyError(key, role, "it starts with '/'; keys are relative, drop the leading slash");
+  if (key.includes('\\'))
+    throw keyError(key, role, "it contains a backslash; separate segments with '/'");
   if (key.includes('\0')) throw keyError(key, role, 'it contains a NUL character');
-  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw keyError(key, role, `it is longer than ${MAX_KEY_BYTES} bytes`);
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES)
+    throw keyError(key, role, `it is longer than ${MAX_KEY_BYTES} bytes`);
   const segments = key.split('/');
   if (isPrefix) segments.pop(); // the last piece of a prefix may be partial or empty
   segments.forEach((segment, i) => {
-    if (segment === '') throw keyError(key, role, "it has an empty segment ('//' or a trailing '/')");
-    if (segment === '.' || segment === '..') throw keyError(key, role, `it has a '${segment}' segment; keys name objects, not relative paths`);
-    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) throw keyError(key, role, `its segment ${JSON.stringify(segment.slice(0, 40))}… is longer than ${MAX_SEGMENT_BYTES} bytes`);
-    if (i === 0 && segment === PARTIAL_DIR) throw keyError(key, role, `'${PARTIAL_DIR}/' is reserved for in-flight writes`);
+    if (segment === '')
+      throw keyError(key, role, "it has an empty segment ('//' or a trailing '/')");
+    if (segment === '.' || segment === '..')
+      throw keyError(
+        key,
+        role,
+        `it has a '${segment}' segment; keys name objects, not relative paths`,
+      );
+    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES)
+      throw keyError(
+        key,
+        role,
+        `its segment ${JSON.stringify(segment.slice(0, 40))}… is longer than ${MAX_SEGMENT_BYTES} bytes`,
+      );
+    if (i === 0 && segment === PARTIAL_DIR)
+      throw keyError(key, role, `'${PARTIAL_DIR}/' is reserved for in-flight writes`);
   });
 }
 
 function keyError(key: unknown, role: string, why: string): StrataError {
-  return new StrataError('STRATA_E_STORE_KEY', `store ${role} ${JSON.stringify(key)} is invalid: ${why}`, { details: { key } });
+  return new StrataError(
+    'STRATA_E_STORE_KEY',
+    `store ${role} ${JSON.stringify(key)} is invalid: ${why}`,
+    { details: { key } },
+  );
 }
 
 /** Throws STRATA_E_STORE_IMMUTABLE when `key` may never be replaced (see isImmutableKey). */
@@ -58,7 +81,10 @@ export function assertOverwritable(key: string): void {
   }
 }
 
-/** Throws STRATA_E_STORE_IMMUTABLE unless `key` is under tmp/ or views/<view>/<version>/ (see isDeletableKey). */
+/**
+ * Throws STRATA_E_STORE_IMMUTABLE unless `key` is under tmp/ or views/<view>/<version>/ (see
+ * isDeletableKey).
+ */
 export function assertDeletable(key: string): void {
   if (!isDeletableKey(key)) {
     throw new StrataError(
@@ -73,16 +99,28 @@ export function assertDeletable(key: string): void {
 export function assertRange(range: ByteRange | undefined, key: string): void {
   if (range === undefined) return;
   const { start, end } = range;
-  const ok = Number.isSafeInteger(start) && start >= 0 && (end === undefined || (Number.isSafeInteger(end) && end >= start));
+  const ok =
+    Number.isSafeInteger(start) &&
+    start >= 0 &&
+    (end === undefined || (Number.isSafeInteger(end) && end >= start));
   if (!ok) {
-    throw new StrataError('STRATA_E_STORE_RANGE', `byte range ${JSON.stringify(range)} for ${key} is invalid: use whole numbers with 0 <= start <= end (end exclusive)`, {
-      details: { key, range },
-    });
+    throw new StrataError(
+      'STRATA_E_STORE_RANGE',
+      `byte range ${JSON.stringify(range)} for ${key} is invalid: use whole numbers with 0 <= start <= end (end exclusive)`,
+      {
+        details: { key, range },
+      },
+    );
   }
 }
 
-/** The range cut to the object's size, like Array.slice: a start past the end gives an empty range. */
-export function clampRange(range: ByteRange | undefined, size: number): { start: number; end: number } {
+/**
+ * The range cut to the object's size, like Array.slice: a start past the end gives an empty range.
+ */
+export function clampRange(
+  range: ByteRange | undefined,
+  size: number,
+): { start: number; end: number } {
   const end = Math.min(range?.end ?? size, size);
   const start = Math.min(range?.start ?? 0, end);
   return { start, end };

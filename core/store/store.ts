@@ -7,11 +7,13 @@
  *   for await (const o of store.list('master/pv/')) console.log(o.key, o.size);
  *
  * Glossary
- * - key: a relative, '/'-separated path such as `views/pageviews/v3/part-0.sv`: no leading '/', no empty,
+ * - key: a relative, '/'-separated path such as `views/pageviews/v3/part-0.sv`: no leading '/', no
+ * empty,
  *   '.' or '..' segment, no backslash or NUL, at most 1024 bytes (STRATA_E_STORE_KEY otherwise; store-rules.ts).
  * - immutable key: anything under `master/`, `code/`, or `views/<view>/<version>/`. Written once,
  *   never overwritten: the store itself refuses (STRATA_E_STORE_EXISTS / _IMMUTABLE).
- * - pointer: a small mutable object such as `views/<view>/_CURRENT`; written with `{ overwrite: true }`.
+ * - pointer: a small mutable object such as `views/<view>/_CURRENT`; written with `{ overwrite:
+ * true }`.
  * - deletable key: under `tmp/` (in-flight work) or `views/<view>/<version>/` (derived data: a
  *   version is recomputable from master/ and code/, and retention deletes old ones, see
  *   core/views/view-retention.ts). Nothing under `master/` or `code/`, and no pointer, is ever
@@ -40,18 +42,26 @@ export interface ByteRange {
 export type PutBody = Uint8Array | AsyncIterable<Uint8Array>;
 
 export interface PutOptions {
-  /** Replace an existing object. Only allowed for keys that are not immutable (see isImmutableKey). */
+  /**
+   * Replace an existing object. Only allowed for keys that are not immutable (see isImmutableKey).
+   */
   overwrite?: boolean;
 }
 
 export interface ObjectStore {
   /** The URL this store was opened with, secrets removed. */
   readonly url: string;
-  /** Writes an object atomically. Create-only unless `overwrite` (STRATA_E_STORE_EXISTS otherwise). Streams bodies of any size. */
+  /**
+   * Writes an object atomically. Create-only unless `overwrite` (STRATA_E_STORE_EXISTS otherwise).
+   * Streams bodies of any size.
+   */
   put(key: string, body: PutBody, options?: PutOptions): Promise<ObjectInfo>;
   /** Reads a whole object or a byte range into memory. STRATA_E_STORE_NOT_FOUND when absent. */
   get(key: string, range?: ByteRange): Promise<Uint8Array>;
-  /** Streams an object or a byte range without holding it whole in memory. A missing key rejects here, not during iteration. */
+  /**
+   * Streams an object or a byte range without holding it whole in memory. A missing key rejects
+   * here, not during iteration.
+   */
   getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>>;
   /**
    * Writes a whole object to a local file (created or replaced) without holding it in memory: a
@@ -61,11 +71,20 @@ export interface ObjectStore {
   download(key: string, file: string): Promise<ObjectInfo>;
   /** Size and time of an object, or undefined when absent. */
   stat(key: string): Promise<ObjectInfo | undefined>;
-  /** Every object whose key starts with `prefix` (a plain string prefix, '' for all), in byte order of the keys' UTF-8, as S3 lists. */
+  /**
+   * Every object whose key starts with `prefix` (a plain string prefix, '' for all), in byte order
+   * of the keys' UTF-8, as S3 lists.
+   */
   list(prefix: string): AsyncIterable<ObjectInfo>;
-  /** Create-only server-side copy (hard link on file://, CopyObject on s3://): how staged tmp/ output is committed. */
+  /**
+   * Create-only server-side copy (hard link on file://, CopyObject on s3://): how staged tmp/
+   * output is committed.
+   */
   copy(fromKey: string, toKey: string): Promise<ObjectInfo>;
-  /** Deletes an object under `tmp/` or `views/<view>/<version>/` (STRATA_E_STORE_IMMUTABLE elsewhere, see isDeletableKey). Deleting an absent key is not an error. */
+  /**
+   * Deletes an object under `tmp/` or `views/<view>/<version>/` (STRATA_E_STORE_IMMUTABLE
+   * elsewhere, see isDeletableKey). Deleting an absent key is not an error.
+   */
   delete(key: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -79,7 +98,10 @@ export function isImmutableKey(key: string): boolean {
 
 const DELETABLE = [/^tmp\//, /^views\/[^/]+\/[^/]+\//];
 
-/** True for keys that may be deleted: in-flight work under tmp/ and view versions' files; never master/ or code/. */
+/**
+ * True for keys that may be deleted: in-flight work under tmp/ and view versions' files; never
+ * master/ or code/.
+ */
 export function isDeletableKey(key: string): boolean {
   return DELETABLE.some((re) => re.test(key));
 }

@@ -57,7 +57,17 @@ export interface Counters {
 }
 
 export function emptyCounters(): Counters {
-  return { recordsIn: 0, recordsOut: 0, bytesIn: 0, bytesOut: 0, badRecords: 0, spills: 0, spilledBytes: 0, shuffleBytes: 0, durationMs: 0 };
+  return {
+    recordsIn: 0,
+    recordsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    badRecords: 0,
+    spills: 0,
+    spilledBytes: 0,
+    shuffleBytes: 0,
+    durationMs: 0,
+  };
 }
 
 export function addCounters(a: Counters, b: Partial<Counters>): Counters {
@@ -160,9 +170,13 @@ export function mapOutputId(task: Pick<MapTask, 'jobId' | 'taskId' | 'attempt'>)
 /** The BullMQ queue every task goes through, under the cluster's Redis prefix. */
 export const TASK_QUEUE = 'tasks';
 
-/** Where a job's quarantined bad records are: one NDJSON file per map attempt (worker writes, coordinator and `strata status` name it). */
+/**
+ * Where a job's quarantined bad records are: one NDJSON file per map attempt (worker writes,
+ * coordinator and `strata status` name it).
+ */
 export const quarantinePrefix = (jobId: string): string => `quarantine/${jobId}/`;
-export const quarantineKey = (task: Pick<MapTask, 'jobId' | 'taskId' | 'attempt'>): string => `${quarantinePrefix(task.jobId)}${task.taskId}-a${task.attempt}.ndjson`;
+export const quarantineKey = (task: Pick<MapTask, 'jobId' | 'taskId' | 'attempt'>): string =>
+  `${quarantinePrefix(task.jobId)}${task.taskId}-a${task.attempt}.ndjson`;
 
 /**
  * The end of every STRATA_E_JOB_BAD_RECORDS message, after where the records are: how to print

@@ -43,7 +43,10 @@ const DOORKEEPER_MIN = 64;
 interface Entry {
   /** The cache's own buffer; its length is what the budget counts. */
   buffer: Uint8Array;
-  /** The block over `buffer`, built once when it was kept (its restart table checked then, not per hit). */
+  /**
+   * The block over `buffer`, built once when it was kept (its restart table checked then, not per
+   * hit).
+   */
   block: DataBlock | undefined;
 }
 
@@ -57,7 +60,10 @@ export class BlockCache {
 
   constructor(readonly maxBytes: number) {}
 
-  /** Bytes held by cached blocks (their buffers), within maxBytes; up to MAX_SPARE evicted buffers wait beside them. */
+  /**
+   * Bytes held by cached blocks (their buffers), within maxBytes; up to MAX_SPARE evicted buffers
+   * wait beside them.
+   */
   get bytes(): number {
     return this.used;
   }
@@ -94,7 +100,8 @@ export class BlockCache {
     if (old) this.remove(id, old);
     this.evictUntil(capacity);
     let e = this.takeSpare(need, capacity);
-    if (e) this.evictUntil(e.buffer.length); // a spare may be a little larger than asked
+    if (e)
+      this.evictUntil(e.buffer.length); // a spare may be a little larger than asked
     else e = { buffer: new Uint8Array(capacity), block: undefined };
     value.copyTo(e.buffer);
     e.block = new DataBlock(e.buffer, value.count, value.source, value.what, need);
@@ -102,7 +109,10 @@ export class BlockCache {
     this.used += e.buffer.length + ENTRY_OVERHEAD;
   }
 
-  /** Forgets every block of one reader (called when it closes); their memory goes back to the runtime. */
+  /**
+   * Forgets every block of one reader (called when it closes); their memory goes back to the
+   * runtime.
+   */
   drop(owner: number): void {
     for (const [key, e] of this.entries) {
       if (Math.floor(key / BLOCKS_PER_OWNER) === owner) {
@@ -110,7 +120,8 @@ export class BlockCache {
         this.used -= e.buffer.length + ENTRY_OVERHEAD;
       }
     }
-    for (const id of this.offered) if (Math.floor(id / BLOCKS_PER_OWNER) === owner) this.offered.delete(id);
+    for (const id of this.offered)
+      if (Math.floor(id / BLOCKS_PER_OWNER) === owner) this.offered.delete(id);
     this.spare.length = 0;
   }
 
@@ -120,7 +131,8 @@ export class BlockCache {
     this.stats.notAdmitted++;
     this.offered.add(id);
     const limit = Math.max(DOORKEEPER_MIN, Math.ceil(this.maxBytes / capacity));
-    if (this.offered.size > limit) this.offered.delete(this.offered.values().next().value as number);
+    if (this.offered.size > limit)
+      this.offered.delete(this.offered.values().next().value as number);
     return false;
   }
 

@@ -40,7 +40,10 @@ export class BloomFilter {
   static build(keyHashes: Uint32Array, falsePositiveRate: number): BloomFilter {
     const n = keyHashes.length;
     if (n === 0) return new BloomFilter(new Uint8Array(0), 0, 0);
-    const size = Math.max(64, Math.ceil((-n * Math.log(falsePositiveRate)) / (Math.LN2 * Math.LN2)));
+    const size = Math.max(
+      64,
+      Math.ceil((-n * Math.log(falsePositiveRate)) / (Math.LN2 * Math.LN2)),
+    );
     const hashes = Math.max(1, Math.min(30, Math.round((size / n) * Math.LN2)));
     const filter = new BloomFilter(new Uint8Array(Math.ceil(size / 8)), size, hashes);
     for (let i = 0; i < n; i++) filter.add(keyHashes[i]!);
@@ -55,7 +58,11 @@ export class BloomFilter {
     const size = this.size;
     const step = stride(h) % size;
     // Bit i is (h + i * stride) mod size, stepped without a division per probe.
-    for (let i = 0, bit = h % size; i < this.hashes; i++, bit = bit + step >= size ? bit + step - size : bit + step) {
+    for (
+      let i = 0, bit = h % size;
+      i < this.hashes;
+      i++, bit = bit + step >= size ? bit + step - size : bit + step
+    ) {
       this.bits[bit >>> 3]! |= 1 << (bit & 7);
     }
   }
@@ -65,7 +72,11 @@ export class BloomFilter {
     if (this.size === 0) return false;
     const size = this.size;
     const step = stride(h) % size;
-    for (let i = 0, bit = h % size; i < this.hashes; i++, bit = bit + step >= size ? bit + step - size : bit + step) {
+    for (
+      let i = 0, bit = h % size;
+      i < this.hashes;
+      i++, bit = bit + step >= size ? bit + step - size : bit + step
+    ) {
       if ((this.bits[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
     }
     return true;

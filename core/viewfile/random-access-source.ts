@@ -76,10 +76,16 @@ export function bytesSource(bytes: Uint8Array, name = 'in-memory view file'): Ra
 /** An object in the store (file:// or s3://), read by byte-range GETs. */
 export async function storeSource(store: ObjectStore, key: string): Promise<RandomAccessSource> {
   const info = await store.stat(key);
-  if (!info) throw new StrataError('STRATA_E_STORE_NOT_FOUND', `no view file at ${key} in ${store.url}: check the view name and version`, { details: { key } });
+  if (!info)
+    throw new StrataError(
+      'STRATA_E_STORE_NOT_FOUND',
+      `no view file at ${key} in ${store.url}: check the view name and version`,
+      { details: { key } },
+    );
   return {
     size: info.size,
     name: `${store.url}/${key}`,
-    read: (offset, length) => store.get(key, { start: offset, end: Math.min(info.size, offset + length) }),
+    read: (offset, length) =>
+      store.get(key, { start: offset, end: Math.min(info.size, offset + length) }),
   };
 }

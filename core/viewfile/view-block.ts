@@ -8,7 +8,8 @@
  *
  * Payload: the entries (see view-file-format.ts), then u32 offsets of the restart entries, then
  * the u32 number of restarts. Keys are prefix-compressed against the previous key, except every
- * RESTART_INTERVAL-th entry, which holds its whole key (as in LevelDB). A lookup binary-searches the
+ * RESTART_INTERVAL-th entry, which holds its whole key (as in LevelDB). A lookup binary-searches
+ * the
  * restarts, comparing keys in place, then decodes at most RESTART_INTERVAL entries: a 16 KiB block
  * of short keys holds a thousand entries or more, and decoding all of them would cost more than
  * the read itself.
@@ -21,12 +22,14 @@ export const RESTART_INTERVAL = 16;
 
 /**
  * Turns a value's byte range in the block into what the caller wants. Decoders take the range
- * rather than a view because making a typed-array view costs about as much as decoding a small value.
+ * rather than a view because making a typed-array view costs about as much as decoding a small
+ * value.
  */
 export type ValueReader<V> = (payload: Uint8Array, start: number, end: number) => V;
 
 /** A view of the value's msgpack bytes (shared with the block: never modify it). */
-export const viewOf: ValueReader<Uint8Array> = (payload, start, end) => payload.subarray(start, end);
+export const viewOf: ValueReader<Uint8Array> = (payload, start, end) =>
+  payload.subarray(start, end);
 
 export class BlockBuilder {
   private readonly out: ByteWriter;
@@ -114,13 +117,16 @@ export class DataBlock {
     readonly what: string,
     readonly byteLength = payload.length,
   ) {
-    const n = byteLength >= 4 && byteLength <= payload.length ? readU32(payload, byteLength - 4) : -1;
+    const n =
+      byteLength >= 4 && byteLength <= payload.length ? readU32(payload, byteLength - 4) : -1;
     const end = byteLength - 4 - 4 * n;
-    if (n < 1 || end < 0 || n !== Math.ceil(count / RESTART_INTERVAL)) throw this.fail(`has a bad restart table (${n} restarts for ${count} entries)`, byteLength);
+    if (n < 1 || end < 0 || n !== Math.ceil(count / RESTART_INTERVAL))
+      throw this.fail(`has a bad restart table (${n} restarts for ${count} entries)`, byteLength);
     let previous = -1;
     for (let i = 0; i < n; i++) {
       const r = readU32(payload, end + 4 * i);
-      if (r >= end || (i === 0 ? r !== 0 : r <= previous)) throw this.fail(`restart ${i} points outside the block`, end + 4 * i);
+      if (r >= end || (i === 0 ? r !== 0 : r <= previous))
+        throw this.fail(`restart ${i} points outside the block`, end + 4 * i);
       previous = r;
     }
     this.restartCount = n;
@@ -136,7 +142,11 @@ export class DataBlock {
 
   /** Copies the payload to the start of `into` (at least byteLength long). */
   copyTo(into: Uint8Array): void {
-    into.set(this.byteLength === this.payload.length ? this.payload : this.payload.subarray(0, this.byteLength));
+    into.set(
+      this.byteLength === this.payload.length
+        ? this.payload
+        : this.payload.subarray(0, this.byteLength),
+    );
   }
 
   /** Offset of restart entry r (checked in the constructor). */
@@ -167,7 +177,10 @@ export class DataBlock {
     return undefined;
   }
 
-  /** Entries with key ≥ `from` (every entry when undefined), in order; keys are fresh copies, values read by `read`. */
+  /**
+   * Entries with key ≥ `from` (every entry when undefined), in order; keys are fresh copies, values
+   * read by `read`.
+   */
   *entries<V>(from: Uint8Array | undefined, read: ValueReader<V>): Generator<[Uint8Array, V]> {
     const c: Cursor = { pos: 0, key: new Uint8Array(MAX_KEY_BYTES), keyLength: 0 };
     const r = from ? Math.max(0, this.lastRestartAtOrBefore(from, c)) : 0;
@@ -182,7 +195,8 @@ export class DataBlock {
       if (from && compareRange(c.key, c.keyLength, from) < 0) continue;
       yield [c.key.slice(0, c.keyLength), read(this.payload, valueStart, valueStart + valueLength)];
     }
-    if (seen !== this.count) throw this.fail(`holds ${seen} entries where the index says ${this.count}`, c.pos);
+    if (seen !== this.count)
+      throw this.fail(`holds ${seen} entries where the index says ${this.count}`, c.pos);
   }
 
   /** The last restart whose key is ≤ key, or -1 when key precedes the block. */
@@ -214,12 +228,17 @@ export class DataBlock {
     return len < key.length ? -1 : len > key.length ? 1 : 0;
   }
 
-  /** Decodes the entry's key at c.pos into c.key (on top of the previous key); returns the value length, c.pos at the value. */
+  /**
+   * Decodes the entry's key at c.pos into c.key (on top of the previous key); returns the value
+   * length, c.pos at the value.
+   */
   private next(c: Cursor): number {
     const shared = this.varint(c);
     const suffix = this.varint(c);
-    if (shared > c.keyLength) throw this.fail(`shares ${shared} bytes with a ${c.keyLength}-byte previous key`, c.pos);
-    if (shared + suffix > MAX_KEY_BYTES || c.pos + suffix > this.end) throw this.fail('has a key that is too long or cut short', c.pos);
+    if (shared > c.keyLength)
+      throw this.fail(`shares ${shared} bytes with a ${c.keyLength}-byte previous key`, c.pos);
+    if (shared + suffix > MAX_KEY_BYTES || c.pos + suffix > this.end)
+      throw this.fail('has a key that is too long or cut short', c.pos);
     const p = this.payload;
     const k = c.key;
     for (let j = 0; j < suffix; j++) k[shared + j] = p[c.pos + j]!;

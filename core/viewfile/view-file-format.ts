@@ -48,16 +48,28 @@ export interface ViewFileFooter {
 // One codec for values and the footer: plain maps as objects, binary copied out of the block
 // (a value handed to a caller must not pin or alias a cached block).
 export const valuePackr = new Packr({ useRecords: false, variableMapSize: true });
-export const valueUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+export const valueUnpackr = new Unpackr({
+  useRecords: false,
+  mapsAsObjects: true,
+  copyBuffers: true,
+});
 
 export function checksum(bytes: Uint8Array): number {
   return crc32(bytes) >>> 0;
 }
 
-export function corrupt(source: string, what: string, details: Record<string, unknown> = {}): StrataError {
-  return new StrataError('STRATA_E_VIEWFILE_CORRUPT', `${source}: ${what}; the view file is damaged or not a view file: rebuild it (re-run the job)`, {
-    details: { source, ...details },
-  });
+export function corrupt(
+  source: string,
+  what: string,
+  details: Record<string, unknown> = {},
+): StrataError {
+  return new StrataError(
+    'STRATA_E_VIEWFILE_CORRUPT',
+    `${source}: ${what}; the view file is damaged or not a view file: rebuild it (re-run the job)`,
+    {
+      details: { source, ...details },
+    },
+  );
 }
 
 /** Wraps a payload as [u32 length][u32 crc32][payload]. */
@@ -72,17 +84,30 @@ export function frame(payload: Uint8Array): Uint8Array {
 
 /**
  * Checks a frame read from `offset` and returns its payload (a view, no copy). `what` names it and
- * its offset. `checkCrc: false` skips the checksum, for bytes already verified once (see ViewFileReader).
+ * its offset. `checkCrc: false` skips the checksum, for bytes already verified once (see
+ * ViewFileReader).
  */
-export function unframe(bytes: Uint8Array, source: string, what: string, offset: number, checkCrc = true): Uint8Array {
-  if (bytes.length < FRAME_HEADER_SIZE) throw corrupt(source, `${what} is truncated (${bytes.length} bytes)`, { offset });
+export function unframe(
+  bytes: Uint8Array,
+  source: string,
+  what: string,
+  offset: number,
+  checkCrc = true,
+): Uint8Array {
+  if (bytes.length < FRAME_HEADER_SIZE)
+    throw corrupt(source, `${what} is truncated (${bytes.length} bytes)`, { offset });
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const length = view.getUint32(0);
   if (length !== bytes.length - FRAME_HEADER_SIZE) {
-    throw corrupt(source, `${what} says it holds ${length} bytes but ${bytes.length - FRAME_HEADER_SIZE} were expected`, { offset });
+    throw corrupt(
+      source,
+      `${what} says it holds ${length} bytes but ${bytes.length - FRAME_HEADER_SIZE} were expected`,
+      { offset },
+    );
   }
   const payload = bytes.subarray(FRAME_HEADER_SIZE);
-  if (checkCrc && checksum(payload) !== view.getUint32(4)) throw corrupt(source, `${what} (${bytes.length} bytes) failed its CRC32 check`, { offset });
+  if (checkCrc && checksum(payload) !== view.getUint32(4))
+    throw corrupt(source, `${what} (${bytes.length} bytes) failed its CRC32 check`, { offset });
   return payload;
 }
 
@@ -120,17 +145,32 @@ export function encodeTrailer(t: Trailer): Uint8Array {
 
 export function decodeTrailer(bytes: Uint8Array, source: string, offset: number): Trailer {
   if (bytes.length !== TRAILER_SIZE || !hasMagic(bytes, 24)) {
-    throw corrupt(source, `no view file trailer at offset ${offset} (missing magic "STRATASV"; truncated?)`, { offset });
+    throw corrupt(
+      source,
+      `no view file trailer at offset ${offset} (missing magic "STRATASV"; truncated?)`,
+      { offset },
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (checksum(bytes.subarray(0, 20)) !== view.getUint32(20)) throw corrupt(source, `the trailer at offset ${offset} failed its CRC32 check`, { offset });
+  if (checksum(bytes.subarray(0, 20)) !== view.getUint32(20))
+    throw corrupt(source, `the trailer at offset ${offset} failed its CRC32 check`, { offset });
   const formatVersion = view.getUint32(16);
   if (formatVersion !== FORMAT_VERSION) {
-    throw corrupt(source, `format version ${formatVersion} is not supported (this Strata reads version ${FORMAT_VERSION})`, { formatVersion });
+    throw corrupt(
+      source,
+      `format version ${formatVersion} is not supported (this Strata reads version ${FORMAT_VERSION})`,
+      { formatVersion },
+    );
   }
   const indexOffset = view.getBigUint64(0);
-  if (indexOffset > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(source, `the trailer's index offset ${indexOffset} is impossible`, { offset });
-  return { indexOffset: Number(indexOffset), footerLength: view.getUint32(8), footerCrc: view.getUint32(12), formatVersion };
+  if (indexOffset > BigInt(Number.MAX_SAFE_INTEGER))
+    throw corrupt(source, `the trailer's index offset ${indexOffset} is impossible`, { offset });
+  return {
+    indexOffset: Number(indexOffset),
+    footerLength: view.getUint32(8),
+    footerCrc: view.getUint32(12),
+    formatVersion,
+  };
 }
 
 /** A growable byte buffer with LEB128 varints (exact up to 2^53: offsets may pass 4 GiB). */
@@ -175,7 +215,10 @@ export class ByteWriter {
     buf[this.pos++] = n & 0xff;
   }
 
-  /** Appends b[from..]; a plain loop for short runs, where making a view would cost more than copying. */
+  /**
+   * Appends b[from..]; a plain loop for short runs, where making a view would cost more than
+   * copying.
+   */
   copy(b: Uint8Array, from: number): void {
     const n = b.length - from;
     this.ensure(n);
@@ -230,7 +273,11 @@ export class ByteReader {
   }
 
   bytes(n: number): Uint8Array {
-    if (this.pos + n > this.buf.length) throw corrupt(this.source, `${this.what} is cut short at byte ${this.pos} (needs ${n} more bytes)`);
+    if (this.pos + n > this.buf.length)
+      throw corrupt(
+        this.source,
+        `${this.what} is cut short at byte ${this.pos} (needs ${n} more bytes)`,
+      );
     const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;

@@ -20,11 +20,20 @@
  * loop meanwhile: right for a local copy mostly in the page cache, which is what fileSource is for.
  * `checkBlocks: 'at-open'` verifies every block's CRC32 once, reading the file through when it
  * opens, instead of at each read: for a local copy nothing else writes (the view server's), it
- * moves that cost out of the lookups and turns a damaged copy into a failed open, not failed lookups.
+ * moves that cost out of the lookups and turns a damaged copy into a failed open, not failed
+ * lookups.
  */
 
 import { StrataError } from '../errors.ts';
-import { compareBytes, decodeKey, encodeKey, prefixRange, toKey, type Key, type KeyPart } from '../keys/key-codec.ts';
+import {
+  compareBytes,
+  decodeKey,
+  encodeKey,
+  prefixRange,
+  toKey,
+  type Key,
+  type KeyPart,
+} from '../keys/key-codec.ts';
 import { BlockCache } from './block-cache.ts';
 import { bloomHash, type BloomFilter } from './bloom-filter.ts';
 import { fileSource, type RandomAccessSource } from './random-access-source.ts';
@@ -34,9 +43,15 @@ import { readExactly, readTail, verifyBlocks, type ViewFileTail } from './view-f
 import type { ViewFileKey } from './view-file-writer.ts';
 
 export interface ViewFileReaderOptions {
-  /** A BlockCache shared with other readers, or a byte budget for a cache of this reader's own. Default: none. */
+  /**
+   * A BlockCache shared with other readers, or a byte budget for a cache of this reader's own.
+   * Default: none.
+   */
   cache?: BlockCache | number;
-  /** When block checksums are verified: at each block read (default), or all at once when the file opens. */
+  /**
+   * When block checksums are verified: at each block read (default), or all at once when the file
+   * opens.
+   */
   checkBlocks?: 'each-read' | 'at-open';
 }
 
@@ -87,18 +102,31 @@ export class ViewFileReader {
     private readonly source: RandomAccessSource,
     tail: ViewFileTail,
     private readonly cache: BlockCache | undefined,
-    /** Whether each block read checks its CRC32 (false once the whole file was verified at open). */
+    /**
+     * Whether each block read checks its CRC32 (false once the whole file was verified at open).
+     */
     private readonly checkCrc: boolean,
   ) {
     this.name = source.name ?? 'view file';
-    ({ footer: this.footer, firstKeys: this.firstKeys, offsets: this.offsets, lengths: this.lengths, counts: this.counts, bloom: this.bloom } = tail);
+    ({
+      footer: this.footer,
+      firstKeys: this.firstKeys,
+      offsets: this.offsets,
+      lengths: this.lengths,
+      counts: this.counts,
+      bloom: this.bloom,
+    } = tail);
   }
 
   /** Opens a view file at a path or over any random-access source. */
-  static async open(source: RandomAccessSource | string, options: ViewFileReaderOptions = {}): Promise<ViewFileReader> {
+  static async open(
+    source: RandomAccessSource | string,
+    options: ViewFileReaderOptions = {},
+  ): Promise<ViewFileReader> {
     const src = typeof source === 'string' ? await fileSource(source) : source;
     try {
-      const cache = typeof options.cache === 'number' ? new BlockCache(options.cache) : options.cache;
+      const cache =
+        typeof options.cache === 'number' ? new BlockCache(options.cache) : options.cache;
       const atOpen = options.checkBlocks === 'at-open';
       const reader = new ViewFileReader(src, await readTail(src), cache, !atOpen);
       if (atOpen) await verifyBlocks(src, reader.name, reader.offsets, reader.lengths);
@@ -131,7 +159,12 @@ export class ViewFileReader {
 
   /** The sparse index, for tools and tests: where each block lies and what it starts with. */
   blockInfo(): Array<{ firstKey: KeyPart[]; offset: number; length: number; count: number }> {
-    return this.firstKeys.map((k, i) => ({ firstKey: decodeKey(k), offset: this.offsets[i]!, length: this.lengths[i]!, count: this.counts[i]! }));
+    return this.firstKeys.map((k, i) => ({
+      firstKey: decodeKey(k),
+      offset: this.offsets[i]!,
+      length: this.lengths[i]!,
+      count: this.counts[i]!,
+    }));
   }
 
   /** The value stored under `key`, or undefined. Reads at most one block. */
@@ -146,7 +179,10 @@ export class ViewFileReader {
     return (await this.getEncoded(key)) !== undefined;
   }
 
-  /** The msgpack bytes stored under `key` (to pass on without decoding; the caller's own copy), or undefined. */
+  /**
+   * The msgpack bytes stored under `key` (to pass on without decoding; the caller's own copy), or
+   * undefined.
+   */
   async getEncoded(key: ViewFileKey): Promise<Uint8Array | undefined> {
     const k = keyBytes(key);
     const i = this.candidateBlock(k);
@@ -154,7 +190,9 @@ export class ViewFileReader {
     return (this.lookupBlock(i) ?? (await this.fetchBlock(i))).get(k, copyOf);
   }
 
-  /** The only block that may hold `key`, or -1 when the key range or the bloom filter rules it out. */
+  /**
+   * The only block that may hold `key`, or -1 when the key range or the bloom filter rules it out.
+   */
   private candidateBlock(k: Uint8Array): number {
     const { minKey, maxKey, bloom } = this.footer;
     if (!minKey || !maxKey || compareBytes(k, minKey) < 0 || compareBytes(k, maxKey) > 0) return -1;
@@ -183,15 +221,30 @@ export class ViewFileReader {
     return this.walk(options, (key) => key, viewOf);
   }
 
-  /** The one scan loop; keys and values are turned into what the caller wants as they are yielded. */
-  private async *walk<K, V>(options: ScanOptions, readKey: (key: Uint8Array) => K, read: ValueReader<V>): AsyncGenerator<[K, V]> {
+  /**
+   * The one scan loop; keys and values are turned into what the caller wants as they are yielded.
+   */
+  private async *walk<K, V>(
+    options: ScanOptions,
+    readKey: (key: Uint8Array) => K,
+    read: ValueReader<V>,
+  ): AsyncGenerator<[K, V]> {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     if (!(limit >= 0) || (limit !== Number.POSITIVE_INFINITY && !Number.isInteger(limit))) {
-      throw new StrataError('STRATA_E_USAGE', `scan limit must be a non-negative integer, got ${limit}`);
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `scan limit must be a non-negative integer, got ${limit}`,
+      );
     }
     const { lower, upper } = scanBounds(options);
     const maxKey = this.footer.maxKey;
-    if (limit === 0 || !maxKey || (lower && compareBytes(lower, maxKey) > 0) || (lower && upper && compareBytes(lower, upper) >= 0)) return;
+    if (
+      limit === 0 ||
+      !maxKey ||
+      (lower && compareBytes(lower, maxKey) > 0) ||
+      (lower && upper && compareBytes(lower, upper) >= 0)
+    )
+      return;
     let b = lower ? Math.max(0, this.blockFor(lower)) : 0;
     let emitted = 0;
     let pending: Promise<DataBlock> | undefined = this.loadBlock(b);
@@ -199,7 +252,9 @@ export class ViewFileReader {
     while (pending) {
       const block: DataBlock = await pending;
       const next = b + 1;
-      const nextOverlaps: boolean = next < this.blocks && (upper === undefined || compareBytes(this.firstKeys[next]!, upper) < 0);
+      const nextOverlaps: boolean =
+        next < this.blocks &&
+        (upper === undefined || compareBytes(this.firstKeys[next]!, upper) < 0);
       // Prefetch the next block only when this one cannot end the scan by the limit.
       pending = nextOverlaps && emitted + block.count < limit ? this.loadBlock(next) : undefined;
       pending?.catch(() => {}); // a consumer that stops early must not leave an unhandled rejection
@@ -266,7 +321,12 @@ export class ViewFileReader {
     const offset = this.offsets[i]!;
     this.stats.blockReads++;
     const n = this.source.readSync!(offset, into.length, into);
-    if (n !== into.length) throw corrupt(this.name, `block ${i} at offset ${offset} is truncated: read ${n} of ${into.length} bytes`, { offset });
+    if (n !== into.length)
+      throw corrupt(
+        this.name,
+        `block ${i} at offset ${offset} is truncated: read ${n} of ${into.length} bytes`,
+        { offset },
+      );
     this.stats.bytesRead += n;
     return into;
   }
@@ -285,7 +345,13 @@ export class ViewFileReader {
     const offset = this.offsets[i]!;
     const length = this.lengths[i]!;
     this.stats.blockReads++;
-    const bytes = await readExactly(this.source, this.name, offset, length, `block ${i} at offset ${offset}`);
+    const bytes = await readExactly(
+      this.source,
+      this.name,
+      offset,
+      length,
+      `block ${i} at offset ${offset}`,
+    );
     this.stats.bytesRead += length;
     const block = this.toBlock(i, bytes);
     this.cache?.set(this.id, i, block);
@@ -296,8 +362,16 @@ export class ViewFileReader {
   private toBlock(i: number, bytes: Uint8Array): DataBlock {
     const offset = this.offsets[i]!;
     const what = `block ${i} at offset ${offset}`;
-    const block = new DataBlock(unframe(bytes, this.name, what, offset, this.checkCrc), this.counts[i]!, this.name, what);
-    if (!block.firstKeyIs(this.firstKeys[i]!)) throw corrupt(this.name, `${what} does not start with the key the index gives for it`, { offset });
+    const block = new DataBlock(
+      unframe(bytes, this.name, what, offset, this.checkCrc),
+      this.counts[i]!,
+      this.name,
+      what,
+    );
+    if (!block.firstKeyIs(this.firstKeys[i]!))
+      throw corrupt(this.name, `${what} does not start with the key the index gives for it`, {
+        offset,
+      });
     return block;
   }
 
@@ -314,11 +388,18 @@ export class ViewFileReader {
 const copyOf: ValueReader<Uint8Array> = (payload, start, end) => payload.slice(start, end);
 
 function keyBytes(key: ViewFileKey): Uint8Array {
-  return key instanceof Uint8Array ? key : encodeKey(Array.isArray(key) ? (key as Key) : [key as KeyPart]);
+  return key instanceof Uint8Array
+    ? key
+    : encodeKey(Array.isArray(key) ? (key as Key) : [key as KeyPart]);
 }
 
-/** Inclusive lower and exclusive upper byte bounds; `after` becomes its byte successor (key + 0x00). */
-function scanBounds(o: ScanOptions): { lower: Uint8Array | undefined; upper: Uint8Array | undefined } {
+/**
+ * Inclusive lower and exclusive upper byte bounds; `after` becomes its byte successor (key + 0x00).
+ */
+function scanBounds(o: ScanOptions): {
+  lower: Uint8Array | undefined;
+  upper: Uint8Array | undefined;
+} {
   const lowers: Uint8Array[] = [];
   const uppers: Uint8Array[] = [];
   if (o.prefix !== undefined && !(Array.isArray(o.prefix) && o.prefix.length === 0)) {
@@ -334,6 +415,10 @@ function scanBounds(o: ScanOptions): { lower: Uint8Array | undefined; upper: Uin
     lowers.push(successor);
   }
   if (o.end !== undefined) uppers.push(keyBytes(o.end));
-  const pick = (xs: Uint8Array[], sign: number) => xs.reduce<Uint8Array | undefined>((m, x) => (m === undefined || compareBytes(x, m) * sign > 0 ? x : m), undefined);
+  const pick = (xs: Uint8Array[], sign: number) =>
+    xs.reduce<Uint8Array | undefined>(
+      (m, x) => (m === undefined || compareBytes(x, m) * sign > 0 ? x : m),
+      undefined,
+    );
   return { lower: pick(lowers, 1), upper: pick(uppers, -1) };
 }

@@ -22,7 +22,10 @@ export interface ViewFileSink {
  * A new local file, synced to disk on close. Create-only by default (view files are immutable);
  * on abort the partial file is removed.
  */
-export async function fileSink(path: string, options: { overwrite?: boolean } = {}): Promise<ViewFileSink> {
+export async function fileSink(
+  path: string,
+  options: { overwrite?: boolean } = {},
+): Promise<ViewFileSink> {
   const handle = await open(path, options.overwrite ? 'w' : 'wx');
   return {
     async write(chunk) {

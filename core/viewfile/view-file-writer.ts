@@ -14,7 +14,15 @@
  */
 
 import { StrataError } from '../errors.ts';
-import { compareBytes, decodeKey, encodeKey, formatKey, MAX_KEY_BYTES, type Key, type KeyPart } from '../keys/key-codec.ts';
+import {
+  compareBytes,
+  decodeKey,
+  encodeKey,
+  formatKey,
+  MAX_KEY_BYTES,
+  type Key,
+  type KeyPart,
+} from '../keys/key-codec.ts';
 import { BLOOM_SEED, BloomFilter, bloomHash, HashCollector } from './bloom-filter.ts';
 import { BlockBuilder } from './view-block.ts';
 import {
@@ -36,7 +44,10 @@ export interface ViewFileWriterOptions {
   blockSize?: number;
   /** Bloom filter false-positive rate (default 0.01). */
   bloomFalsePositiveRate?: number;
-  /** A plain object stored in the footer (job, version, bucket boundary …); read back as reader.metadata. */
+  /**
+   * A plain object stored in the footer (job, version, bucket boundary …); read back as
+   * reader.metadata.
+   */
   metadata?: Record<string, unknown>;
 }
 
@@ -79,12 +90,21 @@ export class ViewFileWriter {
   ) {
     const { blockSize = 16 * 1024, bloomFalsePositiveRate = 0.01, metadata } = options;
     if (!Number.isInteger(blockSize) || blockSize < 64 || blockSize > 64 * 1024 * 1024) {
-      throw new StrataError('STRATA_E_USAGE', `blockSize must be an integer from 64 to 67108864 bytes, got ${blockSize}`);
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `blockSize must be an integer from 64 to 67108864 bytes, got ${blockSize}`,
+      );
     }
     if (!(bloomFalsePositiveRate > 0 && bloomFalsePositiveRate < 1)) {
-      throw new StrataError('STRATA_E_USAGE', `bloomFalsePositiveRate must be between 0 and 1 (e.g. 0.01), got ${bloomFalsePositiveRate}`);
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `bloomFalsePositiveRate must be between 0 and 1 (e.g. 0.01), got ${bloomFalsePositiveRate}`,
+      );
     }
-    if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) {
+    if (
+      metadata !== undefined &&
+      (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
+    ) {
       throw new StrataError('STRATA_E_USAGE', 'metadata must be a plain object');
     }
     this.blockSize = blockSize;
@@ -103,42 +123,69 @@ export class ViewFileWriter {
    * promise when a full block went to the sink: await it for backpressure.
    */
   add(key: ViewFileKey, value: unknown): void | Promise<void> {
-    const keyBytes = key instanceof Uint8Array ? checkedKeyBytes(key).slice() : encodeKey(Array.isArray(key) ? (key as Key) : [key as KeyPart]);
+    const keyBytes =
+      key instanceof Uint8Array
+        ? checkedKeyBytes(key).slice()
+        : encodeKey(Array.isArray(key) ? (key as Key) : [key as KeyPart]);
     if (value === undefined) {
-      throw new StrataError('STRATA_E_JOB_VALUE', `the value for key ${formatKey(keyBytes)} is undefined: store null for "no value", or skip the key`, {
-        details: { key: formatKey(keyBytes) },
-      });
+      throw new StrataError(
+        'STRATA_E_JOB_VALUE',
+        `the value for key ${formatKey(keyBytes)} is undefined: store null for "no value", or skip the key`,
+        {
+          details: { key: formatKey(keyBytes) },
+        },
+      );
     }
     let valueBytes: Uint8Array;
     try {
       valueBytes = valuePackr.pack(value);
     } catch (cause) {
-      throw new StrataError('STRATA_E_JOB_VALUE', `the value for key ${formatKey(keyBytes)} cannot be encoded as msgpack: use plain data (objects, arrays, strings, numbers, booleans, null, Uint8Array)`, {
-        cause,
-        details: { key: formatKey(keyBytes) },
-      });
+      throw new StrataError(
+        'STRATA_E_JOB_VALUE',
+        `the value for key ${formatKey(keyBytes)} cannot be encoded as msgpack: use plain data (objects, arrays, strings, numbers, booleans, null, Uint8Array)`,
+        {
+          cause,
+          details: { key: formatKey(keyBytes) },
+        },
+      );
     }
     return this.put(keyBytes, valueBytes);
   }
 
-  /** Adds an entry whose key is already encoded and whose value is already msgpack (copying a view file, merging). */
+  /**
+   * Adds an entry whose key is already encoded and whose value is already msgpack (copying a view
+   * file, merging).
+   */
   addEncoded(key: Uint8Array, value: Uint8Array): void | Promise<void> {
     return this.put(checkedKeyBytes(key).slice(), value.slice());
   }
 
   private put(key: Uint8Array, value: Uint8Array): void | Promise<void> {
-    if (this.state !== 'open') throw new StrataError('STRATA_E_USAGE', `this view file writer is ${this.state}: create a new one`);
+    if (this.state !== 'open')
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `this view file writer is ${this.state}: create a new one`,
+      );
     if (this.lastKey !== undefined && compareBytes(this.lastKey, key) >= 0) {
       const same = compareBytes(this.lastKey, key) === 0;
       throw new StrataError(
         'STRATA_E_VIEWFILE_ORDER',
         `entry ${this.entries} has key ${formatKey(key)}, which ${same ? 'repeats' : 'sorts before'} the previous key ${formatKey(this.lastKey)}: ` +
           'give a view file each key once, in increasing key order (sort by compareKeys, combine duplicates first)',
-        { details: { position: this.entries, key: formatKey(key), previous: formatKey(this.lastKey) } },
+        {
+          details: {
+            position: this.entries,
+            key: formatKey(key),
+            previous: formatKey(this.lastKey),
+          },
+        },
       );
     }
     if (value.length > MAX_FRAME_PAYLOAD / 2) {
-      throw new StrataError('STRATA_E_JOB_VALUE', `the value for key ${formatKey(key)} is ${value.length} bytes: view values must be under 1 GiB`);
+      throw new StrataError(
+        'STRATA_E_JOB_VALUE',
+        `the value for key ${formatKey(key)} is ${value.length} bytes: view values must be under 1 GiB`,
+      );
     }
     this.minKey ??= key;
     this.lastKey = key;
@@ -151,7 +198,12 @@ export class ViewFileWriter {
   private flushBlock(): void | Promise<void> {
     if (this.block.count === 0) return;
     const framed = frame(this.block.payload());
-    this.index.push({ firstKey: this.block.first!, offset: this.offset, length: framed.length, count: this.block.count });
+    this.index.push({
+      firstKey: this.block.first!,
+      offset: this.offset,
+      length: framed.length,
+      count: this.block.count,
+    });
     this.block.reset();
     return this.emit(framed);
   }
@@ -176,7 +228,11 @@ export class ViewFileWriter {
 
   /** Writes the last block, the index, the bloom filter, the footer and the trailer. */
   async finish(): Promise<ViewFileSummary> {
-    if (this.state !== 'open') throw new StrataError('STRATA_E_USAGE', `this view file writer is ${this.state}: create a new one`);
+    if (this.state !== 'open')
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `this view file writer is ${this.state}: create a new one`,
+      );
     this.state = 'finished';
     await this.flushBlock();
 
@@ -206,16 +262,31 @@ export class ViewFileWriter {
       minKey: this.minKey ?? null,
       maxKey: this.lastKey ?? null,
       index: { offset: indexOffset, length: indexFrame.length },
-      bloom: { offset: bloomOffset, length: bloomFrame.length, bits: bloom.size, hashes: bloom.hashes, seed: BLOOM_SEED },
+      bloom: {
+        offset: bloomOffset,
+        length: bloomFrame.length,
+        bits: bloom.size,
+        hashes: bloom.hashes,
+        seed: BLOOM_SEED,
+      },
       ...(this.metadata ? { metadata: this.metadata } : {}),
     };
     let footerBytes: Uint8Array;
     try {
       footerBytes = valuePackr.pack(footer);
     } catch (cause) {
-      throw new StrataError('STRATA_E_USAGE', 'the view file metadata cannot be encoded as msgpack: use plain data', { cause });
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        'the view file metadata cannot be encoded as msgpack: use plain data',
+        { cause },
+      );
     }
-    const trailer = encodeTrailer({ indexOffset, footerLength: footerBytes.length, footerCrc: checksum(footerBytes), formatVersion: FORMAT_VERSION });
+    const trailer = encodeTrailer({
+      indexOffset,
+      footerLength: footerBytes.length,
+      footerCrc: checksum(footerBytes),
+      formatVersion: FORMAT_VERSION,
+    });
     const tail = new Uint8Array(footerBytes.length + trailer.length);
     tail.set(footerBytes);
     tail.set(trailer, footerBytes.length);
@@ -231,18 +302,27 @@ export class ViewFileWriter {
 }
 
 function checkedKeyBytes(key: Uint8Array): Uint8Array {
-  if (key.length > MAX_KEY_BYTES) throw new StrataError('STRATA_E_KEY_INVALID', `an encoded key is ${key.length} bytes; keys are at most ${MAX_KEY_BYTES}`);
+  if (key.length > MAX_KEY_BYTES)
+    throw new StrataError(
+      'STRATA_E_KEY_INVALID',
+      `an encoded key is ${key.length} bytes; keys are at most ${MAX_KEY_BYTES}`,
+    );
   decodeKey(key); // throws STRATA_E_KEY_INVALID when the bytes are not an encoded key
   return key;
 }
 
-export type ViewFileEntries = AsyncIterable<readonly [ViewFileKey, unknown]> | Iterable<readonly [ViewFileKey, unknown]>;
+export type ViewFileEntries =
+  AsyncIterable<readonly [ViewFileKey, unknown]> | Iterable<readonly [ViewFileKey, unknown]>;
 
 /**
  * Writes sorted entries to a sink (or a new file at a path), then closes it; on failure the sink
  * is aborted (a file sink removes its partial file).
  */
-export async function writeViewFile(entries: ViewFileEntries, sink: ViewFileSink | string, options: ViewFileWriterOptions = {}): Promise<ViewFileSummary> {
+export async function writeViewFile(
+  entries: ViewFileEntries,
+  sink: ViewFileSink | string,
+  options: ViewFileWriterOptions = {},
+): Promise<ViewFileSummary> {
   const target = typeof sink === 'string' ? await fileSink(sink) : sink;
   try {
     const writer = new ViewFileWriter(target, options);
@@ -256,8 +336,14 @@ export async function writeViewFile(entries: ViewFileEntries, sink: ViewFileSink
   }
 }
 
-/** The bytes of a view file as a stream (e.g. a store put body); pulls entries only as chunks are consumed. */
-export async function* encodeViewFile(entries: ViewFileEntries, options: ViewFileWriterOptions = {}): AsyncGenerator<Uint8Array> {
+/**
+ * The bytes of a view file as a stream (e.g. a store put body); pulls entries only as chunks are
+ * consumed.
+ */
+export async function* encodeViewFile(
+  entries: ViewFileEntries,
+  options: ViewFileWriterOptions = {},
+): AsyncGenerator<Uint8Array> {
   const ready: Uint8Array[] = [];
   const writer = new ViewFileWriter({ write: (chunk) => void ready.push(chunk) }, options);
   for await (const [key, value] of entries) {

@@ -30,37 +30,65 @@ export interface ViewManifest {
   inputMaxTime: number | null;
   parts: Array<{ partition: number; key: string; bytes: number; records: number }>;
   counters: Counters;
-  tasks: Array<{ taskId: string; attempts: number; worker?: string; counters: Counters; durationMs: number }>;
+  tasks: Array<{
+    taskId: string;
+    attempts: number;
+    worker?: string;
+    counters: Counters;
+    durationMs: number;
+  }>;
   times: { submitted: number; started: number; mapsDone: number; finished: number };
   records: number;
 }
 
 export function assertViewName(view: string): void {
   if (!VIEW_NAME_PATTERN.test(view)) {
-    throw new StrataError('STRATA_E_VIEW_NAME', `"${view}" is not a view name: use [a-z0-9][a-z0-9_-]*, at most 64 characters`, { details: { view } });
+    throw new StrataError(
+      'STRATA_E_VIEW_NAME',
+      `"${view}" is not a view name: use [a-z0-9][a-z0-9_-]*, at most 64 characters`,
+      { details: { view } },
+    );
   }
 }
 
 export function newVersion(now: number, suffix: string): string {
-  return `v${String(now).padStart(13, '0')}-${suffix.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 16) || 'x'}`;
+  return `v${String(now).padStart(13, '0')}-${
+    suffix
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(0, 16) || 'x'
+  }`;
 }
 
 export const viewPrefix = (view: string): string => `views/${view}/`;
 export const versionPrefix = (view: string, version: string): string => `views/${view}/${version}/`;
-export const partKey = (view: string, version: string, partition: number): string => `views/${view}/${version}/part-${partition}.sv`;
-export const manifestKey = (view: string, version: string): string => `views/${view}/${version}/_MANIFEST.json`;
+export const partKey = (view: string, version: string, partition: number): string =>
+  `views/${view}/${version}/part-${partition}.sv`;
+export const manifestKey = (view: string, version: string): string =>
+  `views/${view}/${version}/_MANIFEST.json`;
 export const currentKey = (view: string): string => `views/${view}/_CURRENT`;
 
 /** The published version of a view, or undefined when it was never published. */
-export async function readCurrentVersion(store: ObjectStore, view: string): Promise<string | undefined> {
+export async function readCurrentVersion(
+  store: ObjectStore,
+  view: string,
+): Promise<string | undefined> {
   assertViewName(view);
   if (!(await store.stat(currentKey(view)))) return undefined;
-  const { version } = JSON.parse(new TextDecoder().decode(await store.get(currentKey(view)))) as { version: string };
+  const { version } = JSON.parse(new TextDecoder().decode(await store.get(currentKey(view)))) as {
+    version: string;
+  };
   return version;
 }
 
-export async function readManifest(store: ObjectStore, view: string, version: string): Promise<ViewManifest> {
-  return JSON.parse(new TextDecoder().decode(await store.get(manifestKey(view, version)))) as ViewManifest;
+export async function readManifest(
+  store: ObjectStore,
+  view: string,
+  version: string,
+): Promise<ViewManifest> {
+  return JSON.parse(
+    new TextDecoder().decode(await store.get(manifestKey(view, version))),
+  ) as ViewManifest;
 }
 
 /** Names of every view that has at least one version, sorted. */
@@ -84,14 +112,21 @@ export async function listVersions(store: ObjectStore, view: string): Promise<st
   return versions.sort();
 }
 
-/** The Redis pub/sub channel on which a published (or rolled back) version is announced: JSON { view, version }. */
+/**
+ * The Redis pub/sub channel on which a published (or rolled back) version is announced: JSON {
+ * view, version }.
+ */
 export const viewsChannel = (prefix: string): string => `${prefix}:views`;
 
 /**
  * Points `_CURRENT` at a version: the single step that publishes it (commit) or restores it
  * (rollback). The version must be committed (have a manifest), so a pointer never dangles.
  */
-export async function setCurrentVersion(store: ObjectStore, view: string, version: string): Promise<void> {
+export async function setCurrentVersion(
+  store: ObjectStore,
+  view: string,
+  version: string,
+): Promise<void> {
   assertViewName(view);
   if (!(await store.stat(manifestKey(view, version)))) {
     const versions = await listVersions(store, view);
@@ -102,5 +137,7 @@ export async function setCurrentVersion(store: ObjectStore, view: string, versio
       { details: { view, version, versions } },
     );
   }
-  await store.put(currentKey(view), new TextEncoder().encode(`${JSON.stringify({ version })}\n`), { overwrite: true });
+  await store.put(currentKey(view), new TextEncoder().encode(`${JSON.stringify({ version })}\n`), {
+    overwrite: true,
+  });
 }

@@ -12,14 +12,28 @@
  * in key order. Parts are read by byte range through storeSource, so nothing is downloaded whole.
  */
 import { StrataError } from '../errors.ts';
-import { compareBytes, decodeKey, encodeKey, toKey, type Key, type KeyPart } from '../keys/key-codec.ts';
+import {
+  compareBytes,
+  decodeKey,
+  encodeKey,
+  toKey,
+  type Key,
+  type KeyPart,
+} from '../keys/key-codec.ts';
 import { partitionOf } from '../keys/partition.ts';
 import type { ObjectStore } from '../store/store.ts';
 import { BlockCache } from '../viewfile/block-cache.ts';
 import { storeSource } from '../viewfile/random-access-source.ts';
 import { ViewFileReader, type ScanOptions, type ViewEntry } from '../viewfile/view-file-reader.ts';
 import { valueUnpackr } from '../viewfile/view-file-format.ts';
-import { listVersions, manifestKey, partKey, readCurrentVersion, readManifest, type ViewManifest } from './view-layout.ts';
+import {
+  listVersions,
+  manifestKey,
+  partKey,
+  readCurrentVersion,
+  readManifest,
+  type ViewManifest,
+} from './view-layout.ts';
 
 export interface ViewReaderOptions {
   /** A committed version to read instead of the current one. */
@@ -52,18 +66,30 @@ export class ViewReader {
   }
 
   /** STRATA_E_VIEW_NOT_FOUND when the view was never published or the version does not exist. */
-  static async open(store: ObjectStore, view: string, options: ViewReaderOptions = {}): Promise<ViewReader> {
+  static async open(
+    store: ObjectStore,
+    view: string,
+    options: ViewReaderOptions = {},
+  ): Promise<ViewReader> {
     const version = options.version ?? (await readCurrentVersion(store, view));
     if (version === undefined) {
-      throw new StrataError('STRATA_E_VIEW_NOT_FOUND', `no view "${view}" has been published in ${store.url}; run a job that writes it (strata submit job.ts), or list the views with strata views`, {
-        details: { view },
-      });
+      throw new StrataError(
+        'STRATA_E_VIEW_NOT_FOUND',
+        `no view "${view}" has been published in ${store.url}; run a job that writes it (strata submit job.ts), or list the views with strata views`,
+        {
+          details: { view },
+        },
+      );
     }
     if (!(await store.stat(manifestKey(view, version)))) {
       const versions = await listVersions(store, view);
-      throw new StrataError('STRATA_E_VIEW_NOT_FOUND', `view "${view}" has no version ${version}; its versions are ${versions.length ? versions.join(', ') : '(none)'}`, {
-        details: { view, version, versions },
-      });
+      throw new StrataError(
+        'STRATA_E_VIEW_NOT_FOUND',
+        `view "${view}" has no version ${version}; its versions are ${versions.length ? versions.join(', ') : '(none)'}`,
+        {
+          details: { view, version, versions },
+        },
+      );
     }
     const manifest = await readManifest(store, view, version);
     return new ViewReader(store, view, version, manifest, options.cacheBytes ?? 8 * 1024 * 1024);
@@ -81,11 +107,20 @@ export class ViewReader {
     return part ? part.get(k) : undefined;
   }
 
-  /** Entries in key order; a prefix with a first element reads one part, no prefix reads them all. */
+  /**
+   * Entries in key order; a prefix with a first element reads one part, no prefix reads them all.
+   */
   async *scan(options: ViewScanOptions = {}): AsyncGenerator<ViewEntry> {
-    const prefix = options.prefix === undefined || (Array.isArray(options.prefix) && options.prefix.length === 0) ? [] : toKey(options.prefix);
+    const prefix =
+      options.prefix === undefined || (Array.isArray(options.prefix) && options.prefix.length === 0)
+        ? []
+        : toKey(options.prefix);
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    if (!(limit >= 0)) throw new StrataError('STRATA_E_USAGE', `scan limit must be a non-negative integer, got ${limit}`);
+    if (!(limit >= 0))
+      throw new StrataError(
+        'STRATA_E_USAGE',
+        `scan limit must be a non-negative integer, got ${limit}`,
+      );
     if (limit === 0) return;
     const fileOptions: ScanOptions = prefix.length > 0 ? { prefix, limit } : { limit };
     if (prefix.length > 0) {
@@ -99,7 +134,9 @@ export class ViewReader {
       if (part) parts.push(part);
     }
     let n = 0;
-    for await (const [key, value] of mergeSorted(parts.map((part) => part.scanEncoded(fileOptions)))) {
+    for await (const [key, value] of mergeSorted(
+      parts.map((part) => part.scanEncoded(fileOptions)),
+    )) {
       yield [decodeKey(key), valueUnpackr.unpack(value) as unknown];
       if (++n >= limit) return;
     }
@@ -114,7 +151,8 @@ export class ViewReader {
 
   /** The reader of one partition; undefined when the version wrote no file for it (no keys). */
   #part(partition: number): Promise<ViewFileReader | undefined> {
-    if (this.#closed) throw new StrataError('STRATA_E_USAGE', `the reader of view "${this.view}" is closed`);
+    if (this.#closed)
+      throw new StrataError('STRATA_E_USAGE', `the reader of view "${this.view}" is closed`);
     let part = this.#parts.get(partition);
     if (!part) {
       const listed = this.manifest.parts.find((p) => p.partition === partition);
@@ -130,15 +168,20 @@ export class ViewReader {
   }
 }
 
-/** Merges streams that are each sorted by key bytes into one sorted stream (keys are unique across parts). */
-async function* mergeSorted(streams: AsyncGenerator<[Uint8Array, Uint8Array]>[]): AsyncGenerator<[Uint8Array, Uint8Array]> {
+/**
+ * Merges streams that are each sorted by key bytes into one sorted stream (keys are unique across
+ * parts).
+ */
+async function* mergeSorted(
+  streams: AsyncGenerator<[Uint8Array, Uint8Array]>[],
+): AsyncGenerator<[Uint8Array, Uint8Array]> {
   // A binary min-heap of each stream's current head: O(log parts) per entry.
   type Head = { entry: [Uint8Array, Uint8Array]; stream: AsyncGenerator<[Uint8Array, Uint8Array]> };
   const heap: Head[] = [];
   const less = (a: Head, b: Head) => compareBytes(a.entry[0], b.entry[0]) < 0;
   const push = (h: Head) => {
     heap.push(h);
-    for (let i = heap.length - 1; i > 0; ) {
+    for (let i = heap.length - 1; i > 0;) {
       const up = (i - 1) >> 1;
       if (!less(heap[i]!, heap[up]!)) break;
       [heap[i], heap[up]] = [heap[up]!, heap[i]!];
@@ -150,7 +193,7 @@ async function* mergeSorted(streams: AsyncGenerator<[Uint8Array, Uint8Array]>[])
     const last = heap.pop()!;
     if (heap.length > 0) {
       heap[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;

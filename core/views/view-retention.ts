@@ -55,9 +55,17 @@ interface VersionFolder {
 }
 
 /** Deletes the versions of `view` that retention does not keep (see the rules above). */
-export async function pruneViewVersions(store: ObjectStore, view: string, options: PruneOptions): Promise<PruneResult> {
+export async function pruneViewVersions(
+  store: ObjectStore,
+  view: string,
+  options: PruneOptions,
+): Promise<PruneResult> {
   const keep = options.keep;
-  if (!Number.isInteger(keep) || keep < 0) throw new StrataError('STRATA_E_USAGE', `the number of view versions to keep must be a whole number, 0 or more; got ${keep}`);
+  if (!Number.isInteger(keep) || keep < 0)
+    throw new StrataError(
+      'STRATA_E_USAGE',
+      `the number of view versions to keep must be a whole number, 0 or more; got ${keep}`,
+    );
   const current = await readCurrentVersion(store, view);
   if (current === undefined) return { deleted: [], kept: [] };
   const now = options.now ?? Date.now();
@@ -79,8 +87,11 @@ export async function pruneViewVersions(store: ObjectStore, view: string, option
   const keptOlder = new Set(keep === 0 ? [] : committedOlder.slice(-keep));
   // A version is named when its commit starts, and a commit's copies may carry the time their
   // attempt wrote them (a hard link keeps it): either being recent means "maybe in progress".
-  const settled = (v: string) => now - Math.max(versionTime(v), folders.get(v)!.modified) >= inProgressMs;
-  const doomed = older.filter((v) => !keptOlder.has(v) && (folders.get(v)!.committed || settled(v)));
+  const settled = (v: string) =>
+    now - Math.max(versionTime(v), folders.get(v)!.modified) >= inProgressMs;
+  const doomed = older.filter(
+    (v) => !keptOlder.has(v) && (folders.get(v)!.committed || settled(v)),
+  );
 
   const deleted: string[] = [];
   for (const version of doomed) {
@@ -89,11 +100,16 @@ export async function pruneViewVersions(store: ObjectStore, view: string, option
     if ((await readCurrentVersion(store, view)) !== current) break;
     const { keys } = folders.get(version)!;
     // The manifest first: from then on the version is no longer committed, never half-listed.
-    const ordered = [...keys.filter((k) => k.endsWith('/_MANIFEST.json')), ...keys.filter((k) => !k.endsWith('/_MANIFEST.json'))];
+    const ordered = [
+      ...keys.filter((k) => k.endsWith('/_MANIFEST.json')),
+      ...keys.filter((k) => !k.endsWith('/_MANIFEST.json')),
+    ];
     for (const key of ordered) await store.delete(key);
     deleted.push(version);
   }
-  const kept = [...folders.keys()].filter((v) => !deleted.includes(v) && (folders.get(v)!.committed || v === current)).sort();
+  const kept = [...folders.keys()]
+    .filter((v) => !deleted.includes(v) && (folders.get(v)!.committed || v === current))
+    .sort();
   return { deleted, kept };
 }
 
@@ -107,11 +123,20 @@ function versionTime(version: string): number {
  * (default DEFAULT_VERSIONS_KEPT) older versions. Never throws: the publish has happened, and a
  * failed prune only leaves old versions for the next one; it is logged as a warning.
  */
-export async function pruneAfterPublish(deps: { store: ObjectStore; log?: Logger; versionsKept?: number }, view: string): Promise<void> {
+export async function pruneAfterPublish(
+  deps: { store: ObjectStore; log?: Logger; versionsKept?: number },
+  view: string,
+): Promise<void> {
   try {
-    const { deleted } = await pruneViewVersions(deps.store, view, { keep: deps.versionsKept ?? DEFAULT_VERSIONS_KEPT });
-    if (deleted.length > 0) deps.log?.info({ view, deleted }, 'old view versions deleted (retention)');
+    const { deleted } = await pruneViewVersions(deps.store, view, {
+      keep: deps.versionsKept ?? DEFAULT_VERSIONS_KEPT,
+    });
+    if (deleted.length > 0)
+      deps.log?.info({ view, deleted }, 'old view versions deleted (retention)');
   } catch (err) {
-    deps.log?.warn({ err, view }, 'could not delete old view versions; the next publish tries again');
+    deps.log?.warn(
+      { err, view },
+      'could not delete old view versions; the next publish tries again',
+    );
   }
 }

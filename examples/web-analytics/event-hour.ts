@@ -13,6 +13,9 @@ const UTC_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z$/;
 export function eventHour(time: string | number): string {
   if (typeof time === 'string' && UTC_ISO.test(time)) return time.slice(0, 13);
   const ms = typeof time === 'number' ? time : Date.parse(time);
-  if (!Number.isFinite(ms)) throw new TypeError(`time must be an ISO-8601 string or epoch milliseconds; got ${JSON.stringify(time)}`);
+  if (!Number.isFinite(ms))
+    throw new TypeError(
+      `time must be an ISO-8601 string or epoch milliseconds; got ${JSON.stringify(time)}`,
+    );
   return new Date(ms).toISOString().slice(0, 13);
 }

@@ -53,20 +53,55 @@ const SESSION_MS = 30 * 60_000;
 const NEW_VISITOR_SHARE = 0.35;
 
 // Relative traffic per UTC hour: a mixed Europe/Americas audience.
-const HOURLY = [2, 1.5, 1.2, 1, 1, 1.2, 1.8, 2.6, 3.4, 4, 4.3, 4.5, 4.6, 4.6, 4.7, 4.8, 4.8, 4.6, 4.3, 4, 3.6, 3.2, 2.8, 2.4];
+const HOURLY = [
+  2, 1.5, 1.2, 1, 1, 1.2, 1.8, 2.6, 3.4, 4, 4.3, 4.5, 4.6, 4.6, 4.7, 4.8, 4.8, 4.6, 4.3, 4, 3.6,
+  3.2, 2.8, 2.4,
+];
 const WEEKEND_FACTOR = 0.7;
 
 const REFERRERS: Array<[string, number]> = [
-  ['', 38], ['https://www.google.com/', 27], ['internal', 12], ['https://www.bing.com/', 5], ['https://duckduckgo.com/', 3],
-  ['https://news.ycombinator.com/', 4], ['https://t.co/', 4], ['https://www.reddit.com/', 4], ['https://www.linkedin.com/', 2], ['https://newsletter.example.org/', 1],
+  ['', 38],
+  ['https://www.google.com/', 27],
+  ['internal', 12],
+  ['https://www.bing.com/', 5],
+  ['https://duckduckgo.com/', 3],
+  ['https://news.ycombinator.com/', 4],
+  ['https://t.co/', 4],
+  ['https://www.reddit.com/', 4],
+  ['https://www.linkedin.com/', 2],
+  ['https://newsletter.example.org/', 1],
 ];
 const AGENTS: Array<[string, number]> = [
-  ['Chrome/126.0 (Windows NT 10.0)', 30], ['Safari/17.5 (Macintosh)', 12], ['Firefox/127.0 (Windows NT 10.0)', 6], ['Chrome/126.0 (X11; Linux)', 4],
-  ['Safari/604.1 (iPhone; iOS 17_5)', 20], ['Chrome/126.0 Mobile (Android 14)', 22], ['Safari/604.1 (iPad; iOS 17_5)', 4], ['Googlebot/2.1', 2],
+  ['Chrome/126.0 (Windows NT 10.0)', 30],
+  ['Safari/17.5 (Macintosh)', 12],
+  ['Firefox/127.0 (Windows NT 10.0)', 6],
+  ['Chrome/126.0 (X11; Linux)', 4],
+  ['Safari/604.1 (iPhone; iOS 17_5)', 20],
+  ['Chrome/126.0 Mobile (Android 14)', 22],
+  ['Safari/604.1 (iPad; iOS 17_5)', 4],
+  ['Googlebot/2.1', 2],
 ];
 const COUNTRIES: Array<[string, number]> = [
-  ['US', 30], ['DE', 10], ['GB', 8], ['IN', 8], ['FR', 6], ['BR', 5], ['JP', 5], ['CA', 4], ['NL', 3], ['ES', 3],
-  ['IT', 3], ['PL', 3], ['AU', 3], ['SE', 2], ['MX', 2], ['KR', 2], ['CH', 1], ['AT', 1], ['NG', 1], ['ZA', 1],
+  ['US', 30],
+  ['DE', 10],
+  ['GB', 8],
+  ['IN', 8],
+  ['FR', 6],
+  ['BR', 5],
+  ['JP', 5],
+  ['CA', 4],
+  ['NL', 3],
+  ['ES', 3],
+  ['IT', 3],
+  ['PL', 3],
+  ['AU', 3],
+  ['SE', 2],
+  ['MX', 2],
+  ['KR', 2],
+  ['CH', 1],
+  ['AT', 1],
+  ['NG', 1],
+  ['ZA', 1],
 ];
 
 export function* generatePageviews(options: GenerateOptions): Generator<PageviewEvent> {
@@ -87,10 +122,12 @@ function pageviewCursor(options: GenerateOptions): () => PageviewEvent | undefin
   const agentCdf = cumulative(AGENTS.map((a) => a[1]));
   const countryCdf = cumulative(COUNTRIES.map((c) => c[1]));
   const startMs = Date.parse(`${end}T00:00:00Z`) - (days - 1) * DAY_MS;
-  const slotCdf = cumulative(Array.from({ length: days * 24 }, (_, slot) => {
-    const weekday = new Date(startMs + Math.floor(slot / 24) * DAY_MS).getUTCDay();
-    return HOURLY[slot % 24]! * (weekday === 0 || weekday === 6 ? WEEKEND_FACTOR : 1);
-  }));
+  const slotCdf = cumulative(
+    Array.from({ length: days * 24 }, (_, slot) => {
+      const weekday = new Date(startMs + Math.floor(slot / 24) * DAY_MS).getUTCDay();
+      return HOURLY[slot % 24]! * (weekday === 0 || weekday === 6 ? WEEKEND_FACTOR : 1);
+    }),
+  );
   // Per visitor: agent and country stay with them, as they would.
   const visitorAgent: number[] = [];
   const visitorCountry: number[] = [];
@@ -99,10 +136,21 @@ function pageviewCursor(options: GenerateOptions): () => PageviewEvent | undefin
   const visitorSession: string[] = [];
   const visitorBucket: number[] = [];
   const firstBucket = Math.floor(startMs / SESSION_MS);
-  const bucketSuffix = Array.from({ length: Math.ceil((days * DAY_MS) / SESSION_MS) + 1 }, (_, b) => b.toString(36));
+  const bucketSuffix = Array.from({ length: Math.ceil((days * DAY_MS) / SESSION_MS) + 1 }, (_, b) =>
+    b.toString(36),
+  );
   const clock = isoClock();
   const internalReferrer = urls.map((url) => `https://shop.example.com${url}`);
-  const event: PageviewEvent = { time: '', url: '', visitor: '', session: '', referrer: '', userAgent: '', country: '', durationMs: 0 };
+  const event: PageviewEvent = {
+    time: '',
+    url: '',
+    visitor: '',
+    session: '',
+    referrer: '',
+    userAgent: '',
+    country: '',
+    durationMs: 0,
+  };
 
   let slot = 0;
   let i = 0;
@@ -134,11 +182,13 @@ function pageviewCursor(options: GenerateOptions): () => PageviewEvent | undefin
       visitorBucket[visitor] = bucket;
       // A session is a visitor's 30-minute window: one id per (visitor, window), made by joining
       // precomputed parts because number-to-text conversion is a hot spot here.
-      visitorSession[visitor] = `s${visitorIds[visitor]!.slice(1)}${bucketSuffix[bucket - firstBucket]!}`;
+      visitorSession[visitor] =
+        `s${visitorIds[visitor]!.slice(1)}${bucketSuffix[bucket - firstBucket]!}`;
     }
     const urlRank = search(urlCdf, rand());
     let referrer = REFERRERS[search(referrerCdf, rand())]![0];
-    if (referrer === 'internal') referrer = visitorLastUrl[visitor]! >= 0 ? internalReferrer[visitorLastUrl[visitor]!]! : '';
+    if (referrer === 'internal')
+      referrer = visitorLastUrl[visitor]! >= 0 ? internalReferrer[visitorLastUrl[visitor]!]! : '';
     visitorLastUrl[visitor] = urlRank;
     // Log-normal around 25 s: the sum of three uniforms approximates a normal cheaply.
     const normal = (rand() + rand() + rand() - 1.5) * 2;
@@ -266,29 +316,49 @@ function checkOptions(o: GenerateOptions): Required<GenerateOptions> {
   const days = o.days ?? DEFAULT_DAYS;
   const end = o.end ?? DEFAULT_END;
   const problems: string[] = [];
-  if (!Number.isSafeInteger(count) || count < 0) problems.push(`count must be a whole number ≥ 0; got ${String(count)}`);
+  if (!Number.isSafeInteger(count) || count < 0)
+    problems.push(`count must be a whole number ≥ 0; got ${String(count)}`);
   if (!Number.isInteger(seed)) problems.push(`seed must be an integer; got ${String(seed)}`);
-  if (!Number.isInteger(days) || days < 1 || days > 3660) problems.push(`days must be an integer from 1 to 3660; got ${String(days)}`);
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(end) || Number.isNaN(Date.parse(`${end}T00:00:00Z`))) problems.push(`end must be a date 'YYYY-MM-DD'; got ${String(end)}`);
-  if (problems.length) throw new StrataError('STRATA_E_USAGE', `generatePageviews: ${problems.join('; ')}. Example: generatePageviews({ count: 1000, seed: 1, days: 14, end: '${DEFAULT_END}' })`);
+  if (!Number.isInteger(days) || days < 1 || days > 3660)
+    problems.push(`days must be an integer from 1 to 3660; got ${String(days)}`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(end) || Number.isNaN(Date.parse(`${end}T00:00:00Z`)))
+    problems.push(`end must be a date 'YYYY-MM-DD'; got ${String(end)}`);
+  if (problems.length)
+    throw new StrataError(
+      'STRATA_E_USAGE',
+      `generatePageviews: ${problems.join('; ')}. Example: generatePageviews({ count: 1000, seed: 1, days: 14, end: '${DEFAULT_END}' })`,
+    );
   return { count, seed, days, end };
 }
 
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { count: { type: 'string', default: '1000' }, seed: { type: 'string' }, days: { type: 'string' }, end: { type: 'string' }, out: { type: 'string' } },
+    options: {
+      count: { type: 'string', default: '1000' },
+      seed: { type: 'string' },
+      days: { type: 'string' },
+      end: { type: 'string' },
+      out: { type: 'string' },
+    },
   });
-  const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  const num = (v: string | undefined): number | undefined =>
+    v === undefined ? undefined : Number(v);
   const opts = { seed: num(values.seed), days: num(values.days), end: values.end };
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0); // `| head` closed the pipe: not an error
     throw err;
   });
   const started = performance.now();
-  const { events, bytes } = await writePageviewsNdjson(Number(values.count), values.out ?? process.stdout, opts);
+  const { events, bytes } = await writePageviewsNdjson(
+    Number(values.count),
+    values.out ?? process.stdout,
+    opts,
+  );
   const seconds = (performance.now() - started) / 1000;
-  process.stderr.write(`${events} events, ${bytes} bytes (${(bytes / Math.max(events, 1)).toFixed(0)} B/event) in ${seconds.toFixed(2)} s (${Math.round(events / seconds)} events/s)\n`);
+  process.stderr.write(
+    `${events} events, ${bytes} bytes (${(bytes / Math.max(events, 1)).toFixed(0)} B/event) in ${seconds.toFixed(2)} s (${Math.round(events / seconds)} events/s)\n`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -8,7 +8,8 @@ export default defineJob({
   name: 'wordcount',
   input: { dataset: 'lines' },
   map(record: { line: string }, emit) {
-    for (const word of record.line.toLowerCase().match(/[\p{L}\p{N}]+(?:'[\p{L}\p{N}]+)*/gu) ?? []) emit(word, 1);
+    for (const word of record.line.toLowerCase().match(/[\p{L}\p{N}]+(?:'[\p{L}\p{N}]+)*/gu) ?? [])
+      emit(word, 1);
   },
   aggregate: count(),
 });

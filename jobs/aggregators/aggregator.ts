@@ -40,8 +40,10 @@ export interface Aggregator<In, Acc, Out> {
 export type AnyAggregator<In = any, Out = unknown> = Aggregator<In, any, Out>;
 
 /** The value type an aggregator accepts / produces. */
-export type AggregatorInput<A> = A extends Aggregator<infer In, infer _Acc, infer _Out> ? In : never;
-export type AggregatorOutput<A> = A extends Aggregator<infer _In, infer _Acc, infer Out> ? Out : never;
+export type AggregatorInput<A> =
+  A extends Aggregator<infer In, infer _Acc, infer _Out> ? In : never;
+export type AggregatorOutput<A> =
+  A extends Aggregator<infer _In, infer _Acc, infer Out> ? Out : never;
 
 const AGGREGATOR_METHODS = ['identity', 'add', 'merge', 'result'] as const;
 
@@ -52,7 +54,10 @@ export function isAggregator(x: unknown): x is AnyAggregator {
   if (typeof o.name !== 'string' || o.name === '') return false;
   if (!AGGREGATOR_METHODS.every((m) => typeof o[m] === 'function')) return false;
   if ((o.encode === undefined) !== (o.decode === undefined)) return false;
-  return (o.encode === undefined || typeof o.encode === 'function') && (o.decode === undefined || typeof o.decode === 'function');
+  return (
+    (o.encode === undefined || typeof o.encode === 'function') &&
+    (o.decode === undefined || typeof o.decode === 'function')
+  );
 }
 
 /** The accumulator as it crosses a boundary (msgpack, Redis). */
@@ -61,7 +66,10 @@ export function encodeAccumulator<Acc>(agg: Aggregator<unknown, Acc, unknown>, a
 }
 
 /** The accumulator back from a boundary; the caller owns the result. */
-export function decodeAccumulator<Acc>(agg: Aggregator<unknown, Acc, unknown>, encoded: unknown): Acc {
+export function decodeAccumulator<Acc>(
+  agg: Aggregator<unknown, Acc, unknown>,
+  encoded: unknown,
+): Acc {
   return agg.decode ? agg.decode(encoded) : (encoded as Acc);
 }
 

@@ -6,7 +6,8 @@
  *
  * Values are strings, numbers or tuples of them (hashed through the key codec, so 1 and '1' are
  * different values). Error bound: exact (up to 52-bit hash collisions, ~n²/2^53) while a key has at
- * most 2^p / 16 distinct values (1024 at the default p = 14), kept as a sorted list of hashes; above
+ * most 2^p / 16 distinct values (1024 at the default p = 14), kept as a sorted list of hashes;
+ * above
  * that a dense sketch of 2^p one-byte registers whose relative standard error is 1.04 / sqrt(2^p):
  * 0.81% at p = 14 (16 KiB), 1.6% at p = 12 (4 KiB), 3.25% at p = 10 (1 KiB). Precision 4..18.
  * Merging is register-wise max and set union, so it is exactly associative and commutative.
@@ -35,7 +36,9 @@ export function distinctHash(value: KeyPart | Key): number {
   return combineHash52(hi, lo);
 }
 
-export function distinct(precision: number = DISTINCT_DEFAULT_PRECISION): Aggregator<KeyPart | Key, DistinctAcc, number> {
+export function distinct(
+  precision: number = DISTINCT_DEFAULT_PRECISION,
+): Aggregator<KeyPart | Key, DistinctAcc, number> {
   if (!Number.isInteger(precision) || precision < MIN_PRECISION || precision > MAX_PRECISION) {
     throw new StrataError(
       'STRATA_E_JOB_DEFINITION',
@@ -72,9 +75,13 @@ export function distinct(precision: number = DISTINCT_DEFAULT_PRECISION): Aggreg
 
   function checkPrecision(acc: DistinctAcc): void {
     if (acc.p !== p) {
-      throw new StrataError('STRATA_E_JOB_VALUE', `distinct(${p}) cannot merge a sketch of precision ${acc.p}; sketches of different precisions do not mix. Recompute the view with one precision.`, {
-        details: { expected: p, got: acc.p },
-      });
+      throw new StrataError(
+        'STRATA_E_JOB_VALUE',
+        `distinct(${p}) cannot merge a sketch of precision ${acc.p}; sketches of different precisions do not mix. Recompute the view with one precision.`,
+        {
+          details: { expected: p, got: acc.p },
+        },
+      );
     }
   }
 
@@ -107,8 +114,12 @@ export function distinct(precision: number = DISTINCT_DEFAULT_PRECISION): Aggreg
       a.sparse = mergeSorted(a.sparse!, b.sparse!);
       return a.sparse.length > sparseLimit ? toDense(a) : a;
     },
-    result: (acc: DistinctAcc) => (acc.dense ? Math.round(estimateCardinality(acc.dense, p)) : acc.sparse!.length),
-    encode: (acc: DistinctAcc) => (acc.dense ? { p: acc.p, dense: acc.dense.slice() } : { p: acc.p, sparse: acc.sparse!.slice() }),
+    result: (acc: DistinctAcc) =>
+      acc.dense ? Math.round(estimateCardinality(acc.dense, p)) : acc.sparse!.length,
+    encode: (acc: DistinctAcc) =>
+      acc.dense
+        ? { p: acc.p, dense: acc.dense.slice() }
+        : { p: acc.p, sparse: acc.sparse!.slice() },
     decode(encoded: unknown): DistinctAcc {
       const e = encoded as { p?: unknown; sparse?: unknown; dense?: unknown };
       const acc: DistinctAcc =
@@ -149,5 +160,8 @@ function mergeSorted(a: number[], b: number[]): number[] {
 }
 
 function invalid(encoded: unknown): never {
-  throw new StrataError('STRATA_E_JOB_VALUE', `distinct(): an encoded sketch must be { p, sparse: number[] } or { p, dense: Uint8Array }; got ${typeof encoded === 'object' && encoded ? `an object with keys ${Object.keys(encoded).join(', ')}` : typeof encoded}.`);
+  throw new StrataError(
+    'STRATA_E_JOB_VALUE',
+    `distinct(): an encoded sketch must be { p, sparse: number[] } or { p, dense: Uint8Array }; got ${typeof encoded === 'object' && encoded ? `an object with keys ${Object.keys(encoded).join(', ')}` : typeof encoded}.`,
+  );
 }

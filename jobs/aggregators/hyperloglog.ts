@@ -55,7 +55,7 @@ export function estimateCardinality(registers: Uint8Array, p: number): number {
   let z = m * tau(1 - counts[q + 1]! / m);
   for (let k = q; k >= 1; k--) z = 0.5 * (z + counts[k]!);
   z += m * sigma(counts[0]! / m);
-  return m * m / (2 * Math.LN2 * z);
+  return (m * m) / (2 * Math.LN2 * z);
 }
 
 function sigma(x: number): number {

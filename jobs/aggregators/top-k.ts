@@ -25,10 +25,17 @@ export function topK(k: number): Aggregator<number, TopKAcc<number>, number[]>;
 export function topK<T>(k: number, by: (value: T) => number): Aggregator<T, TopKAcc<T>, T[]>;
 export function topK<T>(k: number, by?: (value: T) => number): Aggregator<T, TopKAcc<T>, T[]> {
   if (!Number.isInteger(k) || k < 1 || k > TOP_K_MAX) {
-    throw new StrataError('STRATA_E_JOB_DEFINITION', `topK(k) needs an integer k from 1 to ${TOP_K_MAX}; got ${String(k)}. Example: aggregate: topK(10, (v) => v.score)`, { details: { k } });
+    throw new StrataError(
+      'STRATA_E_JOB_DEFINITION',
+      `topK(k) needs an integer k from 1 to ${TOP_K_MAX}; got ${String(k)}. Example: aggregate: topK(10, (v) => v.score)`,
+      { details: { k } },
+    );
   }
   if (by !== undefined && typeof by !== 'function') {
-    throw new StrataError('STRATA_E_JOB_DEFINITION', `topK(k, by): by must be a function from a value to its numeric score; got ${typeof by}. Example: topK(10, (v) => v.views)`);
+    throw new StrataError(
+      'STRATA_E_JOB_DEFINITION',
+      `topK(k, by): by must be a function from a value to its numeric score; got ${typeof by}. Example: topK(10, (v) => v.views)`,
+    );
   }
   const score = (value: T): number => requireFiniteNumber('topK', by ? by(value) : value);
 
@@ -66,7 +73,8 @@ export function topK<T>(k: number, by?: (value: T) => number): Aggregator<T, Top
     },
     result: (acc: TopKAcc<T>) => acc.map((e) => e[1]),
     encode: (acc: TopKAcc<T>) => acc.map((e) => [e[0], e[1]]),
-    decode: (encoded: unknown) => (encoded as Array<[number, T]>).map((e): [number, T] => [Number(e[0]), e[1]]),
+    decode: (encoded: unknown) =>
+      (encoded as Array<[number, T]>).map((e): [number, T] => [Number(e[0]), e[1]]),
   });
 }
 
@@ -88,7 +96,11 @@ export function canonicalString(value: unknown): string {
     return JSON.stringify(value) ?? String(value);
   }
   if (Array.isArray(value)) return `[${value.map(canonicalString).join(',')}]`;
-  if (value instanceof Uint8Array) return `bin:${Array.from(value, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  if (value instanceof Uint8Array)
+    return `bin:${Array.from(value, (b) => b.toString(16).padStart(2, '0')).join('')}`;
   const obj = value as Record<string, unknown>;
-  return `{${Object.keys(obj).sort().map((key) => `${JSON.stringify(key)}:${canonicalString(obj[key])}`).join(',')}}`;
+  return `{${Object.keys(obj)
+    .sort()
+    .map((key) => `${JSON.stringify(key)}:${canonicalString(obj[key])}`)
+    .join(',')}}`;
 }

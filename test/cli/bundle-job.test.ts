@@ -40,7 +40,10 @@ async function file(name: string, text: string): Promise<string> {
 }
 
 async function failure(p: Promise<unknown>): Promise<StrataError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!isStrataError(err)) throw new Error(`expected a StrataError, got ${String(err)}`);
   return err;
 }
@@ -57,13 +60,21 @@ afterAll(async () => {
 describe('bundleJob', () => {
   it("bundles a job outside the repo, resolving 'strata' to this checkout, and returns its static spec", async () => {
     const { bundle, spec } = await bundleJob(path.join(dir, 'job.ts'));
-    expect(spec).toEqual({ name: 'hits', input: { dataset: 'pageviews', from: '2024-06-01' }, partitions: 6, view: 'hits', reduce: 'aggregate:count', combine: true, params: { minViews: 3 } });
+    expect(spec).toEqual({
+      name: 'hits',
+      input: { dataset: 'pageviews', from: '2024-06-01' },
+      partitions: 6,
+      view: 'hits',
+      reduce: 'aggregate:count',
+      combine: true,
+      params: { minViews: 3 },
+    });
     expect(bundle.sha256).toBe(createHash('sha256').update(bundle.code).digest('hex'));
     expect(bundle.exports).toEqual(['default']);
     expect((await bundleModule('job.ts', { cwd: dir })).sha256).toBe(bundle.sha256); // same source, same hash
   });
 
-  it('the bundle stands alone: a plain node process elsewhere imports it and runs map, and the stack names the user\'s line', async () => {
+  it("the bundle stands alone: a plain node process elsewhere imports it and runs map, and the stack names the user's line", async () => {
     const { bundle } = await bundleJob(path.join(dir, 'job.ts'));
     const elsewhere = await mkdtemp(path.join(os.tmpdir(), 'strata-bundle-run-'));
     try {
@@ -73,7 +84,9 @@ describe('bundleJob', () => {
         let stack = ''; try { job.map({ url: '/boom', time: 'x' }, () => {}, { params: {} }); } catch (e) { stack = e.stack; }
         console.log(JSON.stringify({ spec: job.staticSpec(), out, stack }));`;
       await writeFile(path.join(elsewhere, 'run.mjs'), script);
-      const { stdout } = await run(process.execPath, ['--enable-source-maps', 'run.mjs'], { cwd: elsewhere });
+      const { stdout } = await run(process.execPath, ['--enable-source-maps', 'run.mjs'], {
+        cwd: elsewhere,
+      });
       const got = JSON.parse(stdout) as { spec: { name: string }; out: unknown[]; stack: string };
       expect(got.spec.name).toBe('hits');
       expect(got.out).toEqual([[['/a', '2024-06-01T10'], 1]]);
@@ -85,16 +98,24 @@ describe('bundleJob', () => {
   });
 
   it('a file that does not compile is STRATA_E_BUNDLE quoting esbuild with file:line:col', async () => {
-    await file('broken.ts', "import { defineJob } from 'strata';\nexport default defineJob({\n  name: 'x',,\n});\n");
+    await file(
+      'broken.ts',
+      "import { defineJob } from 'strata';\nexport default defineJob({\n  name: 'x',,\n});\n",
+    );
     const err = await failure(bundleJob(path.join(dir, 'broken.ts')));
     expect(err.code).toBe('STRATA_E_BUNDLE');
     expect(err.message).toMatch(/broken\.ts does not compile \(1 error\)/);
-    expect(err.message).toMatch(/broken\.ts:3:13: Expected identifier but found ","\n {6}name: 'x',,\n {16}\^/);
+    expect(err.message).toMatch(
+      /broken\.ts:3:13: Expected identifier but found ","\n {6}name: 'x',,\n {16}\^/,
+    );
     expect(err.details).toMatchObject({ errors: [{ line: 3 }] });
   });
 
   it('an import that does not resolve is STRATA_E_BUNDLE naming it', async () => {
-    await file('missing-import.ts', "import { nope } from './not-there.ts';\nexport default nope;\n");
+    await file(
+      'missing-import.ts',
+      "import { nope } from './not-there.ts';\nexport default nope;\n",
+    );
     const err = await failure(bundleJob(path.join(dir, 'missing-import.ts')));
     expect(err.code).toBe('STRATA_E_BUNDLE');
     expect(err.message).toMatch(/Could not resolve "\.\/not-there\.ts"/);
@@ -104,13 +125,21 @@ describe('bundleJob', () => {
     await file('no-default.ts', 'export const x = 1;\n');
     await file('wrong-default.ts', 'export default function job() {}\n');
     const none = await failure(bundleJob(path.join(dir, 'no-default.ts')));
-    expect([none.code, none.message]).toEqual(['STRATA_E_BUNDLE', expect.stringMatching(/has no default export; a job file ends with `export default defineJob\(/)]);
+    expect([none.code, none.message]).toEqual([
+      'STRATA_E_BUNDLE',
+      expect.stringMatching(
+        /has no default export; a job file ends with `export default defineJob\(/,
+      ),
+    ]);
     const wrong = await failure(bundleJob(path.join(dir, 'wrong-default.ts')));
     expect(wrong.message).toMatch(/exports a function \(job\) as its default, not a job/);
   });
 
   it("defineJob's own validation error comes through as STRATA_E_JOB_DEFINITION", async () => {
-    await file('bad-def.ts', "import { defineJob, count } from 'strata';\nexport default defineJob({ name: 'x', input: { dataset: 'd' }, map: () => {}, agregate: count() } as never);\n");
+    await file(
+      'bad-def.ts',
+      "import { defineJob, count } from 'strata';\nexport default defineJob({ name: 'x', input: { dataset: 'd' }, map: () => {}, agregate: count() } as never);\n",
+    );
     const err = await failure(bundleJob(path.join(dir, 'bad-def.ts')));
     expect(err.code).toBe('STRATA_E_JOB_DEFINITION');
     expect(err.message).toMatch(/did you mean `aggregate`/);
@@ -119,12 +148,21 @@ describe('bundleJob', () => {
   it('a module that throws while loading is STRATA_E_BUNDLE naming the file', async () => {
     await file('throws.ts', "throw new Error('config missing');\n");
     const err = await failure(bundleJob(path.join(dir, 'throws.ts')));
-    expect([err.code, err.message]).toEqual(['STRATA_E_BUNDLE', expect.stringMatching(/throws\.ts threw while loading: config missing/)]);
+    expect([err.code, err.message]).toEqual([
+      'STRATA_E_BUNDLE',
+      expect.stringMatching(/throws\.ts threw while loading: config missing/),
+    ]);
   });
 
   it('lists the named exports of a task module', async () => {
-    await file('tasks.ts', 'export function simulate(n: number) { return n * 2; }\nexport const add = (a: number, b: number) => a + b;\n');
-    expect((await bundleModule(path.join(dir, 'tasks.ts'))).exports.sort()).toEqual(['add', 'simulate']);
+    await file(
+      'tasks.ts',
+      'export function simulate(n: number) { return n * 2; }\nexport const add = (a: number, b: number) => a + b;\n',
+    );
+    expect((await bundleModule(path.join(dir, 'tasks.ts'))).exports.sort()).toEqual([
+      'add',
+      'simulate',
+    ]);
   });
 });
 
@@ -133,9 +171,17 @@ describe('uploadBundle', () => {
     const store = await openStore(`file://${path.join(dir, 'store')}`);
     try {
       const { bundle } = await bundleJob(path.join(dir, 'job.ts'));
-      expect(await uploadBundle(store, bundle)).toEqual({ key: codeKey(bundle.sha256), uploaded: true });
-      expect(await uploadBundle(store, bundle)).toEqual({ key: codeKey(bundle.sha256), uploaded: false });
-      expect(Buffer.from(await store.get(codeKey(bundle.sha256))).equals(Buffer.from(bundle.code))).toBe(true);
+      expect(await uploadBundle(store, bundle)).toEqual({
+        key: codeKey(bundle.sha256),
+        uploaded: true,
+      });
+      expect(await uploadBundle(store, bundle)).toEqual({
+        key: codeKey(bundle.sha256),
+        uploaded: false,
+      });
+      expect(
+        Buffer.from(await store.get(codeKey(bundle.sha256))).equals(Buffer.from(bundle.code)),
+      ).toBe(true);
     } finally {
       await store.close();
     }

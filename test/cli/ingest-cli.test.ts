@@ -22,20 +22,33 @@ interface Run {
 }
 
 let cwd: string;
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')));
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')),
+);
 
 function strata(args: string[], stdin?: string): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { cwd, env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd, env, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
     if (stdin !== undefined) child.stdin!.end(stdin);
   });
 }
 
 function pageviews(n: number): string[] {
   return Array.from({ length: n }, (_, i) =>
-    JSON.stringify({ time: new Date(T0 + i * 6_000).toISOString(), url: `/products/${i % 997}`, user: `u${(i * 7919) % 50_000}`, referrer: i % 3 ? 'https://example.com/' : null, ms: i % 1000 }),
+    JSON.stringify({
+      time: new Date(T0 + i * 6_000).toISOString(),
+      url: `/products/${i % 997}`,
+      user: `u${(i * 7919) % 50_000}`,
+      referrer: i % 3 ? 'https://example.com/' : null,
+      ms: i % 1000,
+    }),
   );
 }
 
@@ -52,25 +65,38 @@ describe('strata ingest', () => {
     const run = await strata(['ingest', 'pageviews.ndjson', '--dataset', 'pageviews']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^ingested 100,000 records into "pageviews" from pageviews\.ndjson \(ndjson\): [\d.]+ MB in, 7 segments \([\d.]+ MB\) written in [\d.]+ s — [\d,]+ records\/s, [\d.]+ MB\/s\n$/);
+    expect(run.stdout).toMatch(
+      /^ingested 100,000 records into "pageviews" from pageviews\.ndjson \(ndjson\): [\d.]+ MB in, 7 segments \([\d.]+ MB\) written in [\d.]+ s — [\d,]+ records\/s, [\d.]+ MB\/s\n$/,
+    );
 
     const list = await strata(['datasets', '--json']);
     expect(list.code).toBe(0);
     expect(JSON.parse(list.stdout)).toEqual([
-      expect.objectContaining({ name: 'pageviews', records: 100_000, segments: 7, from: '2026-01-01T00:00:00Z', to: new Date(T0 + 99_999 * 6_000).toISOString().replace('.000Z', 'Z') }),
+      expect.objectContaining({
+        name: 'pageviews',
+        records: 100_000,
+        segments: 7,
+        from: '2026-01-01T00:00:00Z',
+        to: new Date(T0 + 99_999 * 6_000).toISOString().replace('.000Z', 'Z'),
+      }),
     ]);
   });
 
   it('a file with one malformed line in the middle is rejected with its line number, and the dataset is unchanged', async () => {
     const store = await openStore(`file://${path.join(cwd, '.strata', 'store')}`);
-    const before = { segments: await listSegments(store, 'pageviews'), stats: await datasetStats(store, 'pageviews') };
+    const before = {
+      segments: await listSegments(store, 'pageviews'),
+      stats: await datasetStats(store, 'pageviews'),
+    };
     const lines = pageviews(60_000);
     lines[41_233] = '{"time": "2026-01-03T00:00:00Z", "url": "/x", ';
     await writeFile(path.join(cwd, 'bad.ndjson'), `${lines.join('\n')}\n`);
     const run = await strata(['ingest', 'bad.ndjson', '--dataset', 'pageviews']);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(/^strata: bad\.ndjson line 41234 is not valid JSON \(.+\): \{"time".* \[STRATA_E_RECORD_INVALID\]\n$/);
+    expect(run.stderr).toMatch(
+      /^strata: bad\.ndjson line 41234 is not valid JSON \(.+\): \{"time".* \[STRATA_E_RECORD_INVALID\]\n$/,
+    );
     expect(await listSegments(store, 'pageviews')).toEqual(before.segments);
     expect(await datasetStats(store, 'pageviews')).toEqual(before.stats);
     const tmp: string[] = [];
@@ -84,28 +110,49 @@ describe('strata ingest', () => {
     const parquet = path.join(cwd, 'ticks.parquet');
     const duck = await DuckDBInstance.create(':memory:');
     const conn = await duck.connect();
-    await conn.run(`COPY (SELECT TIMESTAMP '2026-02-01 09:30:00' + i * INTERVAL 1 SECOND AS time, 'S' || (i % 9) AS sym, i * 0.01 AS price FROM range(4000) t(i)) TO '${parquet}' (FORMAT parquet, ROW_GROUP_SIZE 1500)`);
+    await conn.run(
+      `COPY (SELECT TIMESTAMP '2026-02-01 09:30:00' + i * INTERVAL 1 SECOND AS time, 'S' || (i % 9) AS sym, i * 0.01 AS price FROM range(4000) t(i)) TO '${parquet}' (FORMAT parquet, ROW_GROUP_SIZE 1500)`,
+    );
     conn.closeSync();
     duck.closeSync();
 
     const [fromStdin, fromParquet, missing, badFlag] = await Promise.all([
-      strata(['ingest', '-', '--format', 'csv', '--dataset', 'quotes', '--time-field', 'ts', '--json'], csv),
+      strata(
+        ['ingest', '-', '--format', 'csv', '--dataset', 'quotes', '--time-field', 'ts', '--json'],
+        csv,
+      ),
       strata(['ingest', 'ticks.parquet', '--dataset', 'ticks']),
       strata(['ingest', 'nowhere.ndjson', '--dataset', 'pageviews']),
       strata(['ingest', 'pageviews.ndjson', '--dataset', 'pageviews', '--format', 'xml']),
     ]);
     expect(fromStdin.code).toBe(0);
-    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ dataset: 'quotes', input: 'stdin', format: 'csv', records: 5000, minTime: T0, maxTime: T0 + 4999 * 1000 });
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({
+      dataset: 'quotes',
+      input: 'stdin',
+      format: 'csv',
+      records: 5000,
+      minTime: T0,
+      maxTime: T0 + 4999 * 1000,
+    });
     expect(fromParquet.code).toBe(0);
-    expect(fromParquet.stdout).toMatch(/^ingested 4,000 records into "ticks" from ticks\.parquet \(parquet\)/);
+    expect(fromParquet.stdout).toMatch(
+      /^ingested 4,000 records into "ticks" from ticks\.parquet \(parquet\)/,
+    );
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^strata: cannot open input nowhere\.ndjson: no such file; .* \[STRATA_E_INPUT_NOT_FOUND\]\n$/);
+    expect(missing.stderr).toMatch(
+      /^strata: cannot open input nowhere\.ndjson: no such file; .* \[STRATA_E_INPUT_NOT_FOUND\]\n$/,
+    );
     expect(badFlag.code).toBe(2);
-    expect(badFlag.stderr).toContain("option '--format <format>' argument 'xml' is invalid. Allowed choices are ndjson, csv, parquet.");
+    expect(badFlag.stderr).toContain(
+      "option '--format <format>' argument 'xml' is invalid. Allowed choices are ndjson, csv, parquet.",
+    );
 
     const store = await openStore(`file://${path.join(cwd, '.strata', 'store')}`);
     expect((await datasetStats(store, 'quotes')).records).toBe(5000);
-    expect(await datasetStats(store, 'ticks')).toMatchObject({ records: 4000, minTime: Date.UTC(2026, 1, 1, 9, 30) });
+    expect(await datasetStats(store, 'ticks')).toMatchObject({
+      records: 4000,
+      minTime: Date.UTC(2026, 1, 1, 9, 30),
+    });
     expect((await datasetStats(store, 'pageviews')).records).toBe(100_000); // the failed runs added nothing
     await store.close();
   });

@@ -19,7 +19,12 @@ const BIN = path.resolve(import.meta.dirname, '../../cli/bin.mjs');
 let redis: TestRedis;
 let dir: string;
 let store: ObjectStore;
-const config = () => speedConfig({ redisUrl: redis.url, store: `file://${path.join(dir, 'store')}`, redisPrefix: 'follow' });
+const config = () =>
+  speedConfig({
+    redisUrl: redis.url,
+    store: `file://${path.join(dir, 'store')}`,
+    redisPrefix: 'follow',
+  });
 
 beforeAll(async () => {
   redis = await startTestRedis();
@@ -33,20 +38,40 @@ afterAll(async () => {
 });
 
 const T0 = Date.UTC(2026, 0, 5, 9);
-const line = (id: string, i = 0) => `${JSON.stringify({ id, time: new Date(T0 + i * 1000).toISOString(), price: 100 + (i % 7) })}\n`;
-const lines = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => line(`${prefix}${i}`, i)).join('');
+const line = (id: string, i = 0) =>
+  `${JSON.stringify({ id, time: new Date(T0 + i * 1000).toISOString(), price: 100 + (i % 7) })}\n`;
+const lines = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => line(`${prefix}${i}`, i)).join('');
 
-function follow(args: string[], url: string): { child: ChildProcessWithoutNullStreams; out: { stdout: string; stderr: string }; exited: Promise<number | null> } {
-  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_'))), STRATA_SPEED_URL: url, STRATA_TOKEN: TOKEN, STRATA_HOME: path.join(dir, 'home') };
+function follow(
+  args: string[],
+  url: string,
+): {
+  child: ChildProcessWithoutNullStreams;
+  out: { stdout: string; stderr: string };
+  exited: Promise<number | null>;
+} {
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_'))),
+    STRATA_SPEED_URL: url,
+    STRATA_TOKEN: TOKEN,
+    STRATA_HOME: path.join(dir, 'home'),
+  };
   const child = spawn(process.execPath, [BIN, 'ingest', '--follow', ...args], { cwd: dir, env });
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (c: Buffer) => (out.stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (out.stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => resolve(code)),
+  );
   return { child, out, exited };
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  ms = 20_000,
+): Promise<void> {
   const t0 = Date.now();
   while (!(await check())) {
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
@@ -79,13 +104,22 @@ describe('strata ingest --follow', () => {
       const port = server.port;
       await server.close();
       await appendFile(file, lines('c', 200));
-      await until('a retry message', () => /failed: the speed layer at .* could not be reached .*; sending it again in [\d.]+ s \(attempt 2\)/.test(run.out.stderr));
+      await until('a retry message', () =>
+        /failed: the speed layer at .* could not be reached .*; sending it again in [\d.]+ s \(attempt 2\)/.test(
+          run.out.stderr,
+        ),
+      );
       server = await startSpeedServer(config(), { store, port });
-      await until('the lines appended while it was down', async () => (await ids('ticks')).length === 3701);
+      await until(
+        'the lines appended while it was down',
+        async () => (await ids('ticks')).length === 3701,
+      );
 
       run.child.kill('SIGINT');
       expect(await run.exited).toBe(0);
-      expect(run.out.stdout).toMatch(/^followed .*ticks\.ndjson into "ticks": 3,701 records acknowledged in \d+ batches over [\d.]+ s \([\d,]+ records\/s\), [1-9]\d* retr(y|ies); stopped on request\n$/);
+      expect(run.out.stdout).toMatch(
+        /^followed .*ticks\.ndjson into "ticks": 3,701 records acknowledged in \d+ batches over [\d.]+ s \([\d,]+ records\/s\), [1-9]\d* retr(y|ies); stopped on request\n$/,
+      );
       const all = await ids('ticks');
       expect(new Set(all).size).toBe(all.length); // a resent batch is not stored twice
     } finally {
@@ -100,13 +134,23 @@ describe('strata ingest --follow', () => {
       const ok = follow(['-', '--dataset', 'stdin-ticks', '--json'], server.url);
       ok.child.stdin.end(`${lines('s', 1200)}${line('last', 2).trimEnd()}`); // no newline after the last line
       expect(await ok.exited).toBe(0);
-      expect(JSON.parse(ok.out.stdout)).toMatchObject({ dataset: 'stdin-ticks', input: 'stdin', records: 1201, unacknowledged: 0, stoppedBy: 'end' });
+      expect(JSON.parse(ok.out.stdout)).toMatchObject({
+        dataset: 'stdin-ticks',
+        input: 'stdin',
+        records: 1201,
+        unacknowledged: 0,
+        stoppedBy: 'end',
+      });
       expect((await ids('stdin-ticks')).length).toBe(1201);
 
       const bad = follow(['-', '--dataset', 'bad-ticks'], server.url);
-      bad.child.stdin.end(`${lines('x', 10)}\n${JSON.stringify({ id: 'oops', time: '2026-01-05 10:00' })}\n${lines('y', 5)}`);
+      bad.child.stdin.end(
+        `${lines('x', 10)}\n${JSON.stringify({ id: 'oops', time: '2026-01-05 10:00' })}\n${lines('y', 5)}`,
+      );
       expect(await bad.exited).toBe(1);
-      expect(bad.out.stderr).toMatch(/strata: stdin line 12: time field "time" is "2026-01-05 10:00", a date-time without a time zone; .*the batch of lines 1–17 was not stored \(the lines before it were\) \[STRATA_E_RECORD_INVALID\]/);
+      expect(bad.out.stderr).toMatch(
+        /strata: stdin line 12: time field "time" is "2026-01-05 10:00", a date-time without a time zone; .*the batch of lines 1–17 was not stored \(the lines before it were\) \[STRATA_E_RECORD_INVALID\]/,
+      );
     } finally {
       await server.close();
     }

@@ -42,7 +42,9 @@ async function collect(gen: AsyncIterable<InputRecord>): Promise<InputRecord[]> 
   return out;
 }
 
-async function failure(run: () => Promise<unknown>): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
+async function failure(
+  run: () => Promise<unknown>,
+): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
   try {
     await run();
   } catch (err) {
@@ -56,7 +58,9 @@ async function parquetFile(name: string, select: string, rowGroupSize = 1000): P
   const instance = await DuckDBInstance.create(':memory:');
   const conn = await instance.connect();
   try {
-    await conn.run(`COPY (${select}) TO '${file}' (FORMAT parquet, ROW_GROUP_SIZE ${rowGroupSize}, COMPRESSION zstd)`);
+    await conn.run(
+      `COPY (${select}) TO '${file}' (FORMAT parquet, ROW_GROUP_SIZE ${rowGroupSize}, COMPRESSION zstd)`,
+    );
   } finally {
     conn.closeSync();
     instance.closeSync();
@@ -76,21 +80,38 @@ describe('NDJSON reader', () => {
   });
 
   it('a line that is not a JSON object fails naming the file, the line and the JSON problem', async () => {
-    const err = await failure(() => collect(readNdjson(bytes('{"a":1}\n{"a":2,}\n'), { file: 'events.ndjson' })));
+    const err = await failure(() =>
+      collect(readNdjson(bytes('{"a":1}\n{"a":2,}\n'), { file: 'events.ndjson' })),
+    );
     expect(err.code).toBe('STRATA_E_RECORD_INVALID');
     expect(err.message).toMatch(/^events\.ndjson line 2 is not valid JSON \(.+\): \{"a":2,\}$/);
-    const err2 = await failure(() => collect(readNdjson(bytes('{"a":1}\n[1,2]\n'), { file: 'e.ndjson' })));
+    const err2 = await failure(() =>
+      collect(readNdjson(bytes('{"a":1}\n[1,2]\n'), { file: 'e.ndjson' })),
+    );
     expect(err2.message).toContain('e.ndjson line 2 is an array, not a JSON object');
   });
 });
 
 describe('CSV reader', () => {
   it('converts numeric columns (decided on a sample), keeps other columns as text and leaves empty cells out', async () => {
-    const text = 'time,price,zip,id,note\n1767225600000,1.5,02134,12345678901234567890,"a, ""quoted""\nline"\n1767225601000,-2e3,10001,1,\n';
+    const text =
+      'time,price,zip,id,note\n1767225600000,1.5,02134,12345678901234567890,"a, ""quoted""\nline"\n1767225601000,-2e3,10001,1,\n';
     const got = await collect(readCsv(bytes(text, 5), { file: 't.csv' }));
     expect(got).toEqual([
-      { record: { time: 1767225600000, price: 1.5, zip: '02134', id: '12345678901234567890', note: 'a, "quoted"\nline' }, position: { row: 1, line: 3 } },
-      { record: { time: 1767225601000, price: -2000, zip: '10001', id: '1' }, position: { row: 2, line: 4 } },
+      {
+        record: {
+          time: 1767225600000,
+          price: 1.5,
+          zip: '02134',
+          id: '12345678901234567890',
+          note: 'a, "quoted"\nline',
+        },
+        position: { row: 1, line: 3 },
+      },
+      {
+        record: { time: 1767225601000, price: -2000, zip: '10001', id: '1' },
+        position: { row: 2, line: 4 },
+      },
     ]);
   });
 
@@ -103,7 +124,9 @@ describe('CSV reader', () => {
   });
 
   it('a row with the wrong number of fields fails naming the row and line', async () => {
-    const err = await failure(() => collect(readCsv(bytes('a,b\n1,2\n3,4,5\n'), { file: 'bad.csv' })));
+    const err = await failure(() =>
+      collect(readCsv(bytes('a,b\n1,2\n3,4,5\n'), { file: 'bad.csv' })),
+    );
     expect(err.code).toBe('STRATA_E_RECORD_INVALID');
     expect(err.message).toMatch(/^bad\.csv row 2 \(line 3\) is not valid CSV: /);
   });
@@ -119,7 +142,15 @@ describe('Parquet reader', () => {
     const got = await collect(readParquet(file, { file: 'ticks.parquet' }));
     expect(got).toHaveLength(2500);
     expect(got.map((r) => r.position.row)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1));
-    expect(got[1234]!.record).toEqual({ id: 1234, time: '2026-01-01T00:20:34.000Z', sym: 'S2', price: 617, qty: 1234, day: '2026-01-02', nested: { a: 1234, b: [1, 2] } });
+    expect(got[1234]!.record).toEqual({
+      id: 1234,
+      time: '2026-01-01T00:20:34.000Z',
+      sym: 'S2',
+      price: 617,
+      qty: 1234,
+      day: '2026-01-02',
+      nested: { a: 1234, b: [1, 2] },
+    });
   });
 
   it('a file that is not Parquet fails with STRATA_E_INPUT_FORMAT', async () => {
@@ -142,15 +173,25 @@ describe('record validation', () => {
       }
       throw new Error('expected a failure');
     };
-    const missing = err(() => v.timeOf({ record: { ts: '2026-01-01T00:00:00Z', a: 1 }, position: { line: 1 } }));
+    const missing = err(() =>
+      v.timeOf({ record: { ts: '2026-01-01T00:00:00Z', a: 1 }, position: { line: 1 } }),
+    );
     expect(missing.code).toBe('STRATA_E_RECORD_INVALID');
-    expect(missing.message).toMatch(/^e\.ndjson line 1: the time field "time" is missing .* try --time-field ts$/);
-    expect(v.timeOf({ record: { time: 1767225600000 }, position: { line: 2 } })).toBe(1767225600000);
+    expect(missing.message).toMatch(
+      /^e\.ndjson line 1: the time field "time" is missing .* try --time-field ts$/,
+    );
+    expect(v.timeOf({ record: { time: 1767225600000 }, position: { line: 2 } })).toBe(
+      1767225600000,
+    );
     const bad = err(() => v.timeOf({ record: { time: 1767225600 }, position: { line: 3 } }));
-    expect(bad.message).toMatch(/^e\.ndjson line 3: time field "time" is 1767225600, which looks like epoch seconds/);
+    expect(bad.message).toMatch(
+      /^e\.ndjson line 3: time field "time" is 1767225600, which looks like epoch seconds/,
+    );
     expect(bad.details).toEqual({ file: 'e.ndjson', line: 3, field: 'time', value: 1767225600 });
     const later = err(() => v.timeOf({ record: { other: 1 }, position: { line: 4 } }));
-    expect(later.message).toMatch(/^e\.ndjson line 4: time field "time" is missing; every record needs/);
+    expect(later.message).toMatch(
+      /^e\.ndjson line 4: time field "time" is missing; every record needs/,
+    );
   });
 });
 
@@ -162,31 +203,63 @@ describe('ingestFile', () => {
 
   it('ingests CSV and Parquet files into datasets whose records read back exactly', async () => {
     const csv = path.join(dir, 'quotes.csv');
-    await writeFile(csv, `ts,sym,price\n${Array.from({ length: 3000 }, (_, i) => `2026-01-0${1 + (i % 3)}T10:00:00Z,S${i % 5},${i / 4}`).join('\n')}\n`);
-    const s1 = await ingestFile(store, { path: csv, dataset: 'quotes', timeField: 'ts', blockTargetBytes: 4096 });
-    expect(s1).toMatchObject({ records: 3000, format: 'csv', segments: 3, minTime: Date.UTC(2026, 0, 1, 10), maxTime: Date.UTC(2026, 0, 3, 10) });
+    await writeFile(
+      csv,
+      `ts,sym,price\n${Array.from({ length: 3000 }, (_, i) => `2026-01-0${1 + (i % 3)}T10:00:00Z,S${i % 5},${i / 4}`).join('\n')}\n`,
+    );
+    const s1 = await ingestFile(store, {
+      path: csv,
+      dataset: 'quotes',
+      timeField: 'ts',
+      blockTargetBytes: 4096,
+    });
+    expect(s1).toMatchObject({
+      records: 3000,
+      format: 'csv',
+      segments: 3,
+      minTime: Date.UTC(2026, 0, 1, 10),
+      maxTime: Date.UTC(2026, 0, 3, 10),
+    });
     const segments = await listSegments(store, 'quotes', { from: '2026-01-02', to: '2026-01-02' });
     const records: unknown[] = [];
     for await (const r of (await openSegment(store, segments[0]!.key)).records()) records.push(r);
     expect(records).toHaveLength(1000);
     expect(records[0]).toEqual({ ts: '2026-01-02T10:00:00Z', sym: 'S1', price: 0.25 });
 
-    const pq = await parquetFile('t.parquet', `SELECT i AS n, TIMESTAMP '2026-03-01 00:00:00' + i * INTERVAL 1 HOUR AS time FROM range(5000) t(i)`);
+    const pq = await parquetFile(
+      't.parquet',
+      `SELECT i AS n, TIMESTAMP '2026-03-01 00:00:00' + i * INTERVAL 1 HOUR AS time FROM range(5000) t(i)`,
+    );
     const s2 = await ingestFile(store, { path: pq, dataset: 'hourly' });
     expect(s2).toMatchObject({ records: 5000, format: 'parquet', bytesIn: expect.any(Number) });
     expect(s2.bytesIn).toBeGreaterThan(0);
-    expect(await datasetStats(store, 'hourly')).toMatchObject({ records: 5000, minTime: Date.UTC(2026, 2, 1), maxTime: Date.UTC(2026, 2, 1) + 4999 * 3_600_000 });
+    expect(await datasetStats(store, 'hourly')).toMatchObject({
+      records: 5000,
+      minTime: Date.UTC(2026, 2, 1),
+      maxTime: Date.UTC(2026, 2, 1) + 4999 * 3_600_000,
+    });
   });
 
   it('a malformed record aborts the whole file: the dataset and tmp/ are unchanged', async () => {
     const file = path.join(dir, 'more.ndjson');
-    const lines = Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ time: Date.UTC(2026, 0, 1) + i * 1000, i }));
+    const lines = Array.from({ length: 20_000 }, (_, i) =>
+      JSON.stringify({ time: Date.UTC(2026, 0, 1) + i * 1000, i }),
+    );
     lines[15_000] = JSON.stringify({ time: '2026-01-01T10:00:00', i: 15_000 });
     await writeFile(file, `${lines.join('\n')}\n`);
     const before = await listSegments(store, 'quotes');
-    const err = await failure(() => ingestFile(store, { path: file, dataset: 'quotes', blockTargetBytes: 4096, segmentTargetBytes: 32 * 1024 }));
+    const err = await failure(() =>
+      ingestFile(store, {
+        path: file,
+        dataset: 'quotes',
+        blockTargetBytes: 4096,
+        segmentTargetBytes: 32 * 1024,
+      }),
+    );
     expect(isStrataError(err, 'STRATA_E_RECORD_INVALID')).toBe(true);
-    expect(err.message).toContain(`${file} line 15001: time field "time" is "2026-01-01T10:00:00", a date-time without a time zone`);
+    expect(err.message).toContain(
+      `${file} line 15001: time field "time" is "2026-01-01T10:00:00", a date-time without a time zone`,
+    );
     expect(await listSegments(store, 'quotes')).toEqual(before);
     const tmp: string[] = [];
     for await (const o of store.list('tmp/')) tmp.push(o.key);
@@ -195,7 +268,11 @@ describe('ingestFile', () => {
 
   it('reads stdin when the path is -, and refuses Parquet from stdin', async () => {
     const stdin = bytes('{"time":"2026-05-01"}\n{"time":"2026-05-02"}\n', 5);
-    expect(await ingestFile(store, { path: '-', dataset: 'piped', stdin })).toMatchObject({ records: 2, input: 'stdin', segments: 2 });
+    expect(await ingestFile(store, { path: '-', dataset: 'piped', stdin })).toMatchObject({
+      records: 2,
+      input: 'stdin',
+      segments: 2,
+    });
     const err = await failure(() => openInput({ path: '-', format: 'parquet' }));
     expect(err.code).toBe('STRATA_E_USAGE');
   });

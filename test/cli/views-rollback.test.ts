@@ -19,7 +19,9 @@ import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { publishView } from './fixtures/publish-view.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../../cli/bin.mjs');
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')));
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')),
+);
 let cwd: string;
 let store: ObjectStore;
 let redis: TestRedis;
@@ -36,11 +38,34 @@ beforeAll(async () => {
   cwd = await mkdtemp(path.join(os.tmpdir(), 'strata-cli-rollback-'));
   redis = await startTestRedis();
   const storeUrl = `file://${path.join(cwd, 'data')}`;
-  await writeClusterFile(path.join(cwd, '.strata'), { redisUrl: redis.url, redisPrefix: 'rb', token: 't', coordinatorUrl: 'http://127.0.0.1:9', store: storeUrl, pids: {} });
+  await writeClusterFile(path.join(cwd, '.strata'), {
+    redisUrl: redis.url,
+    redisPrefix: 'rb',
+    token: 't',
+    coordinatorUrl: 'http://127.0.0.1:9',
+    store: storeUrl,
+    pids: {},
+  });
   store = await openStore(storeUrl);
   // The classic mistake: version 2 counts every pageview twice.
-  await publishView(store, 'pageviews', [[['/a', 'h1'], 3], [['/b', 'h1'], 5]], { partitions: 2, version: 'v0000000000001-good' });
-  await publishView(store, 'pageviews', [[['/a', 'h1'], 6], [['/b', 'h1'], 10]], { partitions: 2, version: 'v0000000000002-double' });
+  await publishView(
+    store,
+    'pageviews',
+    [
+      [['/a', 'h1'], 3],
+      [['/b', 'h1'], 5],
+    ],
+    { partitions: 2, version: 'v0000000000001-good' },
+  );
+  await publishView(
+    store,
+    'pageviews',
+    [
+      [['/a', 'h1'], 6],
+      [['/b', 'h1'], 10],
+    ],
+    { partitions: 2, version: 'v0000000000002-double' },
+  );
 });
 afterAll(async () => {
   await store?.close();
@@ -52,7 +77,11 @@ describe('strata views rollback', () => {
   it('lists the history newest first with the current version marked', async () => {
     const run = await strata(['views', 'history', 'pageviews', '--json']);
     expect(run.code).toBe(0);
-    const history = JSON.parse(run.stdout) as Array<{ version: string; current: boolean; records: number }>;
+    const history = JSON.parse(run.stdout) as Array<{
+      version: string;
+      current: boolean;
+      records: number;
+    }>;
     expect(history.map((h) => [h.version, h.current, h.records])).toEqual([
       ['v0000000000002-double', true, 2],
       ['v0000000000001-good', false, 2],
@@ -68,13 +97,20 @@ describe('strata views rollback', () => {
       const run = await strata(['views', 'rollback', 'pageviews']);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
-      expect(run.stdout).toBe('pageviews: current version v0000000000002-double → v0000000000001-good (announced to view servers)\n');
+      expect(run.stdout).toBe(
+        'pageviews: current version v0000000000002-double → v0000000000001-good (announced to view servers)\n',
+      );
       expect(await readCurrentVersion(store, 'pageviews')).toBe('v0000000000001-good');
       const reader = await ViewReader.open(store, 'pageviews');
       expect(await reader.get(['/a', 'h1'])).toBe(3);
       await reader.close();
-      expect(await listVersions(store, 'pageviews')).toEqual(['v0000000000001-good', 'v0000000000002-double']);
-      await expect.poll(() => heard).toEqual([JSON.stringify({ view: 'pageviews', version: 'v0000000000001-good' })]);
+      expect(await listVersions(store, 'pageviews')).toEqual([
+        'v0000000000001-good',
+        'v0000000000002-double',
+      ]);
+      await expect
+        .poll(() => heard)
+        .toEqual([JSON.stringify({ view: 'pageviews', version: 'v0000000000001-good' })]);
     } finally {
       sub.disconnect();
     }
@@ -84,8 +120,12 @@ describe('strata views rollback', () => {
     const before = await readCurrentVersion(store, 'pageviews');
     const bad = await strata(['views', 'rollback', 'pageviews', 'v0000000000009-nope']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('view "pageviews" has no committed version v0000000000009-nope; its versions are v0000000000001-good, v0000000000002-double (after each publish');
-    expect(bad.stderr).toContain('STRATA_VIEW_VERSIONS_KEPT; an older one comes back by running its job again) [STRATA_E_VIEW_NOT_FOUND]');
+    expect(bad.stderr).toContain(
+      'view "pageviews" has no committed version v0000000000009-nope; its versions are v0000000000001-good, v0000000000002-double (after each publish',
+    );
+    expect(bad.stderr).toContain(
+      'STRATA_VIEW_VERSIONS_KEPT; an older one comes back by running its job again) [STRATA_E_VIEW_NOT_FOUND]',
+    );
     const unknown = await strata(['views', 'rollback', 'nosuch']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('STRATA_E_VIEW_NOT_FOUND');
@@ -97,14 +137,22 @@ describe('strata views rollback', () => {
 
   it('a version retention deleted cannot be rolled back to: the error names the versions left, which history lists and rollback reaches', async () => {
     const v = (i: number) => `v000000000001${i}-c${i}`;
-    for (let i = 1; i <= 5; i++) await publishView(store, 'clicks', [[['/c', i], i]], { partitions: 1, version: v(i) });
+    for (let i = 1; i <= 5; i++)
+      await publishView(store, 'clicks', [[['/c', i], i]], { partitions: 1, version: v(i) });
     expect((await pruneViewVersions(store, 'clicks', { keep: 2 })).deleted).toEqual([v(1), v(2)]);
     const gone = await strata(['views', 'rollback', 'clicks', v(1)]);
     expect(gone.code).toBe(1);
-    expect(gone.stderr).toContain(`view "clicks" has no committed version ${v(1)}; its versions are ${v(3)}, ${v(4)}, ${v(5)} (after each publish only the newest few older versions are kept, STRATA_VIEW_VERSIONS_KEPT`);
+    expect(gone.stderr).toContain(
+      `view "clicks" has no committed version ${v(1)}; its versions are ${v(3)}, ${v(4)}, ${v(5)} (after each publish only the newest few older versions are kept, STRATA_VIEW_VERSIONS_KEPT`,
+    );
     const history = await strata(['views', 'history', 'clicks', '--json']);
     expect(history.code).toBe(0);
-    expect((JSON.parse(history.stdout) as Array<{ version: string; current: boolean }>).map((h) => [h.version, h.current])).toEqual([
+    expect(
+      (JSON.parse(history.stdout) as Array<{ version: string; current: boolean }>).map((h) => [
+        h.version,
+        h.current,
+      ]),
+    ).toEqual([
       [v(5), true],
       [v(4), false],
       [v(3), false],

@@ -31,21 +31,67 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const spec: JobSpec = { name: 'v', view: 'v', input: { dataset: 'd' }, partitions: 2, reduce: 'reduce', combine: false, params: {}, codeHash: 'c'.repeat(64) };
+const spec: JobSpec = {
+  name: 'v',
+  view: 'v',
+  input: { dataset: 'd' },
+  partitions: 2,
+  reduce: 'reduce',
+  combine: false,
+  params: {},
+  codeHash: 'c'.repeat(64),
+};
 
 function job(id: string, version: string, submitted = 1): JobRecord {
-  return { id, state: 'committing', spec, input: { segments: [{ key: 'master/d/dt=2026-01-01/a.seg', size: 10, records: 3 }], minTime: 1, maxTime: 2 }, inputBytes: 10, inputRecords: 3, maps: 1, reduces: 2, submitted, started: 2, mapsDone: 3, updated: 3, version };
+  return {
+    id,
+    state: 'committing',
+    spec,
+    input: {
+      segments: [{ key: 'master/d/dt=2026-01-01/a.seg', size: 10, records: 3 }],
+      minTime: 1,
+      maxTime: 2,
+    },
+    inputBytes: 10,
+    inputRecords: 3,
+    maps: 1,
+    reduces: 2,
+    submitted,
+    started: 2,
+    mapsDone: 3,
+    updated: 3,
+    version,
+  };
 }
 
 async function reduceTasks(jobId: string): Promise<TaskRecord[]> {
-  const tasks: TaskRecord[] = [{ taskId: 'm-0', kind: 'map', state: 'succeeded', attempt: 1, failures: 0, counters: { ...emptyCounters(), recordsIn: 3 } }];
+  const tasks: TaskRecord[] = [
+    {
+      taskId: 'm-0',
+      kind: 'map',
+      state: 'succeeded',
+      attempt: 1,
+      failures: 0,
+      counters: { ...emptyCounters(), recordsIn: 3 },
+    },
+  ];
   for (const p of [0, 1]) {
     // Attempt 1 of r-1 failed half-way and left a file behind; attempt 2 won.
     const attempt = p === 1 ? 2 : 1;
     if (p === 1) await store.put(reduceOutputKey(jobId, 'r-1', 1), encodeViewFile([['stale', 1]]));
     const outputKey = reduceOutputKey(jobId, `r-${p}`, attempt);
     await store.put(outputKey, encodeViewFile([[`k${p}`, p]]));
-    tasks.push({ taskId: `r-${p}`, kind: 'reduce', state: 'succeeded', attempt, failures: 0, partition: p, outputKey, worker: 'w1', counters: { ...emptyCounters(), recordsOut: 1 } });
+    tasks.push({
+      taskId: `r-${p}`,
+      kind: 'reduce',
+      state: 'succeeded',
+      attempt,
+      failures: 0,
+      partition: p,
+      outputKey,
+      worker: 'w1',
+      counters: { ...emptyCounters(), recordsOut: 1 },
+    });
   }
   return tasks;
 }
@@ -53,18 +99,40 @@ async function reduceTasks(jobId: string): Promise<TaskRecord[]> {
 describe('commitJob', () => {
   it('publishes the winning attempts, a manifest and _CURRENT, announces once per call, cleans tmp/, and a second run changes nothing', async () => {
     const announced: Array<[string, string]> = [];
-    const deps = { store, prefix: 'p', publish: async (c: string, m: string) => announced.push([c, m]), now: () => 42 };
+    const deps = {
+      store,
+      prefix: 'p',
+      publish: async (c: string, m: string) => announced.push([c, m]),
+      now: () => 42,
+    };
     const tasks = await reduceTasks('j1');
     const version = 'v0000000000042-j1';
     const manifest = await commitJob(deps, job('j1', version), tasks);
     expect(await readCurrentVersion(store, 'v')).toBe(version);
-    expect(await keysUnder(store, `views/v/${version}/`)).toEqual([`views/v/${version}/_MANIFEST.json`, `views/v/${version}/part-0.sv`, `views/v/${version}/part-1.sv`]);
-    const reader = await ViewFileReader.open(await storeSource(store, `views/v/${version}/part-1.sv`));
+    expect(await keysUnder(store, `views/v/${version}/`)).toEqual([
+      `views/v/${version}/_MANIFEST.json`,
+      `views/v/${version}/part-0.sv`,
+      `views/v/${version}/part-1.sv`,
+    ]);
+    const reader = await ViewFileReader.open(
+      await storeSource(store, `views/v/${version}/part-1.sv`),
+    );
     expect(await reader.get('k1')).toBe(1);
     expect(await reader.get('stale')).toBeUndefined();
     await reader.close();
-    expect(manifest).toMatchObject({ view: 'v', version, jobId: 'j1', records: 2, inputSegments: [{ records: 3 }], times: { submitted: 1, started: 2, mapsDone: 3, finished: 42 } });
-    expect(manifest.tasks.map((t) => [t.taskId, t.attempts])).toEqual([['m-0', 1], ['r-0', 1], ['r-1', 2]]);
+    expect(manifest).toMatchObject({
+      view: 'v',
+      version,
+      jobId: 'j1',
+      records: 2,
+      inputSegments: [{ records: 3 }],
+      times: { submitted: 1, started: 2, mapsDone: 3, finished: 42 },
+    });
+    expect(manifest.tasks.map((t) => [t.taskId, t.attempts])).toEqual([
+      ['m-0', 1],
+      ['r-0', 1],
+      ['r-1', 2],
+    ]);
     expect(manifest.counters).toMatchObject({ recordsIn: 3, recordsOut: 2 });
     expect(await readManifest(store, 'v', version)).toEqual(manifest);
     expect(announced).toEqual([['p:views', JSON.stringify({ view: 'v', version })]]);
@@ -78,7 +146,11 @@ describe('commitJob', () => {
   it('a failure before _CURRENT moves leaves the published version as it was', async () => {
     const tasks = await reduceTasks('j2');
     await store.delete(tasks[2]!.outputKey!); // r-1's winning file is gone
-    const err = await commitJob({ store, prefix: 'p', publish: async () => 0 }, job('j2', 'v0000000000050-j2'), tasks).catch((e: unknown) => e);
+    const err = await commitJob(
+      { store, prefix: 'p', publish: async () => 0 },
+      job('j2', 'v0000000000050-j2'),
+      tasks,
+    ).catch((e: unknown) => e);
     expect(isStrataError(err)).toBe(true);
     expect(await readCurrentVersion(store, 'v')).toBe('v0000000000042-j1');
     expect(await listVersions(store, 'v')).toEqual(['v0000000000042-j1']);
@@ -86,11 +158,17 @@ describe('commitJob', () => {
   // Runs last: it moves the view 'v' that the tests above check.
   it('a job submitted earlier that finishes later is committed but does not take _CURRENT back to older data', async () => {
     const announced: string[] = [];
-    const deps = { store, prefix: 'p', publish: async (_c: string, m: string) => announced.push(m), now: () => 50 };
+    const deps = {
+      store,
+      prefix: 'p',
+      publish: async (_c: string, m: string) => announced.push(m),
+      now: () => 50,
+    };
     const later = job('j4', 'v0000000000100-j4', 20);
     await commitJob(deps, later, await reduceTasks('j4'));
     expect(await readCurrentVersion(store, 'v')).toBe('v0000000000100-j4');
-    // j5 was submitted before j4 (submitted 10 < 20) but commits after it with a newer version name.
+    // j5 was submitted before j4 (submitted 10 < 20) but commits after it with a newer version
+    // name.
     await commitJob(deps, job('j5', 'v0000000000200-j5', 10), await reduceTasks('j5'));
     expect(await readCurrentVersion(store, 'v')).toBe('v0000000000100-j4');
     expect(await listVersions(store, 'v')).toContain('v0000000000200-j5');
@@ -102,11 +180,19 @@ describe('commitJob', () => {
   it('each publish deletes the versions older than the current one beyond the three kept by default', async () => {
     const deps = { store, prefix: 'p', publish: async () => 0, now: () => 60 };
     for (const [i, id] of ['j6', 'j7', 'j8', 'j9'].entries()) {
-      await commitJob(deps, job(id, `v0000000000${300 + 100 * i}-${id}`, 30 + i), await reduceTasks(id));
+      await commitJob(
+        deps,
+        job(id, `v0000000000${300 + 100 * i}-${id}`, 30 + i),
+        await reduceTasks(id),
+      );
     }
     expect(await readCurrentVersion(store, 'v')).toBe('v0000000000600-j9');
-    expect(await listVersions(store, 'v')).toEqual(['v0000000000300-j6', 'v0000000000400-j7', 'v0000000000500-j8', 'v0000000000600-j9']);
+    expect(await listVersions(store, 'v')).toEqual([
+      'v0000000000300-j6',
+      'v0000000000400-j7',
+      'v0000000000500-j8',
+      'v0000000000600-j9',
+    ]);
     expect(await keysUnder(store, 'views/v/v0000000000042-j1/')).toEqual([]);
   });
-
 });

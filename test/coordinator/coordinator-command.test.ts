@@ -26,8 +26,14 @@ afterAll(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-function run(args: string[], env: Record<string, string>): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), STRATA_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(
+  args: string[],
+  env: Record<string, string>,
+): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), STRATA_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -40,7 +46,14 @@ describe('cluster.json', () => {
   it('round-trips, is private to its owner, is absent as undefined and malformed as STRATA_E_CONFIG', async () => {
     const dir = path.join(home, 'cf');
     expect(await readClusterFile(dir)).toBeUndefined();
-    const info = { redisUrl: 'redis://127.0.0.1:1', redisPrefix: 'p', token: 't', coordinatorUrl: 'http://127.0.0.1:2', store: 'file:///s', pids: { redis: 12 } };
+    const info = {
+      redisUrl: 'redis://127.0.0.1:1',
+      redisPrefix: 'p',
+      token: 't',
+      coordinatorUrl: 'http://127.0.0.1:2',
+      store: 'file:///s',
+      pids: { redis: 12 },
+    };
     await writeClusterFile(dir, info);
     expect(await readClusterFile(dir)).toEqual(info);
     expect((await stat(clusterFilePath(dir))).mode & 0o777).toBe(0o600);
@@ -54,14 +67,23 @@ describe('cluster.json', () => {
 describe('strata coordinator', () => {
   it('takes Redis, token and store from cluster.json, prints its URL, serves, and stops cleanly on SIGTERM', async () => {
     const prefix = randomPrefix();
-    await writeClusterFile(home, { redisUrl: redis.url, redisPrefix: prefix, token: 'from-cluster', coordinatorUrl: '', store: `file://${path.join(home, 'store')}`, pids: {} });
+    await writeClusterFile(home, {
+      redisUrl: redis.url,
+      redisPrefix: prefix,
+      token: 'from-cluster',
+      coordinatorUrl: '',
+      store: `file://${path.join(home, 'store')}`,
+      pids: {},
+    });
     const p = run(['coordinator', '--port', '0'], { STRATA_HOME: home });
     try {
       await expect.poll(() => p.out(), { timeout: 20_000, interval: 50 }).toMatch(/\n$/);
       expect(p.out(), p.err()).toMatch(/^coordinator listening on http:\/\/127\.0\.0\.1:\d+\n$/);
       const url = p.out().trim().split(' ').at(-1)!;
       expect((await api(url, 'GET', '/healthz', undefined, null)).status).toBe(200);
-      expect((await api(url, 'GET', '/v1/jobs', undefined, 'from-cluster')).json).toEqual({ jobs: [] });
+      expect((await api(url, 'GET', '/v1/jobs', undefined, 'from-cluster')).json).toEqual({
+        jobs: [],
+      });
       expect((await api(url, 'GET', '/v1/jobs', undefined, 'other')).status).toBe(401);
       p.child.kill('SIGTERM');
       expect(await p.exited).toBe(0);
@@ -71,7 +93,10 @@ describe('strata coordinator', () => {
   });
 
   it('an unreachable Redis is STRATA_E_REDIS_UNAVAILABLE and a non-zero exit', async () => {
-    const p = run(['coordinator', '--redis', 'redis://127.0.0.1:1', '--token', 't', '--port', '0'], { STRATA_HOME: path.join(home, 'none') });
+    const p = run(
+      ['coordinator', '--redis', 'redis://127.0.0.1:1', '--token', 't', '--port', '0'],
+      { STRATA_HOME: path.join(home, 'none') },
+    );
     expect(await p.exited).toBe(1);
     expect(p.err()).toContain('STRATA_E_REDIS_UNAVAILABLE');
     expect(p.err()).toContain('redis://127.0.0.1:1');

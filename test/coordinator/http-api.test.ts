@@ -30,7 +30,12 @@ let codeHash: string;
 beforeAll(async () => {
   redis = await startTestRedis();
   dir = await mkdtemp(path.join(os.tmpdir(), 'strata-api-'));
-  config = testConfig({ redisUrl: redis.url, storeDir: path.join(dir, 'store'), home: dir, overrides: { splitTargetBytes: 32 * 1024 } });
+  config = testConfig({
+    redisUrl: redis.url,
+    storeDir: path.join(dir, 'store'),
+    home: dir,
+    overrides: { splitTargetBytes: 32 * 1024 },
+  });
   store = await openStore(config.store);
   await writeDataset(store, 'pv', { days: 2, perDay: 300 });
   codeHash = await putBundle(store);
@@ -55,8 +60,14 @@ async function queued(): Promise<number> {
 describe('coordinator HTTP API', () => {
   it('binds to loopback on a free port and answers /healthz, /readyz and /metrics without a token', async () => {
     expect(coordinator.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(await api(coordinator.url, 'GET', '/healthz', undefined, null)).toEqual({ status: 200, json: { ok: true } });
-    expect(await api(coordinator.url, 'GET', '/readyz', undefined, null)).toEqual({ status: 200, json: { ok: true } });
+    expect(await api(coordinator.url, 'GET', '/healthz', undefined, null)).toEqual({
+      status: 200,
+      json: { ok: true },
+    });
+    expect(await api(coordinator.url, 'GET', '/readyz', undefined, null)).toEqual({
+      status: 200,
+      json: { ok: true },
+    });
     const metrics = await fetch(`${coordinator.url}/metrics`);
     expect(metrics.status).toBe(200);
     const text = await metrics.text();
@@ -65,8 +76,19 @@ describe('coordinator HTTP API', () => {
   });
 
   it('a missing or wrong token is 401 STRATA_E_AUTH on every /v1 route', async () => {
-    for (const [method, route] of [['GET', '/v1/jobs'], ['POST', '/v1/jobs'], ['GET', '/v1/jobs/jx'], ['POST', '/v1/jobs/jx/cancel']] as const) {
-      const none = await api(coordinator.url, method, route, method === 'POST' ? { spec: specFor(codeHash) } : undefined, null);
+    for (const [method, route] of [
+      ['GET', '/v1/jobs'],
+      ['POST', '/v1/jobs'],
+      ['GET', '/v1/jobs/jx'],
+      ['POST', '/v1/jobs/jx/cancel'],
+    ] as const) {
+      const none = await api(
+        coordinator.url,
+        method,
+        route,
+        method === 'POST' ? { spec: specFor(codeHash) } : undefined,
+        null,
+      );
       expect(none.status).toBe(401);
       expect(none.json.error).toMatchObject({ code: 'STRATA_E_AUTH', retryable: false });
       expect(none.json.error.message).toContain('Authorization: Bearer');
@@ -79,11 +101,31 @@ describe('coordinator HTTP API', () => {
 
   it('rejected submissions are 400 with a clear error and leave no job and no task', async () => {
     const cases: Array<[unknown, string, string]> = [
-      [{ spec: specFor(codeHash, { input: { dataset: 'nosuch' } }) }, 'STRATA_E_DATASET_NOT_FOUND', 'nosuch'],
-      [{ spec: specFor(codeHash, { input: { dataset: 'pv', from: '2025-01-01', to: '2025-01-31' } }) }, 'STRATA_E_DATE_RANGE', '2026-01-01 to 2026-01-02'],
-      [{ spec: specFor(codeHash, { input: { dataset: 'pv', from: '2026-13-01' } }) }, 'STRATA_E_DATE_RANGE', '2026-13-01'],
+      [
+        { spec: specFor(codeHash, { input: { dataset: 'nosuch' } }) },
+        'STRATA_E_DATASET_NOT_FOUND',
+        'nosuch',
+      ],
+      [
+        {
+          spec: specFor(codeHash, {
+            input: { dataset: 'pv', from: '2025-01-01', to: '2025-01-31' },
+          }),
+        },
+        'STRATA_E_DATE_RANGE',
+        '2026-01-01 to 2026-01-02',
+      ],
+      [
+        { spec: specFor(codeHash, { input: { dataset: 'pv', from: '2026-13-01' } }) },
+        'STRATA_E_DATE_RANGE',
+        '2026-13-01',
+      ],
       [{ spec: specFor('0'.repeat(64)) }, 'STRATA_E_BUNDLE', `code/${'0'.repeat(64)}.mjs`],
-      [{ spec: { ...specFor(codeHash), partitions: 0, codeHash: 'xyz' } }, 'STRATA_E_JOB_DEFINITION', 'codeHash'],
+      [
+        { spec: { ...specFor(codeHash), partitions: 0, codeHash: 'xyz' } },
+        'STRATA_E_JOB_DEFINITION',
+        'codeHash',
+      ],
       [{ nospec: true }, 'STRATA_E_USAGE', '{ "spec": JobSpec }'],
       ['{not json', 'STRATA_E_USAGE', 'not JSON'],
     ];
@@ -99,7 +141,10 @@ describe('coordinator HTTP API', () => {
   });
 
   it('a body over the limit is refused with 413', async () => {
-    const res = await api(coordinator.url, 'POST', '/v1/jobs', { spec: specFor(codeHash), pad: 'x'.repeat(2 * 1024 * 1024) });
+    const res = await api(coordinator.url, 'POST', '/v1/jobs', {
+      spec: specFor(codeHash),
+      pad: 'x'.repeat(2 * 1024 * 1024),
+    });
     expect(res.status).toBe(413);
     expect(res.json.error.code).toBe('STRATA_E_USAGE');
   });
@@ -117,23 +162,43 @@ describe('coordinator HTTP API', () => {
     const submitted = await api(coordinator.url, 'POST', '/v1/jobs', { spec: specFor(codeHash) });
     expect(submitted.status).toBe(201);
     const job = submitted.json;
-    expect(job).toMatchObject({ state: 'mapping', spec: specFor(codeHash), inputRecords: 600, counters: { recordsIn: 0 } });
+    expect(job).toMatchObject({
+      state: 'mapping',
+      spec: specFor(codeHash),
+      inputRecords: 600,
+      counters: { recordsIn: 0 },
+    });
     expect(job.phases.map.total).toBeGreaterThanOrEqual(2);
-    expect(job.phases.reduce).toMatchObject({ total: 2, done: 0, running: 0, failed: 0, counters: { recordsIn: 0 } });
+    expect(job.phases.reduce).toMatchObject({
+      total: 2,
+      done: 0,
+      running: 0,
+      failed: 0,
+      counters: { recordsIn: 0 },
+    });
     expect(job.inputBytes).toBeGreaterThan(0);
     expect(job.started).toBeGreaterThanOrEqual(job.submitted);
     expect(await queue.getWaitingCount()).toBe(job.phases.map.total);
 
     const got = await api(coordinator.url, 'GET', `/v1/jobs/${job.id}?tasks=1`);
     expect(got.status).toBe(200);
-    expect(got.json.tasks.map((t: { taskId: string; state: string; attempt: number }) => `${t.taskId}:${t.state}:${t.attempt}`)).toEqual([
+    expect(
+      got.json.tasks.map(
+        (t: { taskId: string; state: string; attempt: number }) =>
+          `${t.taskId}:${t.state}:${t.attempt}`,
+      ),
+    ).toEqual([
       ...Array.from({ length: job.phases.map.total }, (_, i) => `m-${i}:queued:1`),
       'r-0:pending:1',
       'r-1:pending:1',
     ]);
     expect((await api(coordinator.url, 'GET', `/v1/jobs/${job.id}`)).json.tasks).toBeUndefined();
 
-    const second = (await api(coordinator.url, 'POST', '/v1/jobs', { spec: specFor(codeHash, { name: 'second', view: 'second' }) })).json;
+    const second = (
+      await api(coordinator.url, 'POST', '/v1/jobs', {
+        spec: specFor(codeHash, { name: 'second', view: 'second' }),
+      })
+    ).json;
     const list = await api(coordinator.url, 'GET', '/v1/jobs');
     expect(list.json.jobs.map((j: { id: string }) => j.id)).toEqual([second.id, job.id]);
     expect((await api(coordinator.url, 'GET', '/v1/jobs?limit=1')).json.jobs).toHaveLength(1);
@@ -141,9 +206,17 @@ describe('coordinator HTTP API', () => {
 
     const cancelled = await api(coordinator.url, 'POST', `/v1/jobs/${job.id}/cancel`);
     expect(cancelled.status).toBe(200);
-    expect(cancelled.json).toMatchObject({ id: job.id, state: 'cancelled', error: { code: 'STRATA_E_JOB_CANCELLED' } });
+    expect(cancelled.json).toMatchObject({
+      id: job.id,
+      state: 'cancelled',
+      error: { code: 'STRATA_E_JOB_CANCELLED' },
+    });
     expect(cancelled.json.finished).toBeGreaterThan(0);
-    expect((await api(coordinator.url, 'GET', `/v1/jobs/${job.id}?tasks=1`)).json.tasks.every((t: { state: string }) => t.state === 'cancelled')).toBe(true);
+    expect(
+      (await api(coordinator.url, 'GET', `/v1/jobs/${job.id}?tasks=1`)).json.tasks.every(
+        (t: { state: string }) => t.state === 'cancelled',
+      ),
+    ).toBe(true);
     expect(await queue.getWaitingCount()).toBe(second.phases.map.total); // only the second job's maps are left
     const again = await api(coordinator.url, 'POST', `/v1/jobs/${job.id}/cancel`);
     expect(again).toMatchObject({ status: 200, json: { state: 'cancelled' } });
@@ -155,7 +228,9 @@ describe('coordinator HTTP API', () => {
   it('startCoordinator refuses to run without a token, and an unreachable Redis is STRATA_E_REDIS_UNAVAILABLE', async () => {
     const noToken = await startCoordinator({ ...config, token: '' }).catch((e: unknown) => e);
     expect(isStrataError(noToken, 'STRATA_E_CONFIG')).toBe(true);
-    const down = await startCoordinator({ ...config, redisUrl: 'redis://127.0.0.1:1' }).catch((e: unknown) => e);
+    const down = await startCoordinator({ ...config, redisUrl: 'redis://127.0.0.1:1' }).catch(
+      (e: unknown) => e,
+    );
     expect(isStrataError(down, 'STRATA_E_REDIS_UNAVAILABLE')).toBe(true);
   });
 });

@@ -20,7 +20,18 @@ import { ViewFileReader } from '../../core/viewfile/view-file-reader.ts';
 import { readCurrentVersion, readManifest } from '../../core/views/view-layout.ts';
 import { startCoordinator, type RunningCoordinator } from '../../coordinator/start-coordinator.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
-import { api, failWith, keysUnder, putBundle, specFor, startFakeWorker, testConfig, waitForJob, writeDataset, type FakeWorker } from './coordinator-fixture.ts';
+import {
+  api,
+  failWith,
+  keysUnder,
+  putBundle,
+  specFor,
+  startFakeWorker,
+  testConfig,
+  waitForJob,
+  writeDataset,
+  type FakeWorker,
+} from './coordinator-fixture.ts';
 
 let redis: TestRedis;
 let dir: string;
@@ -45,15 +56,30 @@ afterAll(async () => {
 });
 
 /** A coordinator on its own prefix; each test publishes its own view. */
-async function cluster(overrides: Record<string, string | number> = {}): Promise<{ config: StrataConfig; coordinator: RunningCoordinator }> {
-  const config = testConfig({ redisUrl: redis.url, storeDir: path.join(dir, 'store'), home: dir, overrides: { splitTargetBytes: 16 * 1024, ...overrides } });
+async function cluster(
+  overrides: Record<string, string | number> = {},
+): Promise<{ config: StrataConfig; coordinator: RunningCoordinator }> {
+  const config = testConfig({
+    redisUrl: redis.url,
+    storeDir: path.join(dir, 'store'),
+    home: dir,
+    overrides: { splitTargetBytes: 16 * 1024, ...overrides },
+  });
   const coordinator = await startCoordinator(config, { pollMs: 200 });
   cleanups.push(() => coordinator.stop());
   return { config, coordinator };
 }
 
-async function worker(config: StrataConfig, opts: Omit<Parameters<typeof startFakeWorker>[0], 'redisUrl' | 'prefix' | 'store'> = {}): Promise<FakeWorker> {
-  const w = await startFakeWorker({ redisUrl: redis.url, prefix: config.redisPrefix, store, ...opts });
+async function worker(
+  config: StrataConfig,
+  opts: Omit<Parameters<typeof startFakeWorker>[0], 'redisUrl' | 'prefix' | 'store'> = {},
+): Promise<FakeWorker> {
+  const w = await startFakeWorker({
+    redisUrl: redis.url,
+    prefix: config.redisPrefix,
+    store,
+    ...opts,
+  });
   cleanups.push(() => w.close());
   return w;
 }
@@ -94,7 +120,10 @@ describe('scheduler', () => {
     const done = await waitForJob(coordinator.url, id, ['succeeded', 'failed']);
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
     expect(done.version).toMatch(/^v\d{13}-/);
-    expect(done.phases).toMatchObject({ map: { total: maps, done: maps, running: 0, failed: 0 }, reduce: { total: 2, done: 2, running: 0, failed: 0 } });
+    expect(done.phases).toMatchObject({
+      map: { total: maps, done: maps, running: 0, failed: 0 },
+      reduce: { total: 2, done: 2, running: 0, failed: 0 },
+    });
     expect(done.phases.map.counters.recordsIn).toBe(600);
     expect(done.phases.reduce.counters.recordsOut).toBe(2);
     expect(done.counters.recordsIn).toBe(600 + 2 * maps); // maps read 600 records; each reduce counted its map outputs
@@ -102,18 +131,33 @@ describe('scheduler', () => {
     // Reduces ran only after every map, each with every map's location.
     const reduces = w.seen.filter((t): t is ReduceTask => t.kind === 'reduce');
     expect(w.seen.findIndex((t) => t.kind === 'reduce')).toBe(maps);
-    for (const r of reduces) expect(r.mapOutputs.map((o) => o.mapOutputId)).toEqual(Array.from({ length: maps }, (_, i) => `${id}/m-${i}-a1`));
+    for (const r of reduces)
+      expect(r.mapOutputs.map((o) => o.mapOutputId)).toEqual(
+        Array.from({ length: maps }, (_, i) => `${id}/m-${i}-a1`),
+      );
 
     expect(await readCurrentVersion(store, 'happy')).toBe(done.version);
     const manifest = await readManifest(store, 'happy', done.version);
-    expect(manifest).toMatchObject({ view: 'happy', version: done.version, jobId: id, partitions: 2, job: { codeHash }, records: 2 });
+    expect(manifest).toMatchObject({
+      view: 'happy',
+      version: done.version,
+      jobId: id,
+      partitions: 2,
+      job: { codeHash },
+      records: 2,
+    });
     expect(manifest.inputSegments).toHaveLength(2);
     expect(manifest.inputSegments.reduce((n, s) => n + s.records, 0)).toBe(600);
     expect(manifest.tasks).toHaveLength(maps + 2);
     expect(manifest.tasks.every((t) => t.attempts === 1 && t.worker === 'w1')).toBe(true);
     expect(manifest.times.finished).toBeGreaterThanOrEqual(manifest.times.mapsDone);
-    expect(manifest.parts.map((p) => p.key)).toEqual([`views/happy/${done.version}/part-0.sv`, `views/happy/${done.version}/part-1.sv`]);
-    expect(await readPart(manifest.parts[1]!.key)).toEqual([[['p1'], { fetched: reduces[0]!.mapOutputs.map((o) => o.mapOutputId) }]]);
+    expect(manifest.parts.map((p) => p.key)).toEqual([
+      `views/happy/${done.version}/part-0.sv`,
+      `views/happy/${done.version}/part-1.sv`,
+    ]);
+    expect(await readPart(manifest.parts[1]!.key)).toEqual([
+      [['p1'], { fetched: reduces[0]!.mapOutputs.map((o) => o.mapOutputId) }],
+    ]);
     await expect.poll(() => announced.messages).toEqual([{ view: 'happy', version: done.version }]);
     expect(await keysUnder(store, `tmp/jobs/${id}/`)).toEqual([]);
   });
@@ -131,7 +175,9 @@ describe('scheduler', () => {
     const { id } = await submit(coordinator.url, 'flaky');
     const done = await waitForJob(coordinator.url, id, ['succeeded', 'failed']);
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
-    const attempts = Object.fromEntries(done.tasks.map((t: { taskId: string; attempt: number }) => [t.taskId, t.attempt]));
+    const attempts = Object.fromEntries(
+      done.tasks.map((t: { taskId: string; attempt: number }) => [t.taskId, t.attempt]),
+    );
     expect(attempts).toMatchObject({ 'm-0': 1, 'm-1': 2, 'r-0': 1, 'r-1': 3 });
     expect(done.phases.map.failed).toBe(1);
     expect(done.phases.reduce.failed).toBe(2);
@@ -143,7 +189,10 @@ describe('scheduler', () => {
   it('a task that runs out of attempts fails the job with STRATA_E_JOB_FAILED whose cause is the last error', async () => {
     const flaky = new StrataError('STRATA_E_STORE_IO', 'store hiccup reading the split');
     const { coordinator: strict, config: strictConfig } = await cluster({ taskAttempts: 2 });
-    await worker(strictConfig, { behaviour: async (task, d) => (task.taskId === 'm-0' ? failWith(flaky) : task.kind === 'map' ? d.map() : d.reduce()) });
+    await worker(strictConfig, {
+      behaviour: async (task, d) =>
+        task.taskId === 'm-0' ? failWith(flaky) : task.kind === 'map' ? d.map() : d.reduce(),
+    });
     const { id: failing } = await submit(strict.url, 'exhausted');
     const failed = await waitForJob(strict.url, failing, ['succeeded', 'failed']);
     expect(failed.state).toBe('failed');
@@ -151,16 +200,23 @@ describe('scheduler', () => {
     expect(failed.error.message).toContain('task m-0');
     expect(failed.error.message).toContain('store hiccup reading the split');
     expect(failed.error.cause).toMatchObject({ code: 'STRATA_E_STORE_IO', message: flaky.message });
-    expect(failed.tasks.find((t: { taskId: string }) => t.taskId === 'm-0')).toMatchObject({ state: 'failed', attempt: 2 });
+    expect(failed.tasks.find((t: { taskId: string }) => t.taskId === 'm-0')).toMatchObject({
+      state: 'failed',
+      attempt: 2,
+    });
     expect(await readCurrentVersion(store, 'exhausted')).toBeUndefined();
   });
 
   it("a non-retryable map failure fails the job at once with the user's error intact and publishes nothing", async () => {
     const { config, coordinator } = await cluster();
     const announced = await subscribe(config.redisPrefix);
-    const userError = new StrataError('STRATA_E_JOB_MAP_FAILED', 'map threw on segment master/pv/dt=2026-01-01/x.seg block 2 record 17: TypeError: Cannot read properties of undefined (reading "url")', {
-      details: { segmentKey: 'master/pv/dt=2026-01-01/x.seg', block: 2, record: 17 },
-    });
+    const userError = new StrataError(
+      'STRATA_E_JOB_MAP_FAILED',
+      'map threw on segment master/pv/dt=2026-01-01/x.seg block 2 record 17: TypeError: Cannot read properties of undefined (reading "url")',
+      {
+        details: { segmentKey: 'master/pv/dt=2026-01-01/x.seg', block: 2, record: 17 },
+      },
+    );
     userError.stack = `StrataError: ${userError.message}\n    at map (file:///code/abc.mjs:12:31)`;
     const w = await worker(config, {
       behaviour: async (task, d) => {
@@ -173,14 +229,25 @@ describe('scheduler', () => {
     const { id, maps } = await submit(coordinator.url, 'broken');
     const done = await waitForJob(coordinator.url, id, ['succeeded', 'failed']);
     expect(done.state).toBe('failed');
-    expect(done.error).toMatchObject({ code: 'STRATA_E_JOB_MAP_FAILED', message: userError.message, stack: userError.stack, details: { block: 2, record: 17 } });
-    expect(done.tasks.find((t: { taskId: string }) => t.taskId === 'm-0')).toMatchObject({ state: 'failed', attempt: 1, error: { message: userError.message } });
+    expect(done.error).toMatchObject({
+      code: 'STRATA_E_JOB_MAP_FAILED',
+      message: userError.message,
+      stack: userError.stack,
+      details: { block: 2, record: 17 },
+    });
+    expect(done.tasks.find((t: { taskId: string }) => t.taskId === 'm-0')).toMatchObject({
+      state: 'failed',
+      attempt: 1,
+      error: { message: userError.message },
+    });
     // Not retried; the tasks not yet run were cancelled and never reached the worker.
     await new Promise((r) => setTimeout(r, 400));
     expect(w.seen.filter((t) => t.taskId === 'm-0')).toHaveLength(1);
     expect(w.seen.filter((t) => t.kind === 'reduce')).toHaveLength(0);
     expect(w.seen.length).toBeLessThan(maps);
-    expect(done.tasks.filter((t: { state: string }) => t.state === 'cancelled').length).toBeGreaterThan(0);
+    expect(
+      done.tasks.filter((t: { state: string }) => t.state === 'cancelled').length,
+    ).toBeGreaterThan(0);
     expect(await keysUnder(store, 'views/broken/')).toEqual([]);
     expect(await keysUnder(store, `tmp/jobs/${id}/`)).toEqual([]);
     expect(announced.messages).toEqual([]);
@@ -193,7 +260,20 @@ describe('scheduler', () => {
       behaviour: async (task, d) => {
         if (task.kind === 'reduce' && task.taskId === 'r-0' && task.attempt === 1) {
           lost = task.mapOutputs[1]!.mapOutputId;
-          failWith(new StrataError('STRATA_E_SHUFFLE_FETCH_FAILED', `fetching partition 0 of map output ${lost} failed: not found`, { details: { mapOutputId: lost, address: task.mapOutputs[1]!.address, partition: 0, reason: 'not-found' } }));
+          failWith(
+            new StrataError(
+              'STRATA_E_SHUFFLE_FETCH_FAILED',
+              `fetching partition 0 of map output ${lost} failed: not found`,
+              {
+                details: {
+                  mapOutputId: lost,
+                  address: task.mapOutputs[1]!.address,
+                  partition: 0,
+                  reason: 'not-found',
+                },
+              },
+            ),
+          );
         }
         return task.kind === 'map' ? d.map() : d.reduce();
       },
@@ -202,7 +282,9 @@ describe('scheduler', () => {
     const done = await waitForJob(coordinator.url, id, ['succeeded', 'failed']);
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
     expect(lost).toBe(`${id}/m-1-a1`);
-    const attempts = Object.fromEntries(done.tasks.map((t: { taskId: string; attempt: number }) => [t.taskId, t.attempt]));
+    const attempts = Object.fromEntries(
+      done.tasks.map((t: { taskId: string; attempt: number }) => [t.taskId, t.attempt]),
+    );
     expect(attempts).toMatchObject({ 'm-0': 1, 'm-1': 2, 'r-0': 2 });
     expect(w.seen.filter((t) => t.taskId === 'm-1').map((t) => t.attempt)).toEqual([1, 2]);
     const retried = w.seen.find((t): t is ReduceTask => t.taskId === 'r-0' && t.attempt === 2)!;
@@ -211,7 +293,9 @@ describe('scheduler', () => {
     // A lost output is nobody's failure: nothing was counted against the tasks.
     expect(done.phases.map.failed + done.phases.reduce.failed).toBe(0);
     const manifest = await readManifest(store, 'refetch', done.version);
-    expect(await readPart(manifest.parts[0]!.key)).toEqual([[['p0'], { fetched: retried.mapOutputs.map((o) => o.mapOutputId) }]]);
+    expect(await readPart(manifest.parts[0]!.key)).toEqual([
+      [['p0'], { fetched: retried.mapOutputs.map((o) => o.mapOutputId) }],
+    ]);
   });
 
   it('when the worker holding a lost output is registered but no longer alive, every map it ran is re-run', async () => {
@@ -219,11 +303,19 @@ describe('scheduler', () => {
     const conn = await connectRedis(redis.url, { role: 'command' });
     cleanups.push(async () => conn.disconnect());
     // w1 registered itself once; its heartbeat key (P:worker:w1:alive) has expired.
-    await conn.hset(`${config.redisPrefix}:workers`, 'w1', JSON.stringify({ id: 'w1', address: '127.0.0.1:11' }));
+    await conn.hset(
+      `${config.redisPrefix}:workers`,
+      'w1',
+      JSON.stringify({ id: 'w1', address: '127.0.0.1:11' }),
+    );
     await worker(config, {
       behaviour: async (task, d) => {
         if (task.kind === 'reduce' && task.taskId === 'r-1' && task.attempt === 1) {
-          failWith(new StrataError('STRATA_E_SHUFFLE_FETCH_FAILED', 'peer gone', { details: { mapOutputId: task.mapOutputs[0]!.mapOutputId, reason: 'unavailable' } }));
+          failWith(
+            new StrataError('STRATA_E_SHUFFLE_FETCH_FAILED', 'peer gone', {
+              details: { mapOutputId: task.mapOutputs[0]!.mapOutputId, reason: 'unavailable' },
+            }),
+          );
         }
         return task.kind === 'map' ? d.map() : d.reduce();
       },
@@ -231,8 +323,14 @@ describe('scheduler', () => {
     const { id, maps } = await submit(coordinator.url, 'deadworker');
     const done = await waitForJob(coordinator.url, id, ['succeeded', 'failed']);
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
-    const attempts = done.tasks.map((t: { taskId: string; attempt: number }) => `${t.taskId}.${t.attempt}`);
-    expect(attempts).toEqual([...Array.from({ length: maps }, (_, i) => `m-${i}.2`), 'r-0.1', 'r-1.2']);
+    const attempts = done.tasks.map(
+      (t: { taskId: string; attempt: number }) => `${t.taskId}.${t.attempt}`,
+    );
+    expect(attempts).toEqual([
+      ...Array.from({ length: maps }, (_, i) => `m-${i}.2`),
+      'r-0.1',
+      'r-1.2',
+    ]);
   });
 
   it('a coordinator stopped mid-job and started again finishes it, with no task run twice', async () => {
@@ -246,7 +344,9 @@ describe('scheduler', () => {
     cleanups.push(() => again.stop());
     const done = await waitForJob(again.url, id, ['succeeded', 'failed']);
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
-    expect(w.seen.map((t) => `${t.taskId}.${t.attempt}`).sort()).toEqual([...Array.from({ length: maps }, (_, i) => `m-${i}.1`), 'r-0.1', 'r-1.1'].sort());
+    expect(w.seen.map((t) => `${t.taskId}.${t.attempt}`).sort()).toEqual(
+      [...Array.from({ length: maps }, (_, i) => `m-${i}.1`), 'r-0.1', 'r-1.1'].sort(),
+    );
     expect(await readCurrentVersion(store, 'restart')).toBe(done.version);
   });
 
@@ -261,7 +361,12 @@ describe('scheduler', () => {
       workerId: 'dying',
       // Every worker of a queue needs the same short stalledInterval: the first stall check of any
       // worker blocks the others' for its own interval (BullMQ's stalled-check key).
-      workerOptions: { lockDuration: 1000, stalledInterval: 300, maxStalledCount: 0, concurrency: 1 },
+      workerOptions: {
+        lockDuration: 1000,
+        stalledInterval: 300,
+        maxStalledCount: 0,
+        concurrency: 1,
+      },
       behaviour: () => {
         taken();
         return new Promise(() => {}); // hangs, as a SIGKILLed process would never answer
@@ -270,11 +375,18 @@ describe('scheduler', () => {
     const { id } = await submit(coordinator.url, 'lost');
     await tookIt;
     await dying.close(); // stops renewing the lock
-    const healthy = await worker(config, { workerId: 'healthy', workerOptions: { lockDuration: 1000, stalledInterval: 300, maxStalledCount: 0 } });
+    const healthy = await worker(config, {
+      workerId: 'healthy',
+      workerOptions: { lockDuration: 1000, stalledInterval: 300, maxStalledCount: 0 },
+    });
     const done = await waitForJob(coordinator.url, id, ['succeeded', 'failed']);
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
     const m0 = done.tasks.find((t: { taskId: string }) => t.taskId === 'm-0');
-    expect(m0).toMatchObject({ attempt: 2, worker: 'healthy', error: { code: 'STRATA_E_TASK_LOST' } });
+    expect(m0).toMatchObject({
+      attempt: 2,
+      worker: 'healthy',
+      error: { code: 'STRATA_E_TASK_LOST' },
+    });
     expect(healthy.seen.some((t) => t.taskId === 'm-0' && t.attempt === 2)).toBe(true);
   });
 });

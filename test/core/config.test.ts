@@ -14,7 +14,11 @@ describe('configuration', () => {
   it('lets flags win over the environment and the environment over defaults', () => {
     const env = { STRATA_STORE: 's3://b?endpoint=http://127.0.0.1:9', STRATA_LOG_LEVEL: 'info' };
     expect(loadConfig({ env, cwd: '/x' }).store).toBe('s3://b?endpoint=http://127.0.0.1:9');
-    const config = loadConfig({ env, cwd: '/x', overrides: { store: 'file:///data', logLevel: undefined } });
+    const config = loadConfig({
+      env,
+      cwd: '/x',
+      overrides: { store: 'file:///data', logLevel: undefined },
+    });
     expect(config.store).toBe('file:///data');
     expect(config.logLevel).toBe('info');
   });
@@ -22,7 +26,10 @@ describe('configuration', () => {
   it('reports every invalid value at once, naming each variable', () => {
     let error: unknown;
     try {
-      loadConfig({ env: { STRATA_LOG_LEVEL: 'loud', STRATA_SEGMENT_TARGET_BYTES: '-5' }, cwd: '/x' });
+      loadConfig({
+        env: { STRATA_LOG_LEVEL: 'loud', STRATA_SEGMENT_TARGET_BYTES: '-5' },
+        cwd: '/x',
+      });
     } catch (err) {
       error = err;
     }

@@ -21,7 +21,11 @@ describe('error codes', () => {
 
   it('an error survives a trip through JSON with its code, retryable flag, details, stack and cause', () => {
     const cause = new TypeError('user map exploded');
-    const err = new StrataError('STRATA_E_JOB_MAP_FAILED', 'map threw at master/pv/x.seg block 3 record 17', { cause, details: { block: 3 } });
+    const err = new StrataError(
+      'STRATA_E_JOB_MAP_FAILED',
+      'map threw at master/pv/x.seg block 3 record 17',
+      { cause, details: { block: 3 } },
+    );
     const back = StrataError.fromJSON(JSON.parse(JSON.stringify(err)));
     expect(back).toBeInstanceOf(StrataError);
     expect(back.code).toBe('STRATA_E_JOB_MAP_FAILED');

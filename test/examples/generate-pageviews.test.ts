@@ -5,7 +5,11 @@ import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generatePageviews, pageviewToNdjson, writePageviewsNdjson } from '../../examples/web-analytics/generate-pageviews.ts';
+import {
+  generatePageviews,
+  pageviewToNdjson,
+  writePageviewsNdjson,
+} from '../../examples/web-analytics/generate-pageviews.ts';
 import type { PageviewEvent } from '../../examples/web-analytics/generate-pageviews.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-pv-'));
@@ -15,7 +19,8 @@ const sample = [...generatePageviews({ count: 100_000, seed: 7 })];
 
 describe('generatePageviews', () => {
   it('is deterministic for a seed and differs between seeds', () => {
-    const lines = (events: Iterable<PageviewEvent>): string => Array.from(events, pageviewToNdjson).join('');
+    const lines = (events: Iterable<PageviewEvent>): string =>
+      Array.from(events, pageviewToNdjson).join('');
     expect(lines(generatePageviews({ count: 100_000, seed: 7 }))).toBe(lines(sample));
     const again = [...generatePageviews({ count: 2_000, seed: 7 })];
     expect([...generatePageviews({ count: 2_000, seed: 7 })]).toEqual(again);
@@ -42,14 +47,17 @@ describe('generatePageviews', () => {
     for (const e of sample) byHour[Number(e.time.slice(11, 13))]!++;
     expect(Math.max(...byHour) / Math.min(...byHour)).toBeGreaterThan(3);
     const custom = [...generatePageviews({ count: 1_000, days: 3, end: '2025-01-01' })];
-    expect(new Set(custom.map((e) => e.time.slice(0, 10)))).toEqual(new Set(['2024-12-30', '2024-12-31', '2025-01-01']));
+    expect(new Set(custom.map((e) => e.time.slice(0, 10)))).toEqual(
+      new Set(['2024-12-30', '2024-12-31', '2025-01-01']),
+    );
   });
 
   it('has Zipf-skewed url popularity over a few thousand paths', () => {
     const counts = new Map<string, number>();
     for (const e of sample) counts.set(e.url, (counts.get(e.url) ?? 0) + 1);
     const sorted = [...counts.entries()].sort((a, b) => b[1] - a[1]);
-    const share = (n: number): number => sorted.slice(0, n).reduce((t, [, c]) => t + c, 0) / sample.length;
+    const share = (n: number): number =>
+      sorted.slice(0, n).reduce((t, [, c]) => t + c, 0) / sample.length;
     expect(sorted[0]![0]).toBe('/');
     expect(share(1)).toBeGreaterThan(0.08); // s = 1.1 over 3,000 paths: ~12%
     expect(share(1)).toBeLessThan(0.18);
@@ -77,7 +85,9 @@ describe('generatePageviews', () => {
 
   it('refuses bad options with STRATA_E_USAGE', () => {
     expect(() => [...generatePageviews({ count: -1 })]).toThrow(/count must be a whole number/);
-    expect(() => [...generatePageviews({ count: 1, end: '2024-13-01x' })]).toThrow(/end must be a date/);
+    expect(() => [...generatePageviews({ count: 1, end: '2024-13-01x' })]).toThrow(
+      /end must be a date/,
+    );
   });
 });
 
@@ -87,7 +97,9 @@ describe('writePageviewsNdjson', () => {
     const result = await writePageviewsNdjson(20_000, path, { seed: 7 });
     const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
     expect(result).toEqual({ events: 20_000, bytes: statSync(path).size });
-    expect(lines.map((l) => JSON.parse(l) as PageviewEvent)).toEqual([...generatePageviews({ count: 20_000, seed: 7 })]);
+    expect(lines.map((l) => JSON.parse(l) as PageviewEvent)).toEqual([
+      ...generatePageviews({ count: 20_000, seed: 7 }),
+    ]);
   });
 
   it('honours backpressure on a slow stream, and is fast', async () => {
@@ -105,19 +117,30 @@ describe('writePageviewsNdjson', () => {
     const result = await writePageviewsNdjson(200_000, slow);
     const cpu = process.cpuUsage(started);
     const rate = 200_000 / ((cpu.user + cpu.system) / 1e6);
-    console.log(`writePageviewsNdjson: ${Math.round(rate)} events/s of CPU time, ${(result.bytes / 200_000).toFixed(0)} B/event`);
+    console.log(
+      `writePageviewsNdjson: ${Math.round(rate)} events/s of CPU time, ${(result.bytes / 200_000).toFixed(0)} B/event`,
+    );
     expect(written).toBe(result.bytes);
     expect(waits).toBeGreaterThan(10);
     expect(rate).toBeGreaterThan(50_000); // a sanity floor on a noisy shared machine; ~300k/s typical
   });
 
   it('runs as a command that writes NDJSON to stdout', async () => {
-    const script = resolve(import.meta.dirname, '../../examples/web-analytics/generate-pageviews.ts');
+    const script = resolve(
+      import.meta.dirname,
+      '../../examples/web-analytics/generate-pageviews.ts',
+    );
     const tsx = resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
-    const { stdout, stderr } = await promisify(execFile)(tsx, [script, '--count', '300', '--seed', '7'], { maxBuffer: 1 << 24 });
+    const { stdout, stderr } = await promisify(execFile)(
+      tsx,
+      [script, '--count', '300', '--seed', '7'],
+      { maxBuffer: 1 << 24 },
+    );
     const lines = stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(300);
-    expect(lines.map((l) => JSON.parse(l) as PageviewEvent)).toEqual([...generatePageviews({ count: 300, seed: 7 })]);
+    expect(lines.map((l) => JSON.parse(l) as PageviewEvent)).toEqual([
+      ...generatePageviews({ count: 300, seed: 7 }),
+    ]);
     expect(stderr).toMatch(/300 events, \d+ bytes/);
   });
 });

@@ -12,8 +12,16 @@ describe('web analytics examples', () => {
   it('are job modules whose default export is a job definition', () => {
     expect(isJobDefinition(pageviews)).toBe(true);
     expect(isJobDefinition(uniqueVisitors)).toBe(true);
-    expect(pageviews.staticSpec()).toMatchObject({ name: 'pageviews', input: { dataset: 'pageviews' }, reduce: 'aggregate:count' });
-    expect(uniqueVisitors.staticSpec()).toMatchObject({ name: 'unique-visitors', reduce: 'aggregate:distinct', aggregateOptions: { precision: 14 } });
+    expect(pageviews.staticSpec()).toMatchObject({
+      name: 'pageviews',
+      input: { dataset: 'pageviews' },
+      reduce: 'aggregate:count',
+    });
+    expect(uniqueVisitors.staticSpec()).toMatchObject({
+      name: 'unique-visitors',
+      reduce: 'aggregate:distinct',
+      aggregateOptions: { precision: 14 },
+    });
   });
 
   it('pageviews counts views per [url, UTC hour] exactly, in key order', async () => {
@@ -25,7 +33,8 @@ describe('web analytics examples', () => {
     const rows = await runLocal(pageviews, events, { splitSize: 4096 });
     expect(new Map(rows.map(([key, n]) => [JSON.stringify(key), n]))).toEqual(expected);
     expect(rows.reduce((t, r) => t + r[1], 0)).toBe(events.length);
-    for (let i = 1; i < rows.length; i++) expect(compareKeys(rows[i - 1]![0], rows[i]![0])).toBeLessThan(0);
+    for (let i = 1; i < rows.length; i++)
+      expect(compareKeys(rows[i - 1]![0], rows[i]![0])).toBeLessThan(0);
   });
 
   it('unique-visitors is exact up to 1,024 visitors per url and within 3 standard errors above', async () => {

@@ -18,12 +18,22 @@ describe('wordcount example', () => {
       if (w) expected.set(w, (expected.get(w) ?? 0) + 1);
     }
     expect(new Map(rows.map(([key, n]) => [key[0] as string, n]))).toEqual(expected);
-    expect(Object.fromEntries(rows.map(([key, n]) => [key[0], n]))).toMatchObject({ the: 6, fox: 3, "don't": 2, dog: 2, 'übermäßig': 1, '2': 1 });
+    expect(Object.fromEntries(rows.map(([key, n]) => [key[0], n]))).toMatchObject({
+      the: 6,
+      fox: 3,
+      "don't": 2,
+      dog: 2,
+      übermäßig: 1,
+      '2': 1,
+    });
   });
 
   it('is a job in well under 30 lines', async () => {
     const { readFileSync } = await import('node:fs');
-    const source = readFileSync(new URL('../../examples/wordcount/wordcount.ts', import.meta.url), 'utf8');
+    const source = readFileSync(
+      new URL('../../examples/wordcount/wordcount.ts', import.meta.url),
+      'utf8',
+    );
     expect(source.trimEnd().split('\n').length).toBeLessThan(20);
     expect(source).toContain("from 'strata'");
   });

@@ -18,7 +18,10 @@ import { listSegments } from '../../core/dataset/list-segments.ts';
 import { openSegment } from '../../core/segment/open-segment.ts';
 import { readCurrentVersion, readManifest } from '../../core/views/view-layout.ts';
 import { ViewReader } from '../../core/views/view-reader.ts';
-import { generatePageviews, type PageviewEvent } from '../../examples/web-analytics/generate-pageviews.ts';
+import {
+  generatePageviews,
+  type PageviewEvent,
+} from '../../examples/web-analytics/generate-pageviews.ts';
 import { startCluster, type CliRun, type TestCluster } from '../support/cluster.ts';
 
 let cluster: TestCluster;
@@ -32,8 +35,14 @@ beforeAll(async () => {
   // Small splits: several map tasks per daily segment, so bad records spread over many tasks.
   cluster = await startCluster({ workers: 2, splitTargetBytes: 128 * 1024 });
   for (const e of generatePageviews({ count: 20_000, seed: 21 })) events.push(e);
-  await cluster.append('pageviews', events as unknown as Array<Record<string, unknown>>, (e) => Date.parse(e.time as string));
-  await cluster.append('rotten', events.slice(0, 8000) as unknown as Array<Record<string, unknown>>, (e) => Date.parse(e.time as string));
+  await cluster.append('pageviews', events as unknown as Array<Record<string, unknown>>, (e) =>
+    Date.parse(e.time as string),
+  );
+  await cluster.append(
+    'rotten',
+    events.slice(0, 8000) as unknown as Array<Record<string, unknown>>,
+    (e) => Date.parse(e.time as string),
+  );
 }, 120_000);
 afterAll(async () => {
   await cluster?.stop();
@@ -46,7 +55,12 @@ async function jobFile(name: string, text: string): Promise<string> {
 }
 
 /** Pageviews per URL and hour; the map emits first, then throws on a bad record. */
-function flakyJob(name: string, dataset: string, max: number | undefined, throws = true): Promise<string> {
+function flakyJob(
+  name: string,
+  dataset: string,
+  max: number | undefined,
+  throws = true,
+): Promise<string> {
   return jobFile(
     name,
     `import { defineJob, count } from 'strata';
@@ -90,55 +104,105 @@ function countsOf(rs: Iterable<{ url: string; time: string }>): Map<string, numb
 describe('records the map throws on, with a bad-record budget', () => {
   it('a job whose tasks each stay within the budget but together pass it fails with STRATA_E_JOB_BAD_RECORDS from the coordinator; status shows the quarantine', async () => {
     const perDay = new Map<string, number>();
-    for (const e of events) if (isBad(e)) perDay.set(e.time.slice(0, 10), (perDay.get(e.time.slice(0, 10)) ?? 0) + 1);
+    for (const e of events)
+      if (isBad(e)) perDay.set(e.time.slice(0, 10), (perDay.get(e.time.slice(0, 10)) ?? 0) + 1);
     const total = [...perDay.values()].reduce((a, b) => a + b, 0);
     // A task reads part of one day's segment, so no task meets more than the worst day: the budget.
     const max = Math.max(...perDay.values());
     expect(total).toBeGreaterThan(3 * max);
 
-    const run = await cluster.strata(['submit', await flakyJob('flaky-over', 'pageviews', max), '--wait'], { timeoutMs: 90_000 });
+    const run = await cluster.strata(
+      ['submit', await flakyJob('flaky-over', 'pageviews', max), '--wait'],
+      { timeoutMs: 90_000 },
+    );
     expect(run.code).toBe(1);
     const id = jobIdOf(run);
     const message = run.stderr.slice(run.stderr.indexOf('strata: '));
-    const m = new RegExp(`^strata: job ${id} \\(flaky-over\\) failed: job 'flaky-over': its map tasks met ([\\d,]+) bad records \\(in (\\d+) tasks; most in m-\\d+: [\\d,]+.*\\), more than its budget of badRecords\\.max = ${max}\\. `).exec(message);
+    const m = new RegExp(
+      `^strata: job ${id} \\(flaky-over\\) failed: job 'flaky-over': its map tasks met ([\\d,]+) bad records \\(in (\\d+) tasks; most in m-\\d+: [\\d,]+.*\\), more than its budget of badRecords\\.max = ${max}\\. `,
+    ).exec(message);
     expect(m, message).not.toBeNull();
     const met = Number(m![1]!.replace(/,/g, ''));
     expect(met).toBeGreaterThan(max);
     expect(Number(m![2])).toBeGreaterThan(1);
-    expect(message).toContain(`in quarantine/${id}/ (strata status ${id} --quarantine prints them)`);
-    expect(message).toMatch(/raise the budget: badRecords: \{ max: \d+ \} in defineJob\. \[STRATA_E_JOB_BAD_RECORDS\]\n$/);
+    expect(message).toContain(
+      `in quarantine/${id}/ (strata status ${id} --quarantine prints them)`,
+    );
+    expect(message).toMatch(
+      /raise the budget: badRecords: \{ max: \d+ \} in defineJob\. \[STRATA_E_JOB_BAD_RECORDS\]\n$/,
+    );
     expect(await readCurrentVersion(cluster.store, 'flaky-over')).toBeUndefined();
 
     const status = await cluster.strata(['status', id]);
-    expect(status.stdout).toMatch(new RegExp(`^ {2}quarantine ${met.toLocaleString('en-US')} bad records skipped \\(budget badRecords\\.max = ${max}\\); \\d+ files \\([\\d.]+ [kM]?B\\) in quarantine/${id}/ of file://\\S+; print them with: strata status ${id} --quarantine$`, 'm'));
-    expect(status.stdout).toMatch(/^ {2}error {6}job 'flaky-over': its map tasks met .* \[STRATA_E_JOB_BAD_RECORDS\]$/m);
-    const lines = (await cluster.strata(['status', id, '--quarantine'])).stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { kind: string; code: string; value: { time: string } });
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `^ {2}quarantine ${met.toLocaleString('en-US')} bad records skipped \\(budget badRecords\\.max = ${max}\\); \\d+ files \\([\\d.]+ [kM]?B\\) in quarantine/${id}/ of file://\\S+; print them with: strata status ${id} --quarantine$`,
+        'm',
+      ),
+    );
+    expect(status.stdout).toMatch(
+      /^ {2}error {6}job 'flaky-over': its map tasks met .* \[STRATA_E_JOB_BAD_RECORDS\]$/m,
+    );
+    const lines = (await cluster.strata(['status', id, '--quarantine'])).stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; code: string; value: { time: string } });
     // The succeeded maps' lines, and those of maps still running when the job failed.
     expect(lines.length).toBeGreaterThanOrEqual(met);
-    for (const l of lines) expect([l.kind, l.code, isBad(l.value)]).toEqual(['record', 'STRATA_E_JOB_MAP_FAILED', true]);
+    for (const l of lines)
+      expect([l.kind, l.code, isBad(l.value)]).toEqual(['record', 'STRATA_E_JOB_MAP_FAILED', true]);
   });
 
   it('a job within its budget publishes the view of the good records; the manifest and status count the bad ones and --quarantine prints exactly them', async () => {
     const bad = events.filter(isBad);
-    const run = await cluster.strata(['submit', await flakyJob('flaky-ok', 'pageviews', bad.length), '--wait'], { timeoutMs: 90_000 });
+    const run = await cluster.strata(
+      ['submit', await flakyJob('flaky-ok', 'pageviews', bad.length), '--wait'],
+      { timeoutMs: 90_000 },
+    );
     expect(run.stderr.split('\n').filter((l) => l.startsWith('strata:'))).toEqual([]);
     expect(run.code).toBe(0);
     const id = jobIdOf(run);
     // Each bad record's own emit (made before it threw) is not in the view.
     expect(await viewCounts('flaky-ok')).toEqual(countsOf(events.filter((e) => !isBad(e))));
     const version = (await readCurrentVersion(cluster.store, 'flaky-ok'))!;
-    expect((await readManifest(cluster.store, 'flaky-ok', version)).counters.badRecords).toBe(bad.length);
+    expect((await readManifest(cluster.store, 'flaky-ok', version)).counters.badRecords).toBe(
+      bad.length,
+    );
 
     const status = await cluster.strata(['status', id]);
-    expect(status.stdout).toMatch(new RegExp(`^ {2}counters {3}records in [\\d,]+, out [\\d,]+, bad ${bad.length.toLocaleString('en-US')},`, 'm'));
-    expect(status.stdout).toContain(`  quarantine ${bad.length.toLocaleString('en-US')} bad records skipped (budget badRecords.max = ${bad.length.toLocaleString('en-US')}); `);
-    const json = JSON.parse((await cluster.strata(['status', id, '--json'])).stdout) as { counters: { badRecords: number }; quarantine: { prefix: string; files: unknown[] } };
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `^ {2}counters {3}records in [\\d,]+, out [\\d,]+, bad ${bad.length.toLocaleString('en-US')},`,
+        'm',
+      ),
+    );
+    expect(status.stdout).toContain(
+      `  quarantine ${bad.length.toLocaleString('en-US')} bad records skipped (budget badRecords.max = ${bad.length.toLocaleString('en-US')}); `,
+    );
+    const json = JSON.parse((await cluster.strata(['status', id, '--json'])).stdout) as {
+      counters: { badRecords: number };
+      quarantine: { prefix: string; files: unknown[] };
+    };
     expect(json.counters.badRecords).toBe(bad.length);
     expect(json.quarantine.prefix).toBe(`quarantine/${id}/`);
     const printed = await cluster.strata(['status', id, '--quarantine']);
     expect(printed.code).toBe(0);
-    const lines = printed.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { value: PageviewEvent; error: string; segment: string; block: number; record: number });
-    expect(lines.map((l) => `${l.value.time} ${l.value.visitor}`).sort()).toEqual(bad.map((e) => `${e.time} ${e.visitor}`).sort());
+    const lines = printed.stdout
+      .trimEnd()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            value: PageviewEvent;
+            error: string;
+            segment: string;
+            block: number;
+            record: number;
+          },
+      );
+    expect(lines.map((l) => `${l.value.time} ${l.value.visitor}`).sort()).toEqual(
+      bad.map((e) => `${e.time} ${e.visitor}`).sort(),
+    );
     const blocks = new Map<string, unknown[]>();
     for (const l of lines) {
       expect(l.error).toBe(`no such millisecond ${l.value.time}`);
@@ -146,7 +210,8 @@ describe('records the map throws on, with a bad-record budget', () => {
       const id = `${l.segment}#${l.block}`;
       if (!blocks.has(id)) {
         const segment = await openSegment(cluster.store, l.segment);
-        for await (const b of segment.blocks({ fromBlock: l.block, toBlock: l.block + 1 })) blocks.set(id, b.records);
+        for await (const b of segment.blocks({ fromBlock: l.block, toBlock: l.block + 1 }))
+          blocks.set(id, b.records);
       }
       expect(blocks.get(id)![l.record]).toEqual(l.value);
     }
@@ -160,7 +225,8 @@ describe('a damaged segment block', () => {
     const reader = await openSegment(cluster.store, victim.key);
     const blockIndex = Math.floor(reader.blockCount / 2);
     const lost: PageviewEvent[] = [];
-    for await (const b of reader.blocks({ fromBlock: blockIndex, toBlock: blockIndex + 1 })) lost.push(...(b.records as unknown as PageviewEvent[]));
+    for await (const b of reader.blocks({ fromBlock: blockIndex, toBlock: blockIndex + 1 }))
+      lost.push(...(b.records as unknown as PageviewEvent[]));
     expect(lost.length).toBeGreaterThan(10);
     // Bit rot on the store's disk: one byte in the middle of the block.
     const file = path.join(cluster.cwd, '.strata', 'store', victim.key);
@@ -169,22 +235,52 @@ describe('a damaged segment block', () => {
     bytes[info.offset + Math.floor(info.length / 2)] ^= 0x20;
     await writeFile(file, bytes);
 
-    const strict = await cluster.strata(['submit', await flakyJob('rotten-strict', 'rotten', undefined, false), '--wait'], { timeoutMs: 90_000 });
+    const strict = await cluster.strata(
+      ['submit', await flakyJob('rotten-strict', 'rotten', undefined, false), '--wait'],
+      { timeoutMs: 90_000 },
+    );
     expect(strict.code).toBe(1);
     const where = `segment ${victim.key} block ${blockIndex} at byte ${info.offset}`;
     expect(strict.stderr).toContain(where);
-    expect(strict.stderr).toMatch(/CRC32 mismatch .*badRecords: \{ max: N \} in defineJob \[STRATA_E_SEGMENT_CORRUPT\]\n$/);
+    expect(strict.stderr).toMatch(
+      /CRC32 mismatch .*badRecords: \{ max: N \} in defineJob \[STRATA_E_SEGMENT_CORRUPT\]\n$/,
+    );
     const status = await cluster.strata(['status', jobIdOf(strict)]);
-    expect(status.stdout).toMatch(new RegExp(`^ {2}error {6}.*${where.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}.*\\[STRATA_E_SEGMENT_CORRUPT\\]$`, 'm'));
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `^ {2}error {6}.*${where.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}.*\\[STRATA_E_SEGMENT_CORRUPT\\]$`,
+        'm',
+      ),
+    );
     expect(await readCurrentVersion(cluster.store, 'rotten-strict')).toBeUndefined();
 
-    const tolerant = await cluster.strata(['submit', await flakyJob('rotten-ok', 'rotten', lost.length, false), '--wait'], { timeoutMs: 90_000 });
+    const tolerant = await cluster.strata(
+      ['submit', await flakyJob('rotten-ok', 'rotten', lost.length, false), '--wait'],
+      { timeoutMs: 90_000 },
+    );
     expect(tolerant.code).toBe(0);
     const lostKeys = new Set(lost.map((e) => `${e.time} ${e.visitor}`));
-    expect(await viewCounts('rotten-ok')).toEqual(countsOf(events.slice(0, 8000).filter((e) => !lostKeys.has(`${e.time} ${e.visitor}`))));
+    expect(await viewCounts('rotten-ok')).toEqual(
+      countsOf(events.slice(0, 8000).filter((e) => !lostKeys.has(`${e.time} ${e.visitor}`))),
+    );
     const version = (await readCurrentVersion(cluster.store, 'rotten-ok'))!;
-    expect((await readManifest(cluster.store, 'rotten-ok', version)).counters.badRecords).toBe(lost.length);
-    const lines = (await cluster.strata(['status', jobIdOf(tolerant), '--quarantine'])).stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown);
-    expect(lines).toEqual([{ kind: 'block', segment: victim.key, block: blockIndex, offset: info.offset, records: lost.length, code: 'STRATA_E_SEGMENT_CORRUPT', error: expect.stringContaining(where) }]);
+    expect((await readManifest(cluster.store, 'rotten-ok', version)).counters.badRecords).toBe(
+      lost.length,
+    );
+    const lines = (await cluster.strata(['status', jobIdOf(tolerant), '--quarantine'])).stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown);
+    expect(lines).toEqual([
+      {
+        kind: 'block',
+        segment: victim.key,
+        block: blockIndex,
+        offset: info.offset,
+        records: lost.length,
+        code: 'STRATA_E_SEGMENT_CORRUPT',
+        error: expect.stringContaining(where),
+      },
+    ]);
   });
 });

@@ -5,7 +5,8 @@
  * Without a budget the first bad block or record stops the task with an error naming where it
  * is; with `badRecords: { max }` the task skips exactly the bad ones (a damaged block whole, a
  * throwing record with everything it emitted), counts them, and writes each to its quarantine
- * file with the error and the place it came from. The coordinator's budget check is a pure function.
+ * file with the error and the place it came from. The coordinator's budget check is a pure
+ * function.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -47,9 +48,16 @@ interface Pv {
 
 const KEY = 'master/ds/dt=2026-01-01/0000000000001000000-ab.seg';
 const T0 = Date.UTC(2026, 0, 1);
-const timed: TimedRecord[] = Array.from({ length: 3000 }, (_, i) => ({ time: T0 + i * 1000, record: { time: T0 + i * 1000, page: `/p/${i % 37}`, n: i } }));
-const good = Buffer.concat(await collect(encodeSegment(timed, { dataset: 'ds', blockTargetBytes: 4096 })));
-const footer = (await SegmentReader.open(async (o, l) => good.subarray(o, o + l), good.length, { key: KEY })).footer;
+const timed: TimedRecord[] = Array.from({ length: 3000 }, (_, i) => ({
+  time: T0 + i * 1000,
+  record: { time: T0 + i * 1000, page: `/p/${i % 37}`, n: i },
+}));
+const good = Buffer.concat(
+  await collect(encodeSegment(timed, { dataset: 'ds', blockTargetBytes: 4096 })),
+);
+const footer = (
+  await SegmentReader.open(async (o, l) => good.subarray(o, o + l), good.length, { key: KEY })
+).footer;
 
 /** A copy of the segment with one byte flipped past the length field of each named block. */
 function damaged(blocks: readonly number[], at = 20): Uint8Array {
@@ -65,39 +73,67 @@ describe('segment readers in skip mode', () => {
   it('yield exactly the damaged blocks as corrupt (STRATA_E_SEGMENT_CORRUPT naming segment and block) and every other record intact', async () => {
     expect(footer.blocks.length).toBeGreaterThan(10);
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 0, max: footer.blocks.length - 1 }), { minLength: 1, maxLength: 4 }), fc.nat(), async (blocks, at) => {
-        const bad = damaged(blocks, at);
-        const reader = await SegmentReader.open(async (o, l) => bad.subarray(o, o + l), bad.length, { key: KEY });
-        const kept: number[] = [];
-        const skipped: number[] = [];
-        for await (const b of reader.blocks({}, { skipCorrupt: true })) {
-          if (b.corrupt) {
-            skipped.push(b.index);
-            expect(b.records).toEqual([]);
-            expect(isStrataError(b.corrupt, 'STRATA_E_SEGMENT_CORRUPT')).toBe(true);
-            expect(b.corrupt.details).toEqual({ key: KEY, block: b.index, offset: b.info.offset });
-          } else for (const r of b.records) kept.push(r.n as number);
-        }
-        expect(skipped).toEqual([...blocks].sort((x, y) => x - y));
-        const lost = new Set(blocks.flatMap((b) => timed.slice(blockStart(b), blockStart(b) + footer.blocks[b]!.count).map((t) => t.record.n as number)));
-        expect(kept).toEqual(timed.map((t) => t.record.n as number).filter((n) => !lost.has(n)));
+      fc.asyncProperty(
+        fc.uniqueArray(fc.integer({ min: 0, max: footer.blocks.length - 1 }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        fc.nat(),
+        async (blocks, at) => {
+          const bad = damaged(blocks, at);
+          const reader = await SegmentReader.open(
+            async (o, l) => bad.subarray(o, o + l),
+            bad.length,
+            { key: KEY },
+          );
+          const kept: number[] = [];
+          const skipped: number[] = [];
+          for await (const b of reader.blocks({}, { skipCorrupt: true })) {
+            if (b.corrupt) {
+              skipped.push(b.index);
+              expect(b.records).toEqual([]);
+              expect(isStrataError(b.corrupt, 'STRATA_E_SEGMENT_CORRUPT')).toBe(true);
+              expect(b.corrupt.details).toEqual({
+                key: KEY,
+                block: b.index,
+                offset: b.info.offset,
+              });
+            } else for (const r of b.records) kept.push(r.n as number);
+          }
+          expect(skipped).toEqual([...blocks].sort((x, y) => x - y));
+          const lost = new Set(
+            blocks.flatMap((b) =>
+              timed
+                .slice(blockStart(b), blockStart(b) + footer.blocks[b]!.count)
+                .map((t) => t.record.n as number),
+            ),
+          );
+          expect(kept).toEqual(timed.map((t) => t.record.n as number).filter((n) => !lost.has(n)));
 
-        const streamed: { skipped: number[]; kept: number } = { skipped: [], kept: 0 };
-        for await (const b of readSegmentStream([bad], { key: KEY, skipCorrupt: true })) {
-          if (b.corrupt) streamed.skipped.push(b.index);
-          else streamed.kept += b.records.length;
-        }
-        expect(streamed).toEqual({ skipped, kept: kept.length });
-      }),
+          const streamed: { skipped: number[]; kept: number } = { skipped: [], kept: 0 };
+          for await (const b of readSegmentStream([bad], { key: KEY, skipCorrupt: true })) {
+            if (b.corrupt) streamed.skipped.push(b.index);
+            else streamed.kept += b.records.length;
+          }
+          expect(streamed).toEqual({ skipped, kept: kept.length });
+        },
+      ),
       { numRuns: 30 },
     );
   });
 
   it('without skip mode, still stop at the first damaged block', async () => {
     const bad = damaged([3]);
-    const reader = await SegmentReader.open(async (o, l) => bad.subarray(o, o + l), bad.length, { key: KEY });
-    await expect(collect(reader.blocks())).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_E_SEGMENT_CORRUPT') && (e as StrataError).details?.block === 3);
-    await expect(collect(readSegmentStream([bad], { key: KEY }))).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_E_SEGMENT_CORRUPT'));
+    const reader = await SegmentReader.open(async (o, l) => bad.subarray(o, o + l), bad.length, {
+      key: KEY,
+    });
+    await expect(collect(reader.blocks())).rejects.toSatisfy(
+      (e) =>
+        isStrataError(e, 'STRATA_E_SEGMENT_CORRUPT') && (e as StrataError).details?.block === 3,
+    );
+    await expect(collect(readSegmentStream([bad], { key: KEY }))).rejects.toSatisfy((e) =>
+      isStrataError(e, 'STRATA_E_SEGMENT_CORRUPT'),
+    );
   });
 });
 
@@ -116,15 +152,24 @@ const workDir = () => path.join(t.dir, 'work');
 
 beforeAll(async () => {
   t = await tempStore();
-  const events = [...generatePageviews({ count: 6000, seed: 5, days: 1 })].map((e, seq) => ({ url: e.url, time: e.time, seq }));
+  const events = [...generatePageviews({ count: 6000, seed: 5, days: 1 })].map((e, seq) => ({
+    url: e.url,
+    time: e.time,
+    seq,
+  }));
   await ingest(t.store, 'pv', events, 8 * 1024);
   const splits = await splitsOf(t.store, 'pv', 1_000_000); // one split: the whole (only) segment
   expect(splits).toHaveLength(1);
   split = splits[0]!;
   records = [];
   blockOf = [];
-  const reader = await SegmentReader.open((o, l) => t.store.get(split.segmentKey, { start: o, end: o + l }), (await t.store.stat(split.segmentKey))!.size, { key: split.segmentKey });
-  for await (const b of reader.blocks()) for (const r of b.records) records.push(r as unknown as Pv), blockOf.push(b.index);
+  const reader = await SegmentReader.open(
+    (o, l) => t.store.get(split.segmentKey, { start: o, end: o + l }),
+    (await t.store.stat(split.segmentKey))!.size,
+    { key: split.segmentKey },
+  );
+  for await (const b of reader.blocks())
+    for (const r of b.records) (records.push(r as unknown as Pv), blockOf.push(b.index));
   expect(split.endBlock - split.startBlock).toBeGreaterThan(8);
 });
 afterAll(async () => {
@@ -152,7 +197,16 @@ function flakyJob(every: number, badRecords?: { max: number }): AnyJob {
 
 let attempt = 0;
 function task(jobId: string, s: Split = split): MapTask {
-  return { kind: 'map', jobId, taskId: 'm-0', attempt: ++attempt, codeHash: 'f'.repeat(64), split: s, partitions: 3, params: {} };
+  return {
+    kind: 'map',
+    jobId,
+    taskId: 'm-0',
+    attempt: ++attempt,
+    codeHash: 'f'.repeat(64),
+    split: s,
+    partitions: 3,
+    params: {},
+  };
 }
 
 /** The counts a map output holds, by formatted key. */
@@ -161,7 +215,12 @@ async function outputCounts(file: string, job: AnyJob): Promise<Map<string, numb
   const out = new Map<string, number>();
   try {
     for (let p = 0; p < job.partitions; p++) {
-      for await (const batch of run.entries(p)) for (const [k, v] of batch) out.set(formatKey(decodeKey(k)), decodeAccumulator(job.aggregate!, unpackValue(v)) as number);
+      for await (const batch of run.entries(p))
+        for (const [k, v] of batch)
+          out.set(
+            formatKey(decodeKey(k)),
+            decodeAccumulator(job.aggregate!, unpackValue(v)) as number,
+          );
     }
   } finally {
     await run.close();
@@ -180,7 +239,10 @@ function countsOf(rs: readonly Pv[]): Map<string, number> {
 
 async function quarantineLines(key: string): Promise<Array<Record<string, unknown>>> {
   const text = new TextDecoder().decode(await t.store.get(key));
-  return text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 async function failureOf(p: Promise<unknown>): Promise<StrataError> {
@@ -193,11 +255,18 @@ async function failureOf(p: Promise<unknown>): Promise<StrataError> {
   throw new Error('expected the map task to fail');
 }
 
-/** Damages one block of the stored segment in place (what a bad disk does), returning a restore function. */
+/**
+ * Damages one block of the stored segment in place (what a bad disk does), returning a restore
+ * function.
+ */
 async function damageBlock(block: number): Promise<() => Promise<void>> {
   const file = path.join(t.dir, 'store', split.segmentKey);
   const original = await readFile(file);
-  const info = (await SegmentReader.open(async (o, l) => original.subarray(o, o + l), original.length, { key: split.segmentKey })).footer.blocks[block]!;
+  const info = (
+    await SegmentReader.open(async (o, l) => original.subarray(o, o + l), original.length, {
+      key: split.segmentKey,
+    })
+  ).footer.blocks[block]!;
   const bad = Buffer.from(original);
   bad[info.offset + Math.floor(info.length / 2)] ^= 0xff;
   await writeFile(file, bad);
@@ -206,10 +275,20 @@ async function damageBlock(block: number): Promise<() => Promise<void>> {
 
 describe('a map task meeting records its map throws on', () => {
   it('without a budget fails at the first one with STRATA_E_JOB_MAP_FAILED naming segment, block and record (unchanged)', async () => {
-    const err = await failureOf(runMapTask(flakyJob(50), task('strict-map'), { store: t.store, workDir: workDir(), memoryBudgetBytes: 1 << 30 }));
+    const err = await failureOf(
+      runMapTask(flakyJob(50), task('strict-map'), {
+        store: t.store,
+        workDir: workDir(),
+        memoryBudgetBytes: 1 << 30,
+      }),
+    );
     expect(err.code).toBe('STRATA_E_JOB_MAP_FAILED');
     const first = records.findIndex((r) => r.seq % 50 === 0);
-    expect(err.details).toMatchObject({ segmentKey: split.segmentKey, block: blockOf[first], position: first });
+    expect(err.details).toMatchObject({
+      segmentKey: split.segmentKey,
+      block: blockOf[first],
+      position: first,
+    });
     expect(err.message).toContain('no hour for seq 0');
     expect(await collect(t.store.list(quarantinePrefix('strict-map')))).toEqual([]);
   });
@@ -217,7 +296,11 @@ describe('a map task meeting records its map throws on', () => {
   it('with a budget skips exactly the bad records and all they emitted, counts them, and quarantines each with its error and place', async () => {
     const job = flakyJob(50, { max: 1000 });
     const tk = task('tolerant-map');
-    const outcome = await runMapTask(job, tk, { store: t.store, workDir: workDir(), memoryBudgetBytes: 32 * 1024 }); // spills too
+    const outcome = await runMapTask(job, tk, {
+      store: t.store,
+      workDir: workDir(),
+      memoryBudgetBytes: 32 * 1024,
+    }); // spills too
     const bad = records.filter((r) => r.seq % 50 <= 1);
     expect(bad.length).toBeGreaterThan(100);
     expect(outcome.counters.badRecords).toBe(bad.length);
@@ -225,28 +308,55 @@ describe('a map task meeting records its map throws on', () => {
     expect(outcome.counters.recordsOut).toBe(records.length - bad.length);
     expect(outcome.counters.spills).toBeGreaterThan(0);
     // A record that threw half way left nothing behind: its first emit is not counted.
-    expect(await outputCounts(outcome.path, job)).toEqual(countsOf(records.filter((r) => r.seq % 50 > 1)));
+    expect(await outputCounts(outcome.path, job)).toEqual(
+      countsOf(records.filter((r) => r.seq % 50 > 1)),
+    );
 
     const lines = await quarantineLines(quarantineKey(tk));
     expect(lines).toHaveLength(bad.length);
     for (const line of lines) {
       const position = line.position as number;
-      expect(line).toMatchObject({ kind: 'record', segment: split.segmentKey, block: blockOf[position], value: records[position] });
-      // `record` is the index inside the block: the segment, read again there, holds that very record.
+      expect(line).toMatchObject({
+        kind: 'record',
+        segment: split.segmentKey,
+        block: blockOf[position],
+        value: records[position],
+      });
+      // `record` is the index inside the block: the segment, read again there, holds that very
+      // record.
       expect(position - records.findIndex((_, i) => blockOf[i] === line.block)).toBe(line.record);
       const seq = (line.value as Pv).seq;
-      if (seq % 50 === 0) expect(line).toMatchObject({ code: 'STRATA_E_JOB_MAP_FAILED', error: `no hour for seq ${seq}`, stack: expect.stringMatching(/^TypeError: no hour/) });
-      else expect(line).toMatchObject({ code: 'STRATA_E_JOB_VALUE', error: expect.stringMatching(/emitted an invalid key undefined/) });
+      if (seq % 50 === 0)
+        expect(line).toMatchObject({
+          code: 'STRATA_E_JOB_MAP_FAILED',
+          error: `no hour for seq ${seq}`,
+          stack: expect.stringMatching(/^TypeError: no hour/),
+        });
+      else
+        expect(line).toMatchObject({
+          code: 'STRATA_E_JOB_VALUE',
+          error: expect.stringMatching(/emitted an invalid key undefined/),
+        });
     }
   });
 
   it('that alone passes the budget stops with STRATA_E_JOB_BAD_RECORDS saying how many, where the quarantine is and how to raise it', async () => {
     const tk = task('small-budget');
-    const err = await failureOf(runMapTask(flakyJob(50, { max: 10 }), tk, { store: t.store, workDir: workDir(), memoryBudgetBytes: 1 << 30 }));
+    const err = await failureOf(
+      runMapTask(flakyJob(50, { max: 10 }), tk, {
+        store: t.store,
+        workDir: workDir(),
+        memoryBudgetBytes: 1 << 30,
+      }),
+    );
     expect(err.code).toBe('STRATA_E_JOB_BAD_RECORDS');
     expect(err.retryable).toBe(false);
-    expect(err.message).toMatch(/map task m-0 alone met 11 bad records, more than the job's budget of badRecords\.max = 10/);
-    expect(err.message).toContain(`quarantined in ${quarantineKey(tk)} (strata status small-budget --quarantine`);
+    expect(err.message).toMatch(
+      /map task m-0 alone met 11 bad records, more than the job's budget of badRecords\.max = 10/,
+    );
+    expect(err.message).toContain(
+      `quarantined in ${quarantineKey(tk)} (strata status small-budget --quarantine`,
+    );
     expect(err.message).toMatch(/raise the budget: badRecords: \{ max: 100 \} in defineJob/);
     expect(err.details).toMatchObject({ badRecords: 11, max: 10, quarantine: quarantineKey(tk) });
     expect(await quarantineLines(quarantineKey(tk))).toHaveLength(11); // what it met before it stopped
@@ -258,11 +368,21 @@ describe('a map task meeting a damaged segment block', () => {
     const damagedBlock = split.startBlock + 4;
     const restore = await damageBlock(damagedBlock);
     try {
-      const err = await failureOf(runMapTask(flakyJob(0), task('rotten-strict'), { store: t.store, workDir: workDir(), memoryBudgetBytes: 1 << 30 }));
+      const err = await failureOf(
+        runMapTask(flakyJob(0), task('rotten-strict'), {
+          store: t.store,
+          workDir: workDir(),
+          memoryBudgetBytes: 1 << 30,
+        }),
+      );
       expect(err.code).toBe('STRATA_E_SEGMENT_CORRUPT');
       expect(err.message).toContain(`segment ${split.segmentKey} block ${damagedBlock} at byte`);
       expect(err.message).toMatch(/CRC32 mismatch.*badRecords: \{ max: N \}/s);
-      expect(err.details).toMatchObject({ key: split.segmentKey, block: damagedBlock, taskId: 'm-0' });
+      expect(err.details).toMatchObject({
+        key: split.segmentKey,
+        block: damagedBlock,
+        taskId: 'm-0',
+      });
     } finally {
       await restore();
     }
@@ -275,18 +395,40 @@ describe('a map task meeting a damaged segment block', () => {
     try {
       const job = flakyJob(0, { max: lost.length });
       const tk = task('rotten-tolerant');
-      const outcome = await runMapTask(job, tk, { store: t.store, workDir: workDir(), memoryBudgetBytes: 1 << 30 });
+      const outcome = await runMapTask(job, tk, {
+        store: t.store,
+        workDir: workDir(),
+        memoryBudgetBytes: 1 << 30,
+      });
       expect(outcome.counters.badRecords).toBe(lost.length);
       expect(outcome.counters.recordsIn).toBe(records.length - lost.length);
-      expect(await outputCounts(outcome.path, job)).toEqual(countsOf(records.filter((_, i) => blockOf[i] !== damagedBlock)));
+      expect(await outputCounts(outcome.path, job)).toEqual(
+        countsOf(records.filter((_, i) => blockOf[i] !== damagedBlock)),
+      );
       const lines = await quarantineLines(quarantineKey(tk));
       expect(lines).toEqual([
-        { kind: 'block', segment: split.segmentKey, block: damagedBlock, offset: expect.any(Number), records: lost.length, code: 'STRATA_E_SEGMENT_CORRUPT', error: expect.stringMatching(/CRC32 mismatch/) },
+        {
+          kind: 'block',
+          segment: split.segmentKey,
+          block: damagedBlock,
+          offset: expect.any(Number),
+          records: lost.length,
+          code: 'STRATA_E_SEGMENT_CORRUPT',
+          error: expect.stringMatching(/CRC32 mismatch/),
+        },
       ]);
       // One record fewer in the budget than the block held: the block alone passes it.
-      const over = await failureOf(runMapTask(flakyJob(0, { max: lost.length - 1 }), task('rotten-over'), { store: t.store, workDir: workDir(), memoryBudgetBytes: 1 << 30 }));
+      const over = await failureOf(
+        runMapTask(flakyJob(0, { max: lost.length - 1 }), task('rotten-over'), {
+          store: t.store,
+          workDir: workDir(),
+          memoryBudgetBytes: 1 << 30,
+        }),
+      );
       expect(over.code).toBe('STRATA_E_JOB_BAD_RECORDS');
-      expect(over.message).toContain(`block ${damagedBlock} of ${split.segmentKey} (${lost.length} records) is damaged`);
+      expect(over.message).toContain(
+        `block ${damagedBlock} of ${split.segmentKey} (${lost.length} records) is damaged`,
+      );
     } finally {
       await restore();
     }
@@ -294,41 +436,88 @@ describe('a map task meeting a damaged segment block', () => {
 });
 
 describe('the job-wide budget (coordinator/bad-record-budget.ts)', () => {
-  const map = (taskId: string, state: string, badRecords: number): BudgetTask => ({ taskId, kind: 'map', state, counters: { ...emptyCounters(), badRecords } });
-  const job = (max?: number) => ({ id: 'j42', spec: { name: 'pv', ...(max === undefined ? {} : { badRecords: { max } }) } });
+  const map = (taskId: string, state: string, badRecords: number): BudgetTask => ({
+    taskId,
+    kind: 'map',
+    state,
+    counters: { ...emptyCounters(), badRecords },
+  });
+  const job = (max?: number) => ({
+    id: 'j42',
+    spec: { name: 'pv', ...(max === undefined ? {} : { badRecords: { max } }) },
+  });
 
   it('sums the succeeded maps only and fails past max with how many, where and how to raise it', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.constantFrom('succeeded', 'running', 'failed', 'queued'), fc.nat(50), fc.boolean())), fc.nat(300), (specs, max) => {
-        const tasks: BudgetTask[] = specs.map(([state, n, isMap], i) => (isMap ? map(`m-${i}`, state, n) : { taskId: `r-${i}`, kind: 'reduce', state, counters: { badRecords: n } }));
-        const total = specs.reduce((s, [state, n, isMap]) => s + (isMap && state === 'succeeded' ? n : 0), 0);
-        const err = badRecordBudgetError(job(max), tasks);
-        if (total <= max) {
-          expect(err).toBeUndefined();
-          return;
-        }
-        expect(err?.code).toBe('STRATA_E_JOB_BAD_RECORDS');
-        expect(err?.details).toMatchObject({ jobId: 'j42', badRecords: total, max, quarantine: 'quarantine/j42/' });
-        expect(err?.message).toContain(`met ${total.toLocaleString('en-US')} bad records`);
-        expect(err?.message).toContain(`budget of badRecords.max = ${max.toLocaleString('en-US')}`);
-        expect(err?.message).toContain('quarantine/j42/ (strata status j42 --quarantine');
-        expect(err?.message).toMatch(/raise the budget: badRecords: \{ max: \d+ \}/);
-      }),
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('succeeded', 'running', 'failed', 'queued'),
+            fc.nat(50),
+            fc.boolean(),
+          ),
+        ),
+        fc.nat(300),
+        (specs, max) => {
+          const tasks: BudgetTask[] = specs.map(([state, n, isMap], i) =>
+            isMap
+              ? map(`m-${i}`, state, n)
+              : { taskId: `r-${i}`, kind: 'reduce', state, counters: { badRecords: n } },
+          );
+          const total = specs.reduce(
+            (s, [state, n, isMap]) => s + (isMap && state === 'succeeded' ? n : 0),
+            0,
+          );
+          const err = badRecordBudgetError(job(max), tasks);
+          if (total <= max) {
+            expect(err).toBeUndefined();
+            return;
+          }
+          expect(err?.code).toBe('STRATA_E_JOB_BAD_RECORDS');
+          expect(err?.details).toMatchObject({
+            jobId: 'j42',
+            badRecords: total,
+            max,
+            quarantine: 'quarantine/j42/',
+          });
+          expect(err?.message).toContain(`met ${total.toLocaleString('en-US')} bad records`);
+          expect(err?.message).toContain(
+            `budget of badRecords.max = ${max.toLocaleString('en-US')}`,
+          );
+          expect(err?.message).toContain('quarantine/j42/ (strata status j42 --quarantine');
+          expect(err?.message).toMatch(/raise the budget: badRecords: \{ max: \d+ \}/);
+        },
+      ),
     );
   });
 
   it('without a budget any bad record is over it; with none met there is nothing to say', () => {
     expect(badRecordBudgetError(job(), [map('m-0', 'succeeded', 0)])).toBeUndefined();
-    expect(badRecordBudgetError(job(), [map('m-0', 'succeeded', 1)])?.message).toMatch(/^job 'pv': its map tasks met 1 bad records \(in 1 task; most in m-0: 1\), more than its budget of badRecords\.max = 0\./);
+    expect(badRecordBudgetError(job(), [map('m-0', 'succeeded', 1)])?.message).toMatch(
+      /^job 'pv': its map tasks met 1 bad records \(in 1 task; most in m-0: 1\), more than its budget of badRecords\.max = 0\./,
+    );
   });
 
   it('names the quarantine folder the map tasks write their files into', () => {
-    expect(quarantineKey({ jobId: 'j42', taskId: 'm-7', attempt: 2 })).toBe(`${quarantinePrefix('j42')}m-7-a2.ndjson`);
-    expect(badRecordBudgetError(job(), [map('m-0', 'succeeded', 1)])?.message).toContain(quarantinePrefix('j42'));
+    expect(quarantineKey({ jobId: 'j42', taskId: 'm-7', attempt: 2 })).toBe(
+      `${quarantinePrefix('j42')}m-7-a2.ndjson`,
+    );
+    expect(badRecordBudgetError(job(), [map('m-0', 'succeeded', 1)])?.message).toContain(
+      quarantinePrefix('j42'),
+    );
   });
 
   it('is accepted in a posted job spec, and a malformed one is refused', () => {
-    const spec = { name: 'pv', view: 'pv', input: { dataset: 'pv' }, partitions: 2, reduce: 'aggregate:count', combine: true, params: {}, codeHash: 'a'.repeat(64) };
+    const spec = {
+      name: 'pv',
+      view: 'pv',
+      input: { dataset: 'pv' },
+      partitions: 2,
+      reduce: 'aggregate:count',
+      combine: true,
+      params: {},
+      codeHash: 'a'.repeat(64),
+    };
     expect(parseJobSpec({ ...spec, badRecords: { max: 5 } }).badRecords).toEqual({ max: 5 });
     expect(parseJobSpec(spec).badRecords).toBeUndefined();
     for (const bad of [{ max: -1 }, { max: 1.5 }, { max: 5, extra: 1 }, 5]) {

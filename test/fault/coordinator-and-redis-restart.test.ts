@@ -15,7 +15,14 @@ import type { JobStatus } from '../../cli/coordinator-client.ts';
 import { connectRedis } from '../../core/redis/connect-redis.ts';
 import { readCurrentVersion } from '../../core/views/view-layout.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
-import { describe as show, since, startFaultCluster, task, VIEW, type FaultCluster } from './support/fault-cluster.ts';
+import {
+  describe as show,
+  since,
+  startFaultCluster,
+  task,
+  VIEW,
+  type FaultCluster,
+} from './support/fault-cluster.ts';
 
 let redis: TestRedis;
 let f: FaultCluster;
@@ -23,7 +30,11 @@ let reference: Buffer[];
 
 beforeAll(async () => {
   redis = await startTestRedis({ appendonly: true, appendfsync: 'everysec' });
-  f = await startFaultCluster({ workers: 3, redisUrl: redis.url, config: { speculationMultiplier: 0 } });
+  f = await startFaultCluster({
+    workers: 3,
+    redisUrl: redis.url,
+    config: { speculationMultiplier: 0 },
+  });
   reference = (await f.run({})).parts;
 }, 120_000);
 afterAll(async () => {
@@ -49,11 +60,18 @@ async function killCoordinator(): Promise<void> {
  * have completed `meanwhile` more task attempts, starts a new coordinator, and checks the job
  * finished with the fault-free view and every task at the attempt it had when the old one died.
  */
-async function killAndResume(id: string, before: JobStatus, meanwhile: number, what: string): Promise<JobStatus> {
+async function killAndResume(
+  id: string,
+  before: JobStatus,
+  meanwhile: number,
+  what: string,
+): Promise<JobStatus> {
   const completed = await completedOnQueue();
   const t0 = performance.now();
   await killCoordinator();
-  await expect.poll(completedOnQueue, { timeout: 20_000, interval: 50 }).toBeGreaterThanOrEqual(completed + meanwhile);
+  await expect
+    .poll(completedOnQueue, { timeout: 20_000, interval: 50 })
+    .toBeGreaterThanOrEqual(completed + meanwhile);
   const t1 = performance.now();
   await f.cluster.startCoordinator();
   const startedIn = since(t1);
@@ -61,13 +79,21 @@ async function killAndResume(id: string, before: JobStatus, meanwhile: number, w
   expect(done.state, show(done)).toBe('succeeded');
   expect(await f.parts(done.version!)).toEqual(reference);
   expect(attempts(done)).toEqual(attempts(before)); // nothing ran twice
-  console.log(`[recovery] coordinator killed ${what}: the new one started in ${startedIn} s and finished the job ${since(t1)} s after its start (${since(t0)} s after the kill)`);
+  console.log(
+    `[recovery] coordinator killed ${what}: the new one started in ${startedIn} s and finished the job ${since(t1)} s after its start (${since(t0)} s after the kill)`,
+  );
   return done;
 }
 
 it('the coordinator killed mid-map: a new one on the same Redis resumes the job and collects what finished meanwhile; no task runs twice; the view is byte-identical', async () => {
   const id = await f.submit({ mapPauseMs: 25 });
-  const before = await f.waitFor(id, 'some maps done, others running', (s) => ofKind(s, 'map').filter((t) => t.state === 'succeeded').length >= 2 && ofKind(s, 'map').some((t) => t.state === 'running'));
+  const before = await f.waitFor(
+    id,
+    'some maps done, others running',
+    (s) =>
+      ofKind(s, 'map').filter((t) => t.state === 'succeeded').length >= 2 &&
+      ofKind(s, 'map').some((t) => t.state === 'running'),
+  );
   // The workers carry on without it: wait until they finish maps nobody has recorded yet.
   const done = await killAndResume(id, before, 2, 'mid-map');
   expect(done.tasks!.every((t) => !t.error && !t.stalls)).toBe(true);
@@ -75,7 +101,11 @@ it('the coordinator killed mid-map: a new one on the same Redis resumes the job 
 
 it('the coordinator killed mid-reduce: a new one resumes the reduces and commits; the view is byte-identical', async () => {
   const id = await f.submit({});
-  const before = await f.waitFor(id, 'reduces running', (s) => s.state === 'reducing' && ofKind(s, 'reduce').some((t) => t.state === 'running'));
+  const before = await f.waitFor(
+    id,
+    'reduces running',
+    (s) => s.state === 'reducing' && ofKind(s, 'reduce').some((t) => t.state === 'running'),
+  );
   const done = await killAndResume(id, before, 1, 'mid-reduce');
   expect(task(done, 'r-0').state).toBe('succeeded');
 });
@@ -83,11 +113,19 @@ it('the coordinator killed mid-reduce: a new one resumes the reduces and commits
 it('redis-server killed mid-job and restarted on its AOF: the job ends in bounded time without a partial view, and every process reconnects: the next job succeeds', async () => {
   const current = await readCurrentVersion(f.cluster.store, VIEW);
   const id = await f.submit({ mapPauseMs: 25 });
-  await f.waitFor(id, 'some maps done, others running', (s) => ofKind(s, 'map').filter((t) => t.state === 'succeeded').length >= 2 && ofKind(s, 'map').some((t) => t.state === 'running'));
+  await f.waitFor(
+    id,
+    'some maps done, others running',
+    (s) =>
+      ofKind(s, 'map').filter((t) => t.state === 'succeeded').length >= 2 &&
+      ofKind(s, 'map').some((t) => t.state === 'running'),
+  );
   const t0 = performance.now();
   await redis.kill();
   // Down long enough for every process to notice (their commands fail, locks and heartbeats lapse).
-  const probe = await connectRedis(redis.url, { role: 'command', name: 'fault-probe' }).catch((err: unknown) => err);
+  const probe = await connectRedis(redis.url, { role: 'command', name: 'fault-probe' }).catch(
+    (err: unknown) => err,
+  );
   expect(probe).toMatchObject({ code: 'STRATA_E_REDIS_UNAVAILABLE' });
   await new Promise((r) => setTimeout(r, 1500));
   await redis.restart();
@@ -109,5 +147,7 @@ it('redis-server killed mid-job and restarted on its AOF: the job ends in bounde
   const next = await f.run({});
   expect(next.parts).toEqual(reference);
   expect(f.liveWorkers()).toHaveLength(3); // nobody died of it
-  console.log(`[recovery] redis killed mid-job: back ${restartedAfter} s after the kill; the job ${end.state} ${endedAfter} s after the kill; the next job took ${since(t1)} s`);
+  console.log(
+    `[recovery] redis killed mid-job: back ${restartedAfter} s after the kill; the job ${end.state} ${endedAfter} s after the kill; the next job took ${since(t1)} s`,
+  );
 });

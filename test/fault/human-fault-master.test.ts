@@ -35,12 +35,21 @@ afterAll(async () => {
 /** Every master/ key with the sha256 of its bytes. */
 async function snapshot(store: ObjectStore): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for await (const o of store.list('master/')) out.set(o.key, createHash('sha256').update(await store.get(o.key)).digest('hex'));
+  for await (const o of store.list('master/'))
+    out.set(
+      o.key,
+      createHash('sha256')
+        .update(await store.get(o.key))
+        .digest('hex'),
+    );
   return out;
 }
 
 async function ingest(store: ObjectStore, seed: number): Promise<string[]> {
-  const appender = new DatasetAppender(store, 'pageviews', { blockTargetBytes: 16 * 1024, timeField: 'time' });
+  const appender = new DatasetAppender(store, 'pageviews', {
+    blockTargetBytes: 16 * 1024,
+    timeField: 'time',
+  });
   for (const e of generatePageviews({ count: 3000, seed, days: 3 })) {
     const wait = appender.append(e as unknown as Record<string, unknown>, Date.parse(e.time));
     if (wait) await wait;
@@ -77,14 +86,24 @@ describe.each(backends)('the master dataset on %s', (_name, open) => {
 
       for (const key of keys) {
         expect(await outcome(store.put(key, impostor))).toBe('STRATA_E_STORE_EXISTS');
-        expect(await outcome(store.put(key, impostor, { overwrite: true }))).toBe('STRATA_E_STORE_IMMUTABLE');
+        expect(await outcome(store.put(key, impostor, { overwrite: true }))).toBe(
+          'STRATA_E_STORE_IMMUTABLE',
+        );
         expect(await outcome(store.delete(key))).toBe('STRATA_E_STORE_IMMUTABLE');
         expect(await outcome(store.copy('tmp/impostor', key))).toBe('STRATA_E_STORE_EXISTS');
-        for (const sneaky of [`tmp/../${key}`, `./${key}`, key.replace('master/', 'master//'), `${key}/.`]) {
+        for (const sneaky of [
+          `tmp/../${key}`,
+          `./${key}`,
+          key.replace('master/', 'master//'),
+          `${key}/.`,
+        ]) {
           expect(await outcome(store.delete(sneaky))).toBe('STRATA_E_STORE_KEY');
-          expect(await outcome(store.put(sneaky, impostor, { overwrite: true }))).toBe('STRATA_E_STORE_KEY');
+          expect(await outcome(store.put(sneaky, impostor, { overwrite: true }))).toBe(
+            'STRATA_E_STORE_KEY',
+          );
         }
-        // A copy into tmp/ (a hard link on file://) that is then overwritten and deleted leaves the segment as it was.
+        // A copy into tmp/ (a hard link on file://) that is then overwritten and deleted leaves the
+        // segment as it was.
         const scratch = `tmp/scratch/${key.split('/').pop()}`;
         await store.copy(key, scratch);
         await store.put(scratch, impostor, { overwrite: true });
@@ -92,11 +111,19 @@ describe.each(backends)('the master dataset on %s', (_name, open) => {
       }
       // Even a key under master/ that looks like a view version's is refused.
       await fc.assert(
-        fc.asyncProperty(fc.array(fc.stringMatching(/^[a-z0-9=_.-]{1,12}$/).filter((s) => s !== '.' && s !== '..'), { minLength: 1, maxLength: 4 }), async (parts) => {
-          const key = `master/${parts.join('/')}`;
-          expect(await outcome(store.delete(key))).toBe('STRATA_E_STORE_IMMUTABLE');
-          expect(await outcome(store.put(key, impostor, { overwrite: true }))).toBe('STRATA_E_STORE_IMMUTABLE');
-        }),
+        fc.asyncProperty(
+          fc.array(
+            fc.stringMatching(/^[a-z0-9=_.-]{1,12}$/).filter((s) => s !== '.' && s !== '..'),
+            { minLength: 1, maxLength: 4 },
+          ),
+          async (parts) => {
+            const key = `master/${parts.join('/')}`;
+            expect(await outcome(store.delete(key))).toBe('STRATA_E_STORE_IMMUTABLE');
+            expect(await outcome(store.put(key, impostor, { overwrite: true }))).toBe(
+              'STRATA_E_STORE_IMMUTABLE',
+            );
+          },
+        ),
         { numRuns: 25 },
       );
       expect(await snapshot(store)).toEqual(before);

@@ -9,13 +9,21 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describe as show, since, startFaultCluster, type FaultCluster } from './support/fault-cluster.ts';
+import {
+  describe as show,
+  since,
+  startFaultCluster,
+  type FaultCluster,
+} from './support/fault-cluster.ts';
 
 let f: FaultCluster;
 let reference: Buffer[];
 
 beforeAll(async () => {
-  f = await startFaultCluster({ workers: 3, config: { speculationMultiplier: 3, speculationMinMs: 1000, speculationQuantile: 0.5 } });
+  f = await startFaultCluster({
+    workers: 3,
+    config: { speculationMultiplier: 3, speculationMinMs: 1000, speculationQuantile: 0.5 },
+  });
   reference = (await f.run({})).parts;
 }, 120_000);
 afterAll(async () => {
@@ -40,14 +48,24 @@ it('a map straggling on one worker gets a speculative attempt on another, which 
     expect(t.worker).not.toBe(slowId);
     expect(t.attempt).toBeGreaterThan(1);
   }
-  expect(done.phases.map.speculative).toEqual({ launched: won.length, won: won.length, running: 0 });
-  expect(done.tasks!.filter((t) => t.worker === slowId && t.state === 'succeeded' && t.kind === 'map')).toEqual([]);
+  expect(done.phases.map.speculative).toEqual({
+    launched: won.length,
+    won: won.length,
+    running: 0,
+  });
+  expect(
+    done.tasks!.filter((t) => t.worker === slowId && t.state === 'succeeded' && t.kind === 'map'),
+  ).toEqual([]);
   expect(took).toBeLessThan(10); // the straggler alone would have taken ~10 s
 
   const metrics = await (await fetch(`${f.cluster.info.coordinatorUrl}/metrics`)).text();
-  expect(metrics).toMatch(new RegExp(`strata_speculative_attempts_total\\{kind="map",outcome="won"\\} ${won.length}\\b`));
+  expect(metrics).toMatch(
+    new RegExp(`strata_speculative_attempts_total\\{kind="map",outcome="won"\\} ${won.length}\\b`),
+  );
   // The straggling attempt was aborted on its worker, not left to run to its end.
   const slowLog = await readFile(path.join(f.cluster.home, 'logs', `${slow.name}.log`), 'utf8');
   expect(slowLog).toContain('running attempt cancelled by the coordinator');
-  console.log(`[speculation] ${won.length} straggling map(s) backed up and beaten; job took ${took} s (a straggling map alone takes ~10 s)`);
+  console.log(
+    `[speculation] ${won.length} straggling map(s) backed up and beaten; job took ${took} s (a straggling map alone takes ~10 s)`,
+  );
 });

@@ -20,7 +20,13 @@ import { bullJobId, TASK_QUEUE, type MapTask, type Split } from '../../core/task
 import { generatePageviews } from '../../examples/web-analytics/generate-pageviews.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { spawnWorker, type WorkerChild } from '../worker/support/worker-child.ts';
-import { bundleJob, ingest, splitsOf, tempStore, type TempStore } from '../worker/support/worker-fixtures.ts';
+import {
+  bundleJob,
+  ingest,
+  splitsOf,
+  tempStore,
+  type TempStore,
+} from '../worker/support/worker-fixtures.ts';
 
 const PREFIX = `ta${randomBytes(4).toString('hex')}`;
 let redis: TestRedis;
@@ -37,9 +43,12 @@ let codeHash: string;
 beforeAll(async () => {
   [redis, t] = await Promise.all([startTestRedis(), tempStore()]);
   home = await mkdtemp(path.join(os.tmpdir(), 'strata-attempts-'));
-  await ingest(t.store, 'pageviews', [...generatePageviews({ count: 2000, seed: 3, days: 1 })] as unknown as Record<string, unknown>[]);
+  await ingest(t.store, 'pageviews', [
+    ...generatePageviews({ count: 2000, seed: 3, days: 1 }),
+  ] as unknown as Record<string, unknown>[]);
   split = (await splitsOf(t.store, 'pageviews', 1000))[0]!;
-  codeHash = (await bundleJob(t.store, path.join(import.meta.dirname, 'support/visits-job.ts'))).codeHash;
+  codeHash = (await bundleJob(t.store, path.join(import.meta.dirname, 'support/visits-job.ts')))
+    .codeHash;
   connection = await connectRedis(redis.url, { role: 'queue', name: 'test' });
   eventsConnection = await connectRedis(redis.url, { role: 'queue', name: 'test-events' });
   queue = new Queue(TASK_QUEUE, { connection, prefix: PREFIX });
@@ -69,9 +78,21 @@ afterAll(async () => {
   if (home) await rm(home, { recursive: true, force: true });
 });
 
-/** One attempt of map m-0 of `jobId`; the visits job pauses `mapPauseMs` every 100 records (2000 records here). */
+/**
+ * One attempt of map m-0 of `jobId`; the visits job pauses `mapPauseMs` every 100 records (2000
+ * records here).
+ */
 function attempt(jobId: string, n: number, mapPauseMs: number): MapTask {
-  return { kind: 'map', jobId, taskId: 'm-0', attempt: n, codeHash, split, partitions: 2, params: { mapPauseMs } };
+  return {
+    kind: 'map',
+    jobId,
+    taskId: 'm-0',
+    attempt: n,
+    codeHash,
+    split,
+    partitions: 2,
+    params: { mapPauseMs },
+  };
 }
 
 async function enqueue(task: MapTask): Promise<Job> {
@@ -79,7 +100,9 @@ async function enqueue(task: MapTask): Promise<Job> {
 }
 
 async function whenActive(id: string): Promise<void> {
-  await expect.poll(async () => (await queue.getJob(id))?.getState(), { timeout: 20_000, interval: 25 }).toBe('active');
+  await expect
+    .poll(async () => (await queue.getJob(id))?.getState(), { timeout: 20_000, interval: 25 })
+    .toBe('active');
 }
 
 it('a second attempt of a task it is running waits, even with a thread free, and runs once the first is done', async () => {
@@ -100,7 +123,10 @@ it('a running attempt cancelled on the task-cancel channel is aborted at once an
   await whenActive(slow.id!);
   const publisher = await connectRedis(redis.url, { role: 'command' });
   const t0 = Date.now();
-  await publisher.publish(taskCancelChannel(PREFIX), encodeTaskCancel({ ids: [slow.id!], reason: 'attempt 2 of task m-0 finished first' }));
+  await publisher.publish(
+    taskCancelChannel(PREFIX),
+    encodeTaskCancel({ ids: [slow.id!], reason: 'attempt 2 of task m-0 finished first' }),
+  );
   publisher.disconnect();
   await expect(slow.waitUntilFinished(events, 10_000)).rejects.toThrow();
   expect(Date.now() - t0).toBeLessThan(5000);
@@ -109,5 +135,8 @@ it('a running attempt cancelled on the task-cancel channel is aborted at once an
   expect(error.code).toBe('STRATA_E_TASK_CANCELLED');
   expect(error.message).toContain('attempt 2 of task m-0 finished first');
   const next = await enqueue(attempt('j3', 1, 0));
-  expect(await next.waitUntilFinished(events, 20_000)).toMatchObject({ kind: 'map', output: { mapOutputId: 'j3/m-0-a1' } });
+  expect(await next.waitUntilFinished(events, 20_000)).toMatchObject({
+    kind: 'map',
+    output: { mapOutputId: 'j3/m-0-a1' },
+  });
 });

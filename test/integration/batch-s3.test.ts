@@ -5,7 +5,12 @@
  */
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listVersions, partKey, readCurrentVersion, readManifest } from '../../core/views/view-layout.ts';
+import {
+  listVersions,
+  partKey,
+  readCurrentVersion,
+  readManifest,
+} from '../../core/views/view-layout.ts';
 import { generatePageviews } from '../../examples/web-analytics/generate-pageviews.ts';
 import { startS3Server, type S3TestServer } from '../support/s3-server.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
@@ -19,8 +24,12 @@ afterAll(async () => {
 });
 
 /** Runs pageviews over the same generated events on a fresh cluster and returns its part files. */
-async function runPageviews(cluster: TestCluster): Promise<{ parts: Uint8Array[]; inputSegments: Array<{ day: string; records: number }> }> {
-  const records = [...generatePageviews({ count: 40_000, seed: 3 })] as unknown as Array<Record<string, unknown>>;
+async function runPageviews(
+  cluster: TestCluster,
+): Promise<{ parts: Uint8Array[]; inputSegments: Array<{ day: string; records: number }> }> {
+  const records = [...generatePageviews({ count: 40_000, seed: 3 })] as unknown as Array<
+    Record<string, unknown>
+  >;
   await cluster.append('pageviews', records, (e) => Date.parse(e.time as string));
   const run = await cluster.strata(['submit', PAGEVIEWS, '--wait', '--partitions', '4']);
   expect(run.stderr.split('\n').filter((l) => l.startsWith('strata:'))).toEqual([]);
@@ -28,14 +37,28 @@ async function runPageviews(cluster: TestCluster): Promise<{ parts: Uint8Array[]
   const version = (await readCurrentVersion(cluster.store, 'pageviews'))!;
   expect(await listVersions(cluster.store, 'pageviews')).toEqual([version]);
   const manifest = await readManifest(cluster.store, 'pageviews', version);
-  const parts = await Promise.all(Array.from({ length: manifest.partitions }, (_, p) => cluster.store.get(partKey('pageviews', version, p))));
-  return { parts, inputSegments: manifest.inputSegments.map((s) => ({ day: s.key.split('/')[2]!, records: s.records })) };
+  const parts = await Promise.all(
+    Array.from({ length: manifest.partitions }, (_, p) =>
+      cluster.store.get(partKey('pageviews', version, p)),
+    ),
+  );
+  return {
+    parts,
+    inputSegments: manifest.inputSegments.map((s) => ({
+      day: s.key.split('/')[2]!,
+      records: s.records,
+    })),
+  };
 }
 
 describe('the batch layer on S3', () => {
   it('the pageviews job writes byte-identical view files on an S3 server and on the file store', async () => {
     s3 = await startS3Server();
-    const onS3 = await startCluster({ workers: 2, memoryBudgetBytes: 256 * 1024, store: s3.url('strata-views', 'cluster') });
+    const onS3 = await startCluster({
+      workers: 2,
+      memoryBudgetBytes: 256 * 1024,
+      store: s3.url('strata-views', 'cluster'),
+    });
     let fromS3: Awaited<ReturnType<typeof runPageviews>>;
     try {
       expect(onS3.info.store.startsWith('s3://')).toBe(true);
@@ -52,13 +75,17 @@ describe('the batch layer on S3', () => {
       await onFiles.stop();
     }
 
-    // The same records in the same days (segment bytes differ only by their write time), and the same view bytes.
+    // The same records in the same days (segment bytes differ only by their write time), and the
+    // same view bytes.
     expect(fromS3.inputSegments).toHaveLength(14);
     expect(fromS3.inputSegments).toEqual(fromFiles.inputSegments);
     expect(fromS3.parts).toHaveLength(4);
     for (let p = 0; p < 4; p++) {
       expect(fromS3.parts[p]!.byteLength).toBeGreaterThan(0);
-      expect(Buffer.from(fromS3.parts[p]!).equals(Buffer.from(fromFiles.parts[p]!)), `part-${p}.sv differs`).toBe(true);
+      expect(
+        Buffer.from(fromS3.parts[p]!).equals(Buffer.from(fromFiles.parts[p]!)),
+        `part-${p}.sv differs`,
+      ).toBe(true);
     }
   }, 240_000);
 });

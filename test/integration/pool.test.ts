@@ -59,7 +59,10 @@ function simulateHere(seed: number, steps = 20000): number {
 }
 
 async function failure(p: Promise<unknown>): Promise<StrataError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!isStrataError(err)) throw new Error(`expected a StrataError, got ${String(err)}`);
   return err;
 }
@@ -77,21 +80,34 @@ afterAll(async () => {
 
 describe('connectPool', () => {
   it('runs an exported function on a worker and returns its result', async () => {
-    // A driver passes its own export; the pool calls it by name (the test cannot import tasks.ts itself).
-    const simulate = Object.defineProperty((seed: number) => simulateHere(seed), 'name', { value: 'simulate' });
+    // A driver passes its own export; the pool calls it by name (the test cannot import tasks.ts
+    // itself).
+    const simulate = Object.defineProperty((seed: number) => simulateHere(seed), 'name', {
+      value: 'simulate',
+    });
     expect(await pool.run(simulate, [42])).toBe(simulateHere(42));
     expect(await pool.run('simulate', [7, 100])).toBe(simulateHere(7, 100));
   });
 
   it('map runs many calls across the workers, results in the order of the arguments', async () => {
     const seeds = Array.from({ length: 40 }, (_, i) => i * 31 + 1);
-    expect(await pool.map('simulate', seeds.map((s) => [s]))).toEqual(seeds.map((s) => simulateHere(s)));
-    const spread = await pool.map('later', Array.from({ length: 12 }, (_, i) => [`v${i}`, 150]));
-    expect(spread.map((r) => (r as { value: string }).value)).toEqual(Array.from({ length: 12 }, (_, i) => `v${i}`));
+    expect(
+      await pool.map(
+        'simulate',
+        seeds.map((s) => [s]),
+      ),
+    ).toEqual(seeds.map((s) => simulateHere(s)));
+    const spread = await pool.map(
+      'later',
+      Array.from({ length: 12 }, (_, i) => [`v${i}`, 150]),
+    );
+    expect(spread.map((r) => (r as { value: string }).value)).toEqual(
+      Array.from({ length: 12 }, (_, i) => `v${i}`),
+    );
     expect(new Set(spread.map((r) => (r as { pid: number }).pid)).size).toBe(2); // both worker processes took calls
   });
 
-  it('a function that throws rejects with STRATA_E_CALL_FAILED carrying its error and the user\'s stack', async () => {
+  it("a function that throws rejects with STRATA_E_CALL_FAILED carrying its error and the user's stack", async () => {
     const err = await failure(pool.run('explode', ['the input']));
     expect(err.code).toBe('STRATA_E_CALL_FAILED');
     expect(err.message).toMatch(/explode\(\) of bundle \w+ threw: cannot handle the input/);
@@ -103,17 +119,24 @@ describe('connectPool', () => {
   it('a function that is not an export is refused before anything is queued', async () => {
     const err = await failure(pool.run(simulateHere, [1]));
     expect(err.code).toBe('STRATA_E_BUNDLE');
-    expect(err.message).toMatch(/"simulateHere" is not a named export of tasks\.ts; .*the exports are: explode, helpers, later, simulate/);
+    expect(err.message).toMatch(
+      /"simulateHere" is not a named export of tasks\.ts; .*the exports are: explode, helpers, later, simulate/,
+    );
   });
 
   it('a module whose driver code is not guarded fails the call with a message that says so', async () => {
     const unguarded = path.join(cluster.cwd, 'unguarded.ts');
-    await writeFile(unguarded, "import { connectPool } from 'strata/pool';\nexport const one = () => 1;\nconst pool = await connectPool(import.meta.url);\nawait pool.close();\n");
+    await writeFile(
+      unguarded,
+      "import { connectPool } from 'strata/pool';\nexport const one = () => 1;\nconst pool = await connectPool(import.meta.url);\nawait pool.close();\n",
+    );
     const other = await connectPool(pathToFileURL(unguarded), { home: cluster.home });
     try {
       const err = await failure(other.run('one', []));
       expect(err.code).toBe('STRATA_E_BUNDLE');
-      expect(err.message).toMatch(/connectPool\(\) ran on a worker: .*isMainModule\(import\.meta\.url\)/);
+      expect(err.message).toMatch(
+        /connectPool\(\) ran on a worker: .*isMainModule\(import\.meta\.url\)/,
+      );
     } finally {
       await other.close();
     }

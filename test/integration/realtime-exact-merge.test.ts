@@ -18,7 +18,13 @@ import { startCluster, type TestCluster } from '../support/cluster.ts';
 
 const PAGES = Array.from({ length: 12 }, (_, i) => `/p${i}`);
 // The same job as the file the cluster runs, for the expected answers.
-const job = defineJob({ name: 'clicks', input: { dataset: 'clicks' }, partitions: 2, map: (r: { page: string }, emit) => emit(r.page, 1), aggregate: count() });
+const job = defineJob({
+  name: 'clicks',
+  input: { dataset: 'clicks' },
+  partitions: 2,
+  map: (r: { page: string }, emit) => emit(r.page, 1),
+  aggregate: count(),
+});
 const JOB_SOURCE = `import { defineJob, count } from 'strata';
 export default defineJob({ name: 'clicks', input: { dataset: 'clicks' }, partitions: 2, map: (r, emit) => emit(r.page, 1), aggregate: count() });
 `;
@@ -42,10 +48,17 @@ afterAll(async () => {
 });
 
 async function ingest(pages: string[]): Promise<void> {
-  const records = pages.map((page) => ({ id: nextId++, page, time: Date.UTC(2026, 10, 22, 12) + nextId }));
+  const records = pages.map((page) => ({
+    id: nextId++,
+    page,
+    time: Date.UTC(2026, 10, 22, 12) + nextId,
+  }));
   const res = await fetch(`${cluster.info.speedUrl}/v1/datasets/clicks/records`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${cluster.info.token}`, 'content-type': 'application/x-ndjson' },
+    headers: {
+      authorization: `Bearer ${cluster.info.token}`,
+      'content-type': 'application/x-ndjson',
+    },
     body: records.map((r) => JSON.stringify(r)).join('\n'),
   });
   expect(res.status, await res.clone().text()).toBe(200);
@@ -61,15 +74,25 @@ interface Served {
 /** Every key's served value equals a recomputation over every acknowledged record. */
 async function expectExact(when: string): Promise<Served> {
   const expected = new Map((await runLocal(job, acked)).map(([k, v]) => [k[0] as string, v]));
-  const res = await fetch(`${cluster.info.serveUrl}/v1/views/clicks/get`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(PAGES.map((p) => [p])) });
+  const res = await fetch(`${cluster.info.serveUrl}/v1/views/clicks/get`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(PAGES.map((p) => [p])),
+  });
   expect(res.status).toBe(200);
   const served = (await res.json()) as Served;
   const got = Object.fromEntries(PAGES.map((p, i) => [p, served.values[i] ?? 0]));
   const want = Object.fromEntries(PAGES.map((p) => [p, expected.get(p) ?? 0]));
-  expect(got, `${when} (version ${served.version}, ${acked.length} acknowledged records)`).toEqual(want);
+  expect(got, `${when} (version ${served.version}, ${acked.length} acknowledged records)`).toEqual(
+    want,
+  );
   // And the scan (the union of batch keys and realtime keys) says the same.
-  const scan = (await (await fetch(`${cluster.info.serveUrl}/v1/views/clicks/scan?limit=1000`)).json()) as { entries: Array<[[string], number]> };
-  expect(Object.fromEntries(scan.entries.map(([k, v]) => [k[0], v])), `${when}: scan`).toEqual(Object.fromEntries([...expected]));
+  const scan = (await (
+    await fetch(`${cluster.info.serveUrl}/v1/views/clicks/scan?limit=1000`)
+  ).json()) as { entries: Array<[[string], number]> };
+  expect(Object.fromEntries(scan.entries.map(([k, v]) => [k[0], v])), `${when}: scan`).toEqual(
+    Object.fromEntries([...expected]),
+  );
   return served;
 }
 
@@ -79,7 +102,8 @@ async function waitForVersion(jobId: string): Promise<string> {
   // The server swaps within a moment of the announcement.
   for (let i = 0; i < 100; i++) {
     const res = await fetch(`${cluster.info.serveUrl}/v1/views/clicks`);
-    if (res.ok && ((await res.json()) as { version: string }).version === final.version) return final.version!;
+    if (res.ok && ((await res.json()) as { version: string }).version === final.version)
+      return final.version!;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`the view server did not load ${final.version}`);
@@ -89,7 +113,10 @@ describe('realtime view: batch ⊕ realtime equals a full recomputation', () => 
   it('stays exact through random interleavings of ingests, recomputations and publications', async () => {
     // Records ingested before the view is registered reach it through its first batch version.
     await ingest(['/p0', '/p1', '/p1', '/p2']);
-    const reg = await cluster.strata(['views', 'register', path.join(jobDir, 'clicks.ts'), '--every', 'off', '--json'], { timeoutMs: 120_000 });
+    const reg = await cluster.strata(
+      ['views', 'register', path.join(jobDir, 'clicks.ts'), '--every', 'off', '--json'],
+      { timeoutMs: 120_000 },
+    );
     expect(reg.code, reg.stderr).toBe(0);
     const registered = JSON.parse(reg.stdout) as { job: { version: string } };
     expect(registered.job.version).toMatch(/^v/);
@@ -97,10 +124,21 @@ describe('realtime view: batch ⊕ realtime equals a full recomputation', () => 
     await expectExact('after the first batch version');
 
     const step = fc.oneof(
-      fc.record({ kind: fc.constant('ingest' as const), pages: fc.array(fc.constantFrom(...PAGES), { minLength: 1, maxLength: 60 }) }),
-      fc.record({ kind: fc.constant('batch' as const), during: fc.array(fc.array(fc.constantFrom(...PAGES), { minLength: 1, maxLength: 30 }), { maxLength: 4 }) }),
+      fc.record({
+        kind: fc.constant('ingest' as const),
+        pages: fc.array(fc.constantFrom(...PAGES), { minLength: 1, maxLength: 60 }),
+      }),
+      fc.record({
+        kind: fc.constant('batch' as const),
+        during: fc.array(fc.array(fc.constantFrom(...PAGES), { minLength: 1, maxLength: 30 }), {
+          maxLength: 4,
+        }),
+      }),
     );
-    const steps = fc.sample(fc.array(step, { minLength: 10, maxLength: 10 }), { numRuns: 1, seed: 20261122 })[0]!;
+    const steps = fc.sample(fc.array(step, { minLength: 10, maxLength: 10 }), {
+      numRuns: 1,
+      seed: 20261122,
+    })[0]!;
     // At least two recomputations, whatever the sample.
     steps.push({ kind: 'batch', during: [['/p3'], ['/p4', '/p4']] }, { kind: 'batch', during: [] });
     let versions = 1;
@@ -120,10 +158,12 @@ describe('realtime view: batch ⊕ realtime equals a full recomputation', () => 
       versions++;
       const served = await expectExact(`step ${i}: after job ${started.id} published`);
       // The answer says how much came from each side, and the two add up.
-      for (const [j, src] of (served.sources ?? []).entries()) if (src) expect((src.batch ?? 0) + (src.realtime ?? 0)).toBe(served.values[j]);
+      for (const [j, src] of (served.sources ?? []).entries())
+        if (src) expect((src.batch ?? 0) + (src.realtime ?? 0)).toBe(served.values[j]);
     }
     expect(versions).toBeGreaterThanOrEqual(3);
-    // The batch layer took over: after the last recomputation no realtime bucket is needed for older data.
+    // The batch layer took over: after the last recomputation no realtime bucket is needed for
+    // older data.
     const last = await expectExact('at the end');
     expect(last.sources?.some((s) => s !== null && s.batch !== null)).toBe(true);
   }, 240_000);
@@ -132,7 +172,11 @@ describe('realtime view: batch ⊕ realtime equals a full recomputation', () => 
     const events: LiveEvent[] = [];
     const stop = new AbortController();
     const reading = (async () => {
-      for await (const e of new ViewServerClient(cluster.info.serveUrl!).changes('clicks', stop.signal)) events.push(e);
+      for await (const e of new ViewServerClient(cluster.info.serveUrl!).changes(
+        'clicks',
+        stop.signal,
+      ))
+        events.push(e);
     })();
     const waitFor = async (pred: () => boolean, what: string) => {
       for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
@@ -140,10 +184,22 @@ describe('realtime view: batch ⊕ realtime equals a full recomputation', () => 
     };
     await waitFor(() => events.some((e) => e.event === 'hello'), 'a hello event');
     await ingest(['/p7', '/p9']);
-    await waitFor(() => events.some((e) => e.event === 'keys' && JSON.stringify(e.data.keys).includes('/p7') && JSON.stringify(e.data.keys).includes('/p9')), 'a keys event naming /p7 and /p9');
+    await waitFor(
+      () =>
+        events.some(
+          (e) =>
+            e.event === 'keys' &&
+            JSON.stringify(e.data.keys).includes('/p7') &&
+            JSON.stringify(e.data.keys).includes('/p9'),
+        ),
+      'a keys event naming /p7 and /p9',
+    );
     const job = await api.recompute('clicks');
     const version = await waitForVersion(job.id);
-    await waitFor(() => events.some((e) => e.event === 'version' && e.data.version === version), `a version event for ${version}`);
+    await waitFor(
+      () => events.some((e) => e.event === 'version' && e.data.version === version),
+      `a version event for ${version}`,
+    );
     stop.abort();
     await reading;
 

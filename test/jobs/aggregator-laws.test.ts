@@ -5,7 +5,18 @@
 import fc from 'fast-check';
 import { pack, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { count, decodeAccumulator, distinct, encodeAccumulator, foldValues, max, mean, min, sum, topK } from 'strata';
+import {
+  count,
+  decodeAccumulator,
+  distinct,
+  encodeAccumulator,
+  foldValues,
+  max,
+  mean,
+  min,
+  sum,
+  topK,
+} from 'strata';
 import type { Aggregator } from 'strata';
 
 interface Case {
@@ -14,8 +25,15 @@ interface Case {
   value: fc.Arbitrary<unknown>;
 }
 
-const item = fc.record({ id: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), n: fc.integer({ min: 0, max: 3 }) });
-const distinctValue = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.string({ maxLength: 3 }), fc.tuple(fc.constantFrom('x', 'y'), fc.integer({ min: 0, max: 5 })));
+const item = fc.record({
+  id: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'),
+  n: fc.integer({ min: 0, max: 3 }),
+});
+const distinctValue = fc.oneof(
+  fc.integer({ min: 0, max: 300 }),
+  fc.string({ maxLength: 3 }),
+  fc.tuple(fc.constantFrom('x', 'y'), fc.integer({ min: 0, max: 5 })),
+);
 
 const cases: Case[] = [
   { name: 'count()', agg: count(), value: fc.anything() },
@@ -75,28 +93,38 @@ describe.each(cases)('$name', ({ agg, value }) => {
   it('merges commutatively', () => {
     fc.assert(
       fc.property(values, values, (a, b) => {
-        expect(snapshot(agg, agg.merge(fold(a), fold(b)))).toEqual(snapshot(agg, agg.merge(fold(b), fold(a))));
+        expect(snapshot(agg, agg.merge(fold(a), fold(b)))).toEqual(
+          snapshot(agg, agg.merge(fold(b), fold(a))),
+        );
       }),
     );
   });
 
   it('gives the same accumulator for any chunking, any merge order and any value order', () => {
     fc.assert(
-      fc.property(values, fc.array(fc.nat(), { maxLength: 8 }), fc.infiniteStream(fc.nat()), (xs, cuts, choices) => {
-        const whole = snapshot(agg, fold(xs));
-        // Each chunk is folded alone, crosses a boundary as msgpack, then the partial results are
-        // merged pairwise in a random order, as splits, spills and realtime buckets are.
-        let parts = chunk(xs, cuts).map((part) => decodeAccumulator(agg, unpack(pack(encodeAccumulator(agg, fold(part))))));
-        const pick = choices[Symbol.iterator]();
-        while (parts.length > 1) {
-          const i = pick.next().value! % parts.length;
-          const [a] = parts.splice(i, 1);
-          const j = pick.next().value! % parts.length;
-          parts[j] = pick.next().value! % 2 === 0 ? agg.merge(a, parts[j]) : agg.merge(parts[j], a);
-        }
-        expect(snapshot(agg, parts[0] ?? agg.identity())).toEqual(whole);
-        expect(snapshot(agg, fold([...xs].reverse()))).toEqual(whole);
-      }),
+      fc.property(
+        values,
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.infiniteStream(fc.nat()),
+        (xs, cuts, choices) => {
+          const whole = snapshot(agg, fold(xs));
+          // Each chunk is folded alone, crosses a boundary as msgpack, then the partial results are
+          // merged pairwise in a random order, as splits, spills and realtime buckets are.
+          let parts = chunk(xs, cuts).map((part) =>
+            decodeAccumulator(agg, unpack(pack(encodeAccumulator(agg, fold(part))))),
+          );
+          const pick = choices[Symbol.iterator]();
+          while (parts.length > 1) {
+            const i = pick.next().value! % parts.length;
+            const [a] = parts.splice(i, 1);
+            const j = pick.next().value! % parts.length;
+            parts[j] =
+              pick.next().value! % 2 === 0 ? agg.merge(a, parts[j]) : agg.merge(parts[j], a);
+          }
+          expect(snapshot(agg, parts[0] ?? agg.identity())).toEqual(whole);
+          expect(snapshot(agg, fold([...xs].reverse()))).toEqual(whole);
+        },
+      ),
     );
   });
 
@@ -116,8 +144,12 @@ describe.each(cases)('$name', ({ agg, value }) => {
       fc.property(values, (xs) => {
         const acc = fold(xs);
         const expected = agg.result(fold(xs));
-        expect(agg.result(decodeAccumulator(agg, unpack(pack(encodeAccumulator(agg, acc)))))).toEqual(expected);
-        expect(agg.result(decodeAccumulator(agg, structuredClone(encodeAccumulator(agg, acc))))).toEqual(expected);
+        expect(
+          agg.result(decodeAccumulator(agg, unpack(pack(encodeAccumulator(agg, acc))))),
+        ).toEqual(expected);
+        expect(
+          agg.result(decodeAccumulator(agg, structuredClone(encodeAccumulator(agg, acc)))),
+        ).toEqual(expected);
       }),
     );
   });

@@ -1,6 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { count, distinct, foldValues, isAggregator, isStrataError, max, mean, min, sum, topK } from 'strata';
+import {
+  count,
+  distinct,
+  foldValues,
+  isAggregator,
+  isStrataError,
+  max,
+  mean,
+  min,
+  sum,
+  topK,
+} from 'strata';
 import type { Aggregator } from 'strata';
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -24,11 +35,15 @@ describe('built-in aggregators', () => {
   });
 
   it('numeric aggregators refuse a non-number with STRATA_E_JOB_VALUE instead of concatenating', () => {
-    for (const agg of [sum(), min(), max(), mean()] as Array<Aggregator<unknown, unknown, unknown>>) {
+    for (const agg of [sum(), min(), max(), mean()] as Array<
+      Aggregator<unknown, unknown, unknown>
+    >) {
       expect(codeOf(() => agg.add(agg.identity(), '3'))).toBe('STRATA_E_JOB_VALUE');
       expect(codeOf(() => agg.add(agg.identity(), NaN))).toBe('STRATA_E_JOB_VALUE');
     }
-    expect(() => sum().add(0, 'x' as unknown as number)).toThrow(/sum\(\) adds finite numbers, but the job emitted the string "x"/);
+    expect(() => sum().add(0, 'x' as unknown as number)).toThrow(
+      /sum\(\) adds finite numbers, but the job emitted the string "x"/,
+    );
   });
 
   it('topK keeps the k largest by score, best first, ties broken by the value', () => {
@@ -50,11 +65,19 @@ describe('built-in aggregators', () => {
 
   it('topK agrees with sorting everything and taking the first k', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ id: fc.stringMatching(/^[a-z]{0,2}$/), s: fc.integer({ min: 0, max: 5 }) })), fc.integer({ min: 1, max: 8 }), (xs, k) => {
-        const agg = topK(k, (v: { id: string; s: number }) => v.s);
-        const expected = [...xs].sort((a, b) => b.s - a.s || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, k);
-        expect(agg.result(foldValues(agg, xs))).toEqual(expected);
-      }),
+      fc.property(
+        fc.array(
+          fc.record({ id: fc.stringMatching(/^[a-z]{0,2}$/), s: fc.integer({ min: 0, max: 5 }) }),
+        ),
+        fc.integer({ min: 1, max: 8 }),
+        (xs, k) => {
+          const agg = topK(k, (v: { id: string; s: number }) => v.s);
+          const expected = [...xs]
+            .sort((a, b) => b.s - a.s || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+            .slice(0, k);
+          expect(agg.result(foldValues(agg, xs))).toEqual(expected);
+        },
+      ),
     );
   });
 
@@ -81,8 +104,15 @@ describe('built-in aggregators', () => {
   });
 
   it('isAggregator accepts the built-ins and user monoids, and rejects look-alikes', () => {
-    for (const agg of [count(), sum(), min(), max(), mean(), distinct(), topK(3)]) expect(isAggregator(agg)).toBe(true);
-    const product = { name: 'product', identity: () => 1, add: (a: number, v: number) => a * v, merge: (a: number, b: number) => a * b, result: (a: number) => a };
+    for (const agg of [count(), sum(), min(), max(), mean(), distinct(), topK(3)])
+      expect(isAggregator(agg)).toBe(true);
+    const product = {
+      name: 'product',
+      identity: () => 1,
+      add: (a: number, v: number) => a * v,
+      merge: (a: number, b: number) => a * b,
+      result: (a: number) => a,
+    };
     expect(isAggregator(product)).toBe(true);
     expect(isAggregator({ ...product, merge: undefined })).toBe(false);
     expect(isAggregator({ ...product, encode: (a: number) => a })).toBe(false); // encode without decode
@@ -90,7 +120,8 @@ describe('built-in aggregators', () => {
   });
 
   it('the law checks catch an aggregator that is not a monoid', () => {
-    // "last value wins" is associative but not commutative, so chunked merging in another order differs
+    // "last value wins" is associative but not commutative, so chunked merging in another order
+    // differs
     const last: Aggregator<number, number | null, number | null> = {
       name: 'last',
       identity: () => null,
@@ -99,7 +130,13 @@ describe('built-in aggregators', () => {
       result: (a) => a,
     };
     const details = fc.check(
-      fc.property(fc.array(fc.integer()), fc.array(fc.integer()), (a, b) => last.merge(foldValues(last, a), foldValues(last, b)) === last.merge(foldValues(last, b), foldValues(last, a))),
+      fc.property(
+        fc.array(fc.integer()),
+        fc.array(fc.integer()),
+        (a, b) =>
+          last.merge(foldValues(last, a), foldValues(last, b)) ===
+          last.merge(foldValues(last, b), foldValues(last, a)),
+      ),
     );
     expect(details.failed).toBe(true);
   });

@@ -12,9 +12,15 @@ import type { DistinctAcc } from '../../jobs/aggregators/distinct.ts';
 // while the sets stay arbitrary (change the seed to explore other sets).
 const STATISTICAL_SEED = 20_261_122;
 
-function estimate(agg: Aggregator<string | number, DistinctAcc, number>, n: number, salt: number, repeats = 1): number {
+function estimate(
+  agg: Aggregator<string | number, DistinctAcc, number>,
+  n: number,
+  salt: number,
+  repeats = 1,
+): number {
   let acc = agg.identity();
-  for (let r = 0; r < repeats; r++) for (let i = 0; i < n; i++) acc = agg.add(acc, `visitor-${salt}-${i}`);
+  for (let r = 0; r < repeats; r++)
+    for (let i = 0; i < n; i++) acc = agg.add(acc, `visitor-${salt}-${i}`);
   return agg.result(acc);
 }
 
@@ -22,13 +28,16 @@ describe('distinct() accuracy', () => {
   it('is exact for small sets, whatever the duplicates', () => {
     const agg = distinct();
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.string({ maxLength: 6 }), fc.integer()), { maxLength: 1500 }), (xs) => {
-        const truth = new Set(xs.map((x) => `${typeof x}:${x}`)).size;
-        let acc = agg.identity();
-        for (const x of xs) acc = agg.add(acc, x);
-        if (truth <= 1024) expect(agg.result(acc)).toBe(truth);
-        else expect(Math.abs(agg.result(acc) - truth)).toBeLessThanOrEqual(3 * 0.0081 * truth);
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.string({ maxLength: 6 }), fc.integer()), { maxLength: 1500 }),
+        (xs) => {
+          const truth = new Set(xs.map((x) => `${typeof x}:${x}`)).size;
+          let acc = agg.identity();
+          for (const x of xs) acc = agg.add(acc, x);
+          if (truth <= 1024) expect(agg.result(acc)).toBe(truth);
+          else expect(Math.abs(agg.result(acc) - truth)).toBeLessThanOrEqual(3 * 0.0081 * truth);
+        },
+      ),
       { numRuns: 40, seed: STATISTICAL_SEED },
     );
     expect(agg.result(agg.identity())).toBe(0);

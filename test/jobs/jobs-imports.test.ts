@@ -12,17 +12,23 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Every module specifier a source file names: static imports/exports, import(), require(). */
 function importSpecifiers(source: string): string[] {
-  // TypeScript's own pre-processor reads imports as the compiler does (not inside strings or comments).
+  // TypeScript's own pre-processor reads imports as the compiler does (not inside strings or
+  // comments).
   const found = ts.preProcessFile(source, true, true).importedFiles.map((f) => f.fileName);
   // A dynamic import or require of a computed name cannot be checked, so it is not allowed.
   const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
-  if (/\bimport\s*\(\s*[^'"`\s)]/.test(code) || /\brequire\s*\(\s*[^'"`\s)]/.test(code)) found.push('<computed import>');
+  if (/\bimport\s*\(\s*[^'"`\s)]/.test(code) || /\brequire\s*\(\s*[^'"`\s)]/.test(code))
+    found.push('<computed import>');
   return found;
 }
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sourceFiles(join(dir, e.name)) : /\.(ts|mts|js|mjs)$/.test(e.name) ? [join(dir, e.name)] : [],
+    e.isDirectory()
+      ? sourceFiles(join(dir, e.name))
+      : /\.(ts|mts|js|mjs)$/.test(e.name)
+        ? [join(dir, e.name)]
+        : [],
   );
 }
 
@@ -46,7 +52,8 @@ function closureProblems(start: string[]): string[] {
         continue;
       }
       const target = resolve(dirname(file), spec);
-      if (!allowed(target)) problems.push(`${relative(root, file)} imports ${relative(root, target)}`);
+      if (!allowed(target))
+        problems.push(`${relative(root, file)} imports ${relative(root, target)}`);
       else queue.push(target);
     }
   }
@@ -79,7 +86,18 @@ describe('jobs/ stays pure', () => {
       `} from './multi-line.ts';`,
     ].join('\n');
     expect(importSpecifiers(source).sort()).toEqual(
-      ['bullmq', 'ioredis', 'node:fs', './side-effect.ts', '../core/log.ts', './y.ts', './multi-line.ts', '@grpc/grpc-js', 'piscina', '<computed import>'].sort(),
+      [
+        'bullmq',
+        'ioredis',
+        'node:fs',
+        './side-effect.ts',
+        '../core/log.ts',
+        './y.ts',
+        './multi-line.ts',
+        '@grpc/grpc-js',
+        'piscina',
+        '<computed import>',
+      ].sort(),
     );
   });
 });

@@ -53,13 +53,24 @@ describe('runLocal', () => {
       map: (r: { key: string | number | Array<string | number> }, emit) => emit(r.key, 1),
       aggregate: count(),
     });
-    const rows = await runLocal(job, [{ key: 'b' }, { key: ['a', 1] }, { key: 3 }, { key: 'a' }, { key: -1.5 }, { key: ['a'] }]);
+    const rows = await runLocal(job, [
+      { key: 'b' },
+      { key: ['a', 1] },
+      { key: 3 },
+      { key: 'a' },
+      { key: -1.5 },
+      { key: ['a'] },
+    ]);
     expect(rows.map((r) => r[0])).toEqual([[-1.5], [3], ['a'], ['a', 1], ['b']]);
     expect(rows.find((r) => r[0].length === 1 && r[0][0] === 'a')?.[1]).toBe(2); // 'a' and ['a'] are one key
   });
 
   it('a reduce job sees every value of a key; the same job with any split size and a combine agrees', async () => {
-    const records = Array.from({ length: 200 }, (_, i) => ({ shop: `s${i % 7}`, day: i % 3, amount: i }));
+    const records = Array.from({ length: 200 }, (_, i) => ({
+      shop: `s${i % 7}`,
+      day: i % 3,
+      amount: i,
+    }));
     const reduceJob = defineJob({
       name: 'sales-reduce',
       input: { dataset: 'sales' },
@@ -85,21 +96,28 @@ describe('runLocal', () => {
       expect(await runLocal(combined, records, { splitSize })).toEqual(expected);
       // combine runs once per key per split, as a map task's combiner does
       let keysPerSplit = 0;
-      for (let start = 0; start < records.length; start += splitSize) keysPerSplit += new Set(records.slice(start, start + splitSize).map((r) => r.shop)).size;
+      for (let start = 0; start < records.length; start += splitSize)
+        keysPerSplit += new Set(records.slice(start, start + splitSize).map((r) => r.shop)).size;
       expect(combineCalls).toBe(keysPerSplit);
       expect(await runLocal(reduceJob, records, { splitSize })).toEqual(expected);
     }
   });
 
   it('an aggregate job gives the same rows whatever the split size (accumulators cross the shuffle)', async () => {
-    const job = defineJob({ name: 'avg', input: { dataset: 'sales' }, map: (s: Sale, emit) => emit(s.shop, s.amount), aggregate: mean() });
+    const job = defineJob({
+      name: 'avg',
+      input: { dataset: 'sales' },
+      map: (s: Sale, emit) => emit(s.shop, s.amount),
+      aggregate: mean(),
+    });
     const whole = await runLocal(job, sales);
     expect(whole).toEqual([
       [['a'], 7 / 3],
       [['b'], 6],
       [['c'], 3],
     ]);
-    for (const splitSize of [1, 2, 5]) expect(await runLocal(job, sales, { splitSize })).toEqual(whole);
+    for (const splitSize of [1, 2, 5])
+      expect(await runLocal(job, sales, { splitSize })).toEqual(whole);
   });
 
   it('reads async iterables too', async () => {
@@ -148,7 +166,9 @@ describe('runLocal', () => {
     });
     const err = await failure(runLocal(job, sales));
     expect(err.code).toBe('STRATA_E_JOB_MAP_FAILED');
-    expect(err.message).toMatch(/job 'fragile': map threw on the record at position 5 \(counting from 0\): amount is not a number/);
+    expect(err.message).toMatch(
+      /job 'fragile': map threw on the record at position 5 \(counting from 0\): amount is not a number/,
+    );
     expect(err.message).toContain('"shop":"c"');
     expect(err.details).toMatchObject({ job: 'fragile', position: 5 });
     expect(err.cause).toBe(boom);
@@ -182,7 +202,9 @@ describe('runLocal', () => {
     });
     const err = await failure(runLocal(job, sales));
     expect(err.code).toBe('STRATA_E_JOB_REDUCE_FAILED');
-    expect(err.message).toMatch(/sum\(\) failed to add the value emitted for the record at position 1 for key \["a"\]: sum\(\) adds finite numbers, but the job emitted the string "1"/);
+    expect(err.message).toMatch(
+      /sum\(\) failed to add the value emitted for the record at position 1 for key \["a"\]: sum\(\) adds finite numbers, but the job emitted the string "1"/,
+    );
     expect(isStrataError(err.cause, 'STRATA_E_JOB_VALUE')).toBe(true);
   });
 
@@ -197,26 +219,60 @@ describe('runLocal', () => {
         },
         aggregate: count(),
       });
-    const badKey = await failure(runLocal(emitting((s) => [s.day === 10 ? { shop: s.shop } : s.shop, 1]), sales));
+    const badKey = await failure(
+      runLocal(
+        emitting((s) => [s.day === 10 ? { shop: s.shop } : s.shop, 1]),
+        sales,
+      ),
+    );
     expect(badKey.code).toBe('STRATA_E_JOB_VALUE');
     expect(badKey.message).toMatch(/map emitted an invalid key .* for the record at position 1/);
     expect(isStrataError(badKey.cause, 'STRATA_E_KEY_INVALID')).toBe(true);
-    const nan = await failure(runLocal(emitting((s) => [[s.shop, NaN], 1]), sales));
+    const nan = await failure(
+      runLocal(
+        emitting((s) => [[s.shop, NaN], 1]),
+        sales,
+      ),
+    );
     expect(nan.code).toBe('STRATA_E_JOB_VALUE');
-    const fnValue = await failure(runLocal(emitting((s) => [s.shop, { at: () => 1 }]), sales));
+    const fnValue = await failure(
+      runLocal(
+        emitting((s) => [s.shop, { at: () => 1 }]),
+        sales,
+      ),
+    );
     expect(fnValue.code).toBe('STRATA_E_JOB_VALUE');
     expect(fnValue.message).toContain('value.at is a function');
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect((await failure(runLocal(emitting((s) => [s.shop, cyclic]), sales))).message).toContain('value.self refers back to itself');
-    expect((await failure(runLocal(emitting((s) => [s.shop, new Map()]), sales))).message).toContain('value is a Map instance');
+    expect(
+      (
+        await failure(
+          runLocal(
+            emitting((s) => [s.shop, cyclic]),
+            sales,
+          ),
+        )
+      ).message,
+    ).toContain('value.self refers back to itself');
+    expect(
+      (
+        await failure(
+          runLocal(
+            emitting((s) => [s.shop, new Map()]),
+            sales,
+          ),
+        )
+      ).message,
+    ).toContain('value is a Map instance');
   });
 
   it('a map that returns a promise is refused: map must be synchronous', async () => {
     const job = defineJob({
       name: 'async-map',
       input: { dataset: 'sales' },
-      map: (async (s: Sale, emit: (k: string, v: number) => void) => emit(s.shop, 1)) as unknown as (s: Sale) => void,
+      map: (async (s: Sale, emit: (k: string, v: number) => void) =>
+        emit(s.shop, 1)) as unknown as (s: Sale) => void,
       aggregate: count(),
     });
     const err = await failure(runLocal(job, sales));
@@ -233,10 +289,14 @@ describe('runLocal', () => {
     });
     const err = await failure(runLocal(job, sales));
     expect(err.code).toBe('STRATA_E_JOB_VALUE');
-    expect(err.message).toMatch(/reduce returned a value for key \["a"\] that cannot be stored: it is undefined/);
+    expect(err.message).toMatch(
+      /reduce returned a value for key \["a"\] that cannot be stored: it is undefined/,
+    );
   });
 
   it('refuses a split size that is not a positive integer', async () => {
-    expect((await failure(runLocal(byShopDay, sales, { splitSize: 0 }))).code).toBe('STRATA_E_USAGE');
+    expect((await failure(runLocal(byShopDay, sales, { splitSize: 0 }))).code).toBe(
+      'STRATA_E_USAGE',
+    );
   });
 });

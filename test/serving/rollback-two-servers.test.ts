@@ -19,8 +19,11 @@ const OLD = 'v0000000000001-good';
 const NEW = 'v0000000000002-double';
 const KEYS = 500;
 /** Every value of the new version is twice the old one: an answer from the wrong version shows. */
-const rows = (factor: number): Row[] => Array.from({ length: KEYS }, (_, i) => [[`/page/${i % 50}`, i], i * factor]);
-const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')));
+const rows = (factor: number): Row[] =>
+  Array.from({ length: KEYS }, (_, i) => [[`/page/${i % 50}`, i], i * factor]);
+const baseEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')),
+);
 
 let dir: string;
 let storeUrl: string;
@@ -38,7 +41,14 @@ beforeAll(async () => {
     await store.close();
   }
   // What `strata dev` leaves behind: the CLI finds the store and the cluster's Redis through it.
-  await writeClusterFile(path.join(dir, 'cli', '.strata'), { redisUrl: redis.url, redisPrefix: PREFIX, token: 't', coordinatorUrl: 'http://127.0.0.1:9', store: storeUrl, pids: {} });
+  await writeClusterFile(path.join(dir, 'cli', '.strata'), {
+    redisUrl: redis.url,
+    redisPrefix: PREFIX,
+    token: 't',
+    coordinatorUrl: 'http://127.0.0.1:9',
+    store: storeUrl,
+    pids: {},
+  });
 });
 afterAll(async () => {
   await redis?.stop();
@@ -52,14 +62,27 @@ interface ServeChild {
 }
 
 async function startServe(name: string): Promise<ServeChild> {
-  const env = { ...baseEnv, STRATA_HOME: path.join(dir, name), STRATA_REDIS_PREFIX: PREFIX, STRATA_SERVE_POLL_MS: '3600000', STRATA_LOG_LEVEL: 'warn' };
-  const child = spawn(process.execPath, [BIN, 'serve', '--store', storeUrl, '--redis', redis.url, '--port', '0'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = {
+    ...baseEnv,
+    STRATA_HOME: path.join(dir, name),
+    STRATA_REDIS_PREFIX: PREFIX,
+    STRATA_SERVE_POLL_MS: '3600000',
+    STRATA_LOG_LEVEL: 'warn',
+  };
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--store', storeUrl, '--redis', redis.url, '--port', '0'],
+    { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`strata serve (${name}) printed no URL in 30 s; stderr: ${err}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`strata serve (${name}) printed no URL in 30 s; stderr: ${err}`)),
+      30_000,
+    );
     child.stdout!.on('data', () => {
       const m = /listening on (\S+)\n/.exec(out);
       if (m) {
@@ -76,8 +99,11 @@ async function startServe(name: string): Promise<ServeChild> {
 }
 
 async function stopServe(s: ServeChild | undefined): Promise<number | null> {
-  if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return s?.child.exitCode ?? null;
-  const exited = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)));
+  if (!s || s.child.exitCode !== null || s.child.signalCode !== null)
+    return s?.child.exitCode ?? null;
+  const exited = new Promise<number | null>((resolve) =>
+    s.child.once('exit', (code) => resolve(code)),
+  );
   s.child.kill('SIGTERM');
   const killer = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
   const code = await exited;
@@ -87,9 +113,14 @@ async function stopServe(s: ServeChild | undefined): Promise<number | null> {
 
 function strata(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: path.join(dir, 'cli'), env: baseEnv }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: path.join(dir, 'cli'), env: baseEnv },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -98,11 +129,15 @@ async function answerOf(url: string): Promise<{ version: string; consistent: boo
   const versions = new Set<string>();
   let consistent = true;
   for (const i of [0, 7, 123, 499]) {
-    const res = await fetch(`${url}/v1/views/pageviews/get/${encodeURIComponent(`/page/${i % 50}`)}/${i}`);
+    const res = await fetch(
+      `${url}/v1/views/pageviews/get/${encodeURIComponent(`/page/${i % 50}`)}/${i}`,
+    );
     const body = (await res.json()) as { version: string; value: number };
     versions.add(body.version);
-    if (res.status !== 200 || res.headers.get('strata-view-version') !== body.version) consistent = false;
-    if (body.value !== i * (body.version === OLD ? 1 : body.version === NEW ? 2 : NaN)) consistent = false;
+    if (res.status !== 200 || res.headers.get('strata-view-version') !== body.version)
+      consistent = false;
+    if (body.value !== i * (body.version === OLD ? 1 : body.version === NEW ? 2 : NaN))
+      consistent = false;
   }
   return { version: versions.size === 1 ? [...versions][0]! : [...versions].join('+'), consistent };
 }
@@ -118,22 +153,43 @@ it('after strata views rollback, both of two strata serve processes answer from 
     const run = await strata(['views', 'rollback', 'pageviews']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe(`pageviews: current version ${NEW} → ${OLD} (announced to view servers)\n`);
+    expect(run.stdout).toBe(
+      `pageviews: current version ${NEW} → ${OLD} (announced to view servers)\n`,
+    );
 
     const rolledBack = performance.now();
     const servers = [a, b];
-    await Promise.all(servers.map((s) => expect.poll(() => answerOf(s.url), { timeout: 5000, interval: 50 }).toEqual({ version: OLD, consistent: true })));
-    console.log(`both servers answered from ${OLD} ${Math.round(performance.now() - rolledBack)} ms after the rollback command returned`);
+    await Promise.all(
+      servers.map((s) =>
+        expect
+          .poll(() => answerOf(s.url), { timeout: 5000, interval: 50 })
+          .toEqual({ version: OLD, consistent: true }),
+      ),
+    );
+    console.log(
+      `both servers answered from ${OLD} ${Math.round(performance.now() - rolledBack)} ms after the rollback command returned`,
+    );
     for (const s of servers) {
       // Every key, checked once more after the swap, and the summary names what was replaced.
       const keys = Array.from({ length: KEYS }, (_, i) => [`/page/${i % 50}`, i]);
-      const multi = (await (await fetch(`${s.url}/v1/views/pageviews/get`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(keys) })).json()) as { version: string; values: number[]; missing: number[] };
+      const multi = (await (
+        await fetch(`${s.url}/v1/views/pageviews/get`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(keys),
+        })
+      ).json()) as { version: string; values: number[]; missing: number[] };
       expect(multi.version).toBe(OLD);
       expect(multi.missing).toEqual([]);
       expect(multi.values).toEqual(keys.map((_, i) => i));
-      expect(await (await fetch(`${s.url}/v1/views/pageviews`)).json()).toMatchObject({ version: OLD, previous: NEW });
+      expect(await (await fetch(`${s.url}/v1/views/pageviews`)).json()).toMatchObject({
+        version: OLD,
+        previous: NEW,
+      });
     }
-    expect(await Promise.all([stopServe(a), stopServe(b)]), `${a.stderr()}${b.stderr()}`).toEqual([0, 0]);
+    expect(await Promise.all([stopServe(a), stopServe(b)]), `${a.stderr()}${b.stderr()}`).toEqual([
+      0, 0,
+    ]);
   } finally {
     await Promise.all([stopServe(a), stopServe(b)]);
   }

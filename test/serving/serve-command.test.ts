@@ -16,7 +16,15 @@ let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'strata-serve-cmd-'));
   const store = await openStore(`file://${path.join(dir, 'store')}`);
-  await publishView(store, 'hits', [[['/home', 1], 42], [['/about', 2], 7]], { partitions: 2, version: 'v0000000000005-cmd' });
+  await publishView(
+    store,
+    'hits',
+    [
+      [['/home', 1], 42],
+      [['/about', 2], 7],
+    ],
+    { partitions: 2, version: 'v0000000000005-cmd' },
+  );
   await store.close();
 });
 afterAll(async () => {
@@ -24,8 +32,17 @@ afterAll(async () => {
 });
 
 it('strata serve prints its URL once the views are loaded, answers GETs, and stops cleanly on SIGTERM', async () => {
-  const env = { PATH: process.env.PATH ?? '', HOME: os.homedir(), STRATA_LOG_LEVEL: 'warn', STRATA_HOME: path.join(dir, 'home') };
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--store', `file://${path.join(dir, 'store')}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: os.homedir(),
+    STRATA_LOG_LEVEL: 'warn',
+    STRATA_HOME: path.join(dir, 'home'),
+  };
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--port', '0', '--store', `file://${path.join(dir, 'store')}`],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -36,7 +53,12 @@ it('strata serve prints its URL once the views are loaded, answers GETs, and sto
     expect(out, err).toMatch(/^serve listening on http:\/\/127\.0\.0\.1:\d+\n$/);
     const url = out.trim().split(' ').at(-1)!;
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
-    expect(await (await fetch(`${url}/v1/views/hits/get/%2Fhome/1`)).json()).toEqual({ view: 'hits', version: 'v0000000000005-cmd', key: ['/home', 1], value: 42 });
+    expect(await (await fetch(`${url}/v1/views/hits/get/%2Fhome/1`)).json()).toEqual({
+      view: 'hits',
+      version: 'v0000000000005-cmd',
+      key: ['/home', 1],
+      value: 42,
+    });
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   } finally {

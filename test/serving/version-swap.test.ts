@@ -43,7 +43,16 @@ afterAll(async () => {
 });
 
 function config(extra: Record<string, string | number>) {
-  return loadConfig({ env: {}, cwd: dir, overrides: { store: `file://${path.join(dir, 'store')}`, servePort: 0, redisPrefix: prefix, ...extra } });
+  return loadConfig({
+    env: {},
+    cwd: dir,
+    overrides: {
+      store: `file://${path.join(dir, 'store')}`,
+      servePort: 0,
+      redisPrefix: prefix,
+      ...extra,
+    },
+  });
 }
 
 interface LoadResult {
@@ -53,7 +62,11 @@ interface LoadResult {
 }
 
 /** `loops` concurrent clients doing GETs, multi-gets and scans until stop() is called. */
-function loadLoops(server: ViewServer, view: string, loops: number): { stop: () => Promise<LoadResult>; last: () => number } {
+function loadLoops(
+  server: ViewServer,
+  view: string,
+  loops: number,
+): { stop: () => Promise<LoadResult>; last: () => number } {
   const result: LoadResult = { requests: 0, errors: [], seen: new Set() };
   let running = true;
   let last = 0;
@@ -61,7 +74,8 @@ function loadLoops(server: ViewServer, view: string, loops: number): { stop: () 
     const n = numberOf(v);
     result.seen.add(n);
     last = n;
-    if (values.length === 0 || values.some((x) => x !== n)) result.errors.push(`${what}: version ${v} answered ${JSON.stringify(values.slice(0, 5))}`);
+    if (values.length === 0 || values.some((x) => x !== n))
+      result.errors.push(`${what}: version ${v} answered ${JSON.stringify(values.slice(0, 5))}`);
   };
   const one = async (i: number) => {
     const r = i % 3;
@@ -69,19 +83,33 @@ function loadLoops(server: ViewServer, view: string, loops: number): { stop: () 
     if (r === 0) {
       const res = await fetch(`${server.url}/v1/views/${view}/get/k${key % 300}/${key}`);
       const body = (await res.json()) as { version: string; value: unknown };
-      if (res.status !== 200) return void result.errors.push(`get ${res.status} ${JSON.stringify(body)}`);
+      if (res.status !== 200)
+        return void result.errors.push(`get ${res.status} ${JSON.stringify(body)}`);
       check(body.version, [body.value], 'get');
     } else if (r === 1) {
-      const keys = Array.from({ length: 50 }, (_, j) => { const k = (key + j * 61) % KEYS; return [`k${k % 300}`, k]; });
-      const res = await fetch(`${server.url}/v1/views/${view}/get`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(keys) });
+      const keys = Array.from({ length: 50 }, (_, j) => {
+        const k = (key + j * 61) % KEYS;
+        return [`k${k % 300}`, k];
+      });
+      const res = await fetch(`${server.url}/v1/views/${view}/get`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(keys),
+      });
       const body = (await res.json()) as { version: string; values: unknown[] };
-      if (res.status !== 200) return void result.errors.push(`multi-get ${res.status} ${JSON.stringify(body)}`);
+      if (res.status !== 200)
+        return void result.errors.push(`multi-get ${res.status} ${JSON.stringify(body)}`);
       check(body.version, body.values, 'multi-get');
     } else {
       const res = await fetch(`${server.url}/v1/views/${view}/scan?limit=200`);
       const body = (await res.json()) as { version: string; entries: Array<[unknown, unknown]> };
-      if (res.status !== 200) return void result.errors.push(`scan ${res.status} ${JSON.stringify(body)}`);
-      check(body.version, body.entries.map((e) => e[1]), 'scan');
+      if (res.status !== 200)
+        return void result.errors.push(`scan ${res.status} ${JSON.stringify(body)}`);
+      check(
+        body.version,
+        body.entries.map((e) => e[1]),
+        'scan',
+      );
     }
   };
   const done = Array.from({ length: loops }, async (_, l) => {
@@ -112,7 +140,10 @@ describe('version swaps', () => {
   it('a version announced on Redis is swapped in under 20 loops of reads with no error and no mixed answer, and a rollback is followed', async () => {
     await publishView(store, 'counts', rows(1), { partitions: 4, version: version(1) });
     // Polling is slow here: the announcements alone must drive the swaps.
-    const server = await startViewServer(config({ servePollMs: 600_000 }), { store, redisUrl: redis.url });
+    const server = await startViewServer(config({ servePollMs: 600_000 }), {
+      store,
+      redisUrl: redis.url,
+    });
     const load = loadLoops(server, 'counts', 20);
     try {
       await expect.poll(() => load.last(), { timeout: 5000 }).toBe(1);
@@ -129,21 +160,35 @@ describe('version swaps', () => {
       await expect.poll(() => load.last(), { timeout: 10_000 }).toBe(3);
 
       // Rollback: _CURRENT points back at version 2, then the announcement.
-      await store.put(currentKey('counts'), new TextEncoder().encode(JSON.stringify({ version: version(2) })), { overwrite: true });
+      await store.put(
+        currentKey('counts'),
+        new TextEncoder().encode(JSON.stringify({ version: version(2) })),
+        { overwrite: true },
+      );
       await announce('counts', version(2));
       await expect.poll(() => load.last(), { timeout: 10_000 }).toBe(2);
       await new Promise((r) => setTimeout(r, 200));
     } finally {
       const result = await load.stop();
-      const listed = (await (await fetch(`${server.url}/v1/views/counts`)).json()) as { version: string; previous: string; versions: string[] };
+      const listed = (await (await fetch(`${server.url}/v1/views/counts`)).json()) as {
+        version: string;
+        previous: string;
+        versions: string[];
+      };
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       await server.stop();
       expect(result.errors.slice(0, 5)).toEqual([]);
       expect([...result.seen].sort()).toEqual([1, 2, 3]);
       expect(result.requests).toBeGreaterThan(200);
-      expect(listed).toMatchObject({ version: version(2), previous: version(3), versions: [version(1), version(2), version(3)] });
+      expect(listed).toMatchObject({
+        version: version(2),
+        previous: version(3),
+        versions: [version(1), version(2), version(3)],
+      });
       expect(metrics).toContain('strata_serve_swap_duration_seconds_count{view="counts"} 4');
-      expect(metrics).toContain(`strata_serve_loaded_version{view="counts",version="${version(2)}"} 1`);
+      expect(metrics).toContain(
+        `strata_serve_loaded_version{view="counts",version="${version(2)}"} 1`,
+      );
       expect(metrics).not.toContain(`version="${version(3)}"} 1`);
     }
     // Every local copy is gone once the server stopped.
@@ -160,7 +205,11 @@ describe('version swaps', () => {
       await expect.poll(() => load.last(), { timeout: 5000 }).toBe(7);
       expect((await fetch(`${server.url}/v1/views/later/get/a`)).status).toBe(404);
       await publishView(store, 'later', [[['a'], 'here']], { partitions: 1, version: version(9) });
-      await expect.poll(async () => (await fetch(`${server.url}/v1/views/later/get/a`)).status, { timeout: 5000 }).toBe(200);
+      await expect
+        .poll(async () => (await fetch(`${server.url}/v1/views/later/get/a`)).status, {
+          timeout: 5000,
+        })
+        .toBe(200);
     } finally {
       const result = await load.stop();
       await server.stop();
@@ -171,16 +220,45 @@ describe('version swaps', () => {
 
   it('a version whose part file is missing is not swapped in: the old version keeps serving', async () => {
     await publishView(store, 'broken', rows(1), { partitions: 2, version: version(1) });
-    const server = await startViewServer(config({ servePollMs: 600_000 }), { store, redisUrl: redis.url });
+    const server = await startViewServer(config({ servePollMs: 600_000 }), {
+      store,
+      redisUrl: redis.url,
+    });
     try {
       // A manifest naming a part that does not exist, as a damaged store would.
-      const manifest = { ...(await publishView(store, 'broken-src', rows(2), { partitions: 2, version: version(2) })), view: 'broken' };
-      manifest.parts = manifest.parts.map((p) => ({ ...p, key: `views/broken/${version(2)}/part-${p.partition}.sv` }));
-      await store.put(`views/broken/${version(2)}/_MANIFEST.json`, new TextEncoder().encode(JSON.stringify(manifest)));
-      await store.put(currentKey('broken'), new TextEncoder().encode(JSON.stringify({ version: version(2) })), { overwrite: true });
+      const manifest = {
+        ...(await publishView(store, 'broken-src', rows(2), {
+          partitions: 2,
+          version: version(2),
+        })),
+        view: 'broken',
+      };
+      manifest.parts = manifest.parts.map((p) => ({
+        ...p,
+        key: `views/broken/${version(2)}/part-${p.partition}.sv`,
+      }));
+      await store.put(
+        `views/broken/${version(2)}/_MANIFEST.json`,
+        new TextEncoder().encode(JSON.stringify(manifest)),
+      );
+      await store.put(
+        currentKey('broken'),
+        new TextEncoder().encode(JSON.stringify({ version: version(2) })),
+        { overwrite: true },
+      );
       await announce('broken', version(2));
-      await expect.poll(async () => (await server.metrics.swapFailures.get()).values.find((v) => v.labels.view === 'broken')?.value ?? 0, { timeout: 5000 }).toBeGreaterThan(0);
-      const res = (await (await fetch(`${server.url}/v1/views/broken/get/k0/0`)).json()) as { version: string; value: number };
+      await expect
+        .poll(
+          async () =>
+            (await server.metrics.swapFailures.get()).values.find((v) => v.labels.view === 'broken')
+              ?.value ?? 0,
+          { timeout: 5000 },
+        )
+        .toBeGreaterThan(0);
+      const res = (await (await fetch(`${server.url}/v1/views/broken/get/k0/0`)).json()) as {
+        version: string;
+        value: number;
+      };
       expect(res).toMatchObject({ version: version(1), value: 1 });
     } finally {
       await server.stop();

@@ -22,17 +22,33 @@ let store: ObjectStore;
 let server: ViewServer;
 
 const hits: Row[] = [];
-for (let u = 0; u < 200; u++) for (let h = 0; h < 10; h++) hits.push([[`/page/${u}`, h], { n: u * 100 + h, u: `/page/${u}` }]);
+for (let u = 0; u < 200; u++)
+  for (let h = 0; h < 10; h++) hits.push([[`/page/${u}`, h], { n: u * 100 + h, u: `/page/${u}` }]);
 const sortedHits = [...hits].sort((a, b) => compareKeys(a[0], b[0]));
-const typed: Row[] = [[[7], 'number seven'], [['7'], 'string seven'], [['02139'], 'zip'], [['a/b', 'c d'], 'slash and space'], [['é', -1.5], 'unicode']];
+const typed: Row[] = [
+  [[7], 'number seven'],
+  [['7'], 'string seven'],
+  [['02139'], 'zip'],
+  [['a/b', 'c d'], 'slash and space'],
+  [['é', -1.5], 'unicode'],
+];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'strata-serve-'));
   store = await openStore(`file://${path.join(dir, 'store')}`);
-  await publishView(store, 'hits', hits.map(([k, v]) => [k, { old: v }]), { partitions: 4, version: 'v0000000000001-old' });
+  await publishView(
+    store,
+    'hits',
+    hits.map(([k, v]) => [k, { old: v }]),
+    { partitions: 4, version: 'v0000000000001-old' },
+  );
   await publishView(store, 'hits', hits, { partitions: 4, version: 'v0000000000002-new' });
   await publishView(store, 'typed', typed, { partitions: 3, version: 'v0000000000003-t' });
-  const config = loadConfig({ env: {}, cwd: dir, overrides: { store: `file://${path.join(dir, 'store')}`, servePort: 0 } });
+  const config = loadConfig({
+    env: {},
+    cwd: dir,
+    overrides: { store: `file://${path.join(dir, 'store')}`, servePort: 0 },
+  });
   server = await startViewServer(config, { store });
 });
 afterAll(async () => {
@@ -41,7 +57,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function call(p: string, init: RequestInit = {}): Promise<{ status: number; json: any; headers: Headers }> {
+async function call(
+  p: string,
+  init: RequestInit = {},
+): Promise<{ status: number; json: any; headers: Headers }> {
   // fetch resolves dot segments (%2e%2e too) before sending: such paths go out as written instead.
   const res = /\/\.|%2e/i.test(p) ? await rawGet(p) : await fetch(server.url + p, init);
   const text = await res.text();
@@ -60,14 +79,30 @@ function rawGet(p: string): Promise<Response> {
     const req = http.request(`${server.url}/`, { path: p }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode!, headers: res.headers as Record<string, string> })));
+      res.on('end', () =>
+        resolve(
+          new Response(Buffer.concat(chunks), {
+            status: res.statusCode!,
+            headers: res.headers as Record<string, string>,
+          }),
+        ),
+      );
     });
     req.on('error', reject);
     req.end();
   });
 }
 
-const pathOf = (key: KeyPart[]) => key.map((p) => encodeURIComponent(typeof p === 'string' && /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(p) ? JSON.stringify(p) : String(p))).join('/');
+const pathOf = (key: KeyPart[]) =>
+  key
+    .map((p) =>
+      encodeURIComponent(
+        typeof p === 'string' && /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(p)
+          ? JSON.stringify(p)
+          : String(p),
+      ),
+    )
+    .join('/');
 
 describe('reads', () => {
   it('GET of random keys answers the value of the current version, by path and by ?key=, and names the version', async () => {
@@ -78,7 +113,9 @@ describe('reads', () => {
         expect(byPath.status).toBe(200);
         expect(byPath.json).toEqual({ view: 'hits', version: 'v0000000000002-new', key, value });
         expect(byPath.headers.get('strata-view-version')).toBe('v0000000000002-new');
-        const byJson = await call(`/v1/views/hits/get?key=${encodeURIComponent(JSON.stringify(key))}`);
+        const byJson = await call(
+          `/v1/views/hits/get?key=${encodeURIComponent(JSON.stringify(key))}`,
+        );
         expect(byJson.json.value).toEqual(value);
       }),
       { numRuns: 50 },
@@ -92,7 +129,9 @@ describe('reads', () => {
     expect((await call('/v1/views/typed/get/02139')).json.value).toBe('zip');
     expect((await call('/v1/views/typed/get/a%2Fb/c%20d')).json.value).toBe('slash and space');
     expect((await call('/v1/views/typed/get/%C3%A9/-1.5')).json.value).toBe('unicode');
-    expect((await call(`/v1/views/typed/get?key=${encodeURIComponent('["7"]')}`)).json.value).toBe('string seven');
+    expect((await call(`/v1/views/typed/get?key=${encodeURIComponent('["7"]')}`)).json.value).toBe(
+      'string seven',
+    );
   });
 
   it('a missing key is 404 STRATA_E_KEY_NOT_FOUND naming the version; an unknown view is 404 STRATA_E_VIEW_NOT_FOUND', async () => {
@@ -108,12 +147,20 @@ describe('reads', () => {
   it('a multi-get answers every key in order, null and an index in missing for absent ones', async () => {
     const picks = Array.from({ length: 300 }, (_, i) => hits[(i * 7919) % hits.length]!);
     const keys = [...picks.map((r) => r[0]), ['/nope', 1]];
-    const res = await call('/v1/views/hits/get', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(keys) });
+    const res = await call('/v1/views/hits/get', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(keys),
+    });
     expect(res.status).toBe(200);
     expect(res.json.version).toBe('v0000000000002-new');
     expect(res.json.values).toEqual([...picks.map((r) => r[1]), null]);
     expect(res.json.missing).toEqual([300]);
-    const wrapped = await call('/v1/views/hits/get', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys: keys.slice(0, 2) }) });
+    const wrapped = await call('/v1/views/hits/get', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ keys: keys.slice(0, 2) }),
+    });
     expect(wrapped.json.values).toEqual(picks.slice(0, 2).map((r) => r[1]));
   });
 
@@ -130,7 +177,9 @@ describe('reads', () => {
     expect(seen).toEqual(sortedHits);
     const one = await call(`/v1/views/hits/scan/${encodeURIComponent('/page/17')}?limit=4`);
     expect(one.json.entries).toEqual(sortedHits.filter((r) => r[0][0] === '/page/17').slice(0, 4));
-    const rest = await call(`/v1/views/hits/scan?prefix=${encodeURIComponent('["/page/17"]')}&cursor=${one.json.cursor}&limit=100`);
+    const rest = await call(
+      `/v1/views/hits/scan?prefix=${encodeURIComponent('["/page/17"]')}&cursor=${one.json.cursor}&limit=100`,
+    );
     expect(rest.json.entries).toEqual(sortedHits.filter((r) => r[0][0] === '/page/17').slice(4));
     expect(rest.json.cursor).toBeUndefined();
   });
@@ -138,23 +187,40 @@ describe('reads', () => {
   it('GET /v1/views lists every view with its current and previous versions', async () => {
     const res = await call('/v1/views');
     expect(res.json.views.map((v: { view: string }) => v.view)).toEqual(['hits', 'typed']);
-    expect(res.json.views[0]).toMatchObject({ view: 'hits', version: 'v0000000000002-new', versions: ['v0000000000001-old', 'v0000000000002-new'], partitions: 4, records: hits.length });
+    expect(res.json.views[0]).toMatchObject({
+      view: 'hits',
+      version: 'v0000000000002-new',
+      versions: ['v0000000000001-old', 'v0000000000002-new'],
+      partitions: 4,
+      records: hits.length,
+    });
     expect((await call('/v1/views/typed')).json.version).toBe('v0000000000003-t');
   });
 
   it('answers msgpack when asked with Accept: application/msgpack', async () => {
-    const res = await fetch(`${server.url}/v1/views/typed/get/7`, { headers: { accept: 'application/msgpack' } });
+    const res = await fetch(`${server.url}/v1/views/typed/get/7`, {
+      headers: { accept: 'application/msgpack' },
+    });
     expect(res.headers.get('content-type')).toContain('application/msgpack');
-    expect(unpack(Buffer.from(await res.arrayBuffer()))).toEqual({ view: 'typed', version: 'v0000000000003-t', key: [7], value: 'number seven' });
+    expect(unpack(Buffer.from(await res.arrayBuffer()))).toEqual({
+      view: 'typed',
+      version: 'v0000000000003-t',
+      key: [7],
+      value: 'number seven',
+    });
   });
 
   it('serves /healthz, /readyz and Prometheus /metrics with request and cache counters', async () => {
     expect((await call('/healthz')).status).toBe(200);
     expect((await call('/readyz')).status).toBe(200);
     const text = (await call('/metrics')).json as string;
-    expect(text).toMatch(/strata_serve_requests_total\{route="\/v1\/views\/:view\/get\/\*",method="GET",status="200"\} \d+/);
+    expect(text).toMatch(
+      /strata_serve_requests_total\{route="\/v1\/views\/:view\/get\/\*",method="GET",status="200"\} \d+/,
+    );
     expect(text).toMatch(/strata_serve_block_cache_hits_total [1-9]/);
-    expect(text).toContain('strata_serve_loaded_version{view="hits",version="v0000000000002-new"} 1');
+    expect(text).toContain(
+      'strata_serve_loaded_version{view="hits",version="v0000000000002-new"} 1',
+    );
     expect(text).toContain('strata_serve_swap_duration_seconds_count{view="hits"} 1');
   });
 });
@@ -169,9 +235,19 @@ describe('hostile requests', () => {
     ['an uppercase view name', '/v1/views/HITS/get/a', undefined, [400]],
     ['a 100-character view name', `/v1/views/${'a'.repeat(100)}/get/a`, undefined, [400]],
     ['a bad percent-encoding in a key', '/v1/views/hits/get/%E0%A4%A', undefined, [400]],
-    ['a lone surrogate in a key', `/v1/views/hits/get?key=${encodeURIComponent('["\\ud800"]')}`, undefined, [400]],
+    [
+      'a lone surrogate in a key',
+      `/v1/views/hits/get?key=${encodeURIComponent('["\\ud800"]')}`,
+      undefined,
+      [400],
+    ],
     ['a 10 KB key in the path', `/v1/views/hits/get/${'k'.repeat(10_000)}`, undefined, [414]],
-    ['a 5 KB key in ?key=', `/v1/views/hits/get?key=${encodeURIComponent(JSON.stringify(['k'.repeat(5000)]))}`, undefined, [400]],
+    [
+      'a 5 KB key in ?key=',
+      `/v1/views/hits/get?key=${encodeURIComponent(JSON.stringify(['k'.repeat(5000)]))}`,
+      undefined,
+      [400],
+    ],
     ['?key= that is not JSON', '/v1/views/hits/get?key=%5B%22a', undefined, [400]],
     ['?key= that is not an array', '/v1/views/hits/get?key=%7B%7D', undefined, [400]],
     ['an empty key', '/v1/views/hits/get', undefined, [400]],
@@ -179,12 +255,46 @@ describe('hostile requests', () => {
     ['a forged cursor', '/v1/views/hits/scan?cursor=AAAA', undefined, [400]],
     ['a scan limit of 0', '/v1/views/hits/scan?limit=0', undefined, [400]],
     ['a scan limit over 1000', '/v1/views/hits/scan?limit=1001', undefined, [400]],
-    ['a multi-get of invalid JSON', '/v1/views/hits/get', { method: 'POST', headers: json, body: '[["a"' }, [400]],
-    ['a multi-get that is not an array', '/v1/views/hits/get', { method: 'POST', headers: json, body: '{"a":1}' }, [400]],
-    ['a multi-get with a bad key', '/v1/views/hits/get', { method: 'POST', headers: json, body: '[["a"],[null]]' }, [400]],
-    ['a multi-get of 10k keys', '/v1/views/hits/get', { method: 'POST', headers: json, body: JSON.stringify(Array.from({ length: 10_000 }, (_, i) => [`/page/${i}`, 1])) }, [413]],
-    ['a 2 MB body', '/v1/views/hits/get', { method: 'POST', headers: json, body: JSON.stringify([['x'.repeat(2_000_000)]]) }, [413]],
-    ['a body that is not JSON', '/v1/views/hits/get', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' }, [400, 415]],
+    [
+      'a multi-get of invalid JSON',
+      '/v1/views/hits/get',
+      { method: 'POST', headers: json, body: '[["a"' },
+      [400],
+    ],
+    [
+      'a multi-get that is not an array',
+      '/v1/views/hits/get',
+      { method: 'POST', headers: json, body: '{"a":1}' },
+      [400],
+    ],
+    [
+      'a multi-get with a bad key',
+      '/v1/views/hits/get',
+      { method: 'POST', headers: json, body: '[["a"],[null]]' },
+      [400],
+    ],
+    [
+      'a multi-get of 10k keys',
+      '/v1/views/hits/get',
+      {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify(Array.from({ length: 10_000 }, (_, i) => [`/page/${i}`, 1])),
+      },
+      [413],
+    ],
+    [
+      'a 2 MB body',
+      '/v1/views/hits/get',
+      { method: 'POST', headers: json, body: JSON.stringify([['x'.repeat(2_000_000)]]) },
+      [413],
+    ],
+    [
+      'a body that is not JSON',
+      '/v1/views/hits/get',
+      { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' },
+      [400, 415],
+    ],
     ['a write method', '/v1/views/hits/get/a', { method: 'DELETE' }, [404]],
     ['a PUT', '/v1/views/hits', { method: 'PUT', headers: json, body: '{}' }, [404]],
   ];
@@ -198,10 +308,14 @@ describe('hostile requests', () => {
   }
 
   it('headers over the limit get 431, and the server stays up after all of it', async () => {
-    const res = await fetch(`${server.url}/v1/views/hits/get/a`, { headers: { 'x-big': 'h'.repeat(20_000) } }).catch((e: unknown) => e);
+    const res = await fetch(`${server.url}/v1/views/hits/get/a`, {
+      headers: { 'x-big': 'h'.repeat(20_000) },
+    }).catch((e: unknown) => e);
     expect(res instanceof Response ? res.status : 431).toBe(431);
     expect((await call('/healthz')).status).toBe(200);
-    expect((await call(`/v1/views/hits/get/${pathOf(hits[0]![0])}`)).json.value).toEqual(hits[0]![1]);
+    expect((await call(`/v1/views/hits/get/${pathOf(hits[0]![0])}`)).json.value).toEqual(
+      hits[0]![1],
+    );
   });
 
   it('nothing outside the store is read: the store folder is all that exists under views/', async () => {

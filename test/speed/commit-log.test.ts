@@ -31,28 +31,42 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 describe('commit log', () => {
   it('a commit begun before a seal gets a bucket ≤ the sealed one, and one begun after gets a higher one (any interleaving, any bucket size)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(1, 3, 50, 1000, 60_000), fc.array(fc.constantFrom('begin', 'seal', 'pause'), { minLength: 1, maxLength: 25 }), async (bucketMs, ops) => {
-        const log = new CommitLog(r.redis, { prefix: prefix(), bucketMs });
-        // Commands of one connection run in the order they are sent: fire them all at once.
-        const results = await Promise.all(ops.map((op) => (op === 'begin' ? log.begin('ds', plan()) : op === 'seal' ? log.seal('ds') : new Promise((r) => setTimeout(r, 2)))));
-        const begun: Array<{ at: number; bucket: number; id: number }> = [];
-        const seals: Array<{ at: number; sealed: number }> = [];
-        results.forEach((r, at) => {
-          if (ops[at] === 'begin') {
-            const { record } = r as Awaited<ReturnType<CommitLog['begin']>>;
-            begun.push({ at, bucket: record.bucket, id: record.id });
-          } else if (ops[at] === 'seal') seals.push({ at, sealed: r as number });
-        });
-        for (const s of seals) {
-          for (const b of begun) {
-            if (b.at < s.at) expect(b.bucket).toBeLessThanOrEqual(s.sealed);
-            else expect(b.bucket).toBeGreaterThan(s.sealed);
+      fc.asyncProperty(
+        fc.constantFrom(1, 3, 50, 1000, 60_000),
+        fc.array(fc.constantFrom('begin', 'seal', 'pause'), { minLength: 1, maxLength: 25 }),
+        async (bucketMs, ops) => {
+          const log = new CommitLog(r.redis, { prefix: prefix(), bucketMs });
+          // Commands of one connection run in the order they are sent: fire them all at once.
+          const results = await Promise.all(
+            ops.map((op) =>
+              op === 'begin'
+                ? log.begin('ds', plan())
+                : op === 'seal'
+                  ? log.seal('ds')
+                  : new Promise((r) => setTimeout(r, 2)),
+            ),
+          );
+          const begun: Array<{ at: number; bucket: number; id: number }> = [];
+          const seals: Array<{ at: number; sealed: number }> = [];
+          results.forEach((r, at) => {
+            if (ops[at] === 'begin') {
+              const { record } = r as Awaited<ReturnType<CommitLog['begin']>>;
+              begun.push({ at, bucket: record.bucket, id: record.id });
+            } else if (ops[at] === 'seal') seals.push({ at, sealed: r as number });
+          });
+          for (const s of seals) {
+            for (const b of begun) {
+              if (b.at < s.at) expect(b.bucket).toBeLessThanOrEqual(s.sealed);
+              else expect(b.bucket).toBeGreaterThan(s.sealed);
+            }
           }
-        }
-        for (let i = 1; i < begun.length; i++) expect(begun[i]!.id).toBeGreaterThan(begun[i - 1]!.id);
-        for (let i = 1; i < seals.length; i++) expect(seals[i]!.sealed).toBeGreaterThan(seals[i - 1]!.sealed);
-        expect(begun.map((b) => b.id)).toEqual(begun.map((_, i) => i + 1));
-      }),
+          for (let i = 1; i < begun.length; i++)
+            expect(begun[i]!.id).toBeGreaterThan(begun[i - 1]!.id);
+          for (let i = 1; i < seals.length; i++)
+            expect(seals[i]!.sealed).toBeGreaterThan(seals[i - 1]!.sealed);
+          expect(begun.map((b) => b.id)).toEqual(begun.map((_, i) => i + 1));
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -61,10 +75,17 @@ describe('commit log', () => {
     const log = new CommitLog(r.redis, { prefix: prefix(), bucketMs: 60_000 });
     const [sec] = await r.redis.time();
     const { record } = await log.begin('ds', plan());
-    expect(Math.abs(record.bucket - Math.floor((Number(sec) * 1000) / 60_000))).toBeLessThanOrEqual(1);
+    expect(Math.abs(record.bucket - Math.floor((Number(sec) * 1000) / 60_000))).toBeLessThanOrEqual(
+      1,
+    );
     expect(Math.abs(record.startedAt - Number(sec) * 1000)).toBeLessThan(2000);
-    expect(record.segments).toEqual([`master/ds/dt=2026-01-05/0000000000001000000-b${record.bucket}-${SHA}.seg`]);
-    expect(parseSegmentKey(record.segments[0]!)).toMatchObject({ dataset: 'ds', bucket: record.bucket });
+    expect(record.segments).toEqual([
+      `master/ds/dt=2026-01-05/0000000000001000000-b${record.bucket}-${SHA}.seg`,
+    ]);
+    expect(parseSegmentKey(record.segments[0]!)).toMatchObject({
+      dataset: 'ds',
+      bucket: record.bucket,
+    });
   });
 
   it('begin returns the realtime views registered for the dataset only, and the in-flight record names them', async () => {
@@ -91,7 +112,10 @@ describe('commit log', () => {
   it('markStaged keeps the copies in the in-flight record; complete removes it', async () => {
     const log = new CommitLog(r.redis, { prefix: prefix(), bucketMs: 1000 });
     const { record } = await log.begin('ds', [...plan('2026-01-05'), ...plan('2026-01-06')]);
-    const copies = record.segments.map((to, i) => ({ from: `tmp/speed/ds/${record.id}/${i}.seg`, to }));
+    const copies = record.segments.map((to, i) => ({
+      from: `tmp/speed/ds/${record.id}/${i}.seg`,
+      to,
+    }));
     await log.markStaged('ds', record.id, copies);
     expect(await log.listInflight('ds')).toEqual([{ ...record, staged: true, copies }]);
     await log.complete('ds', record.id);
@@ -107,8 +131,16 @@ describe('commit log', () => {
 
     const err = await rejection(log.waitDrained('ds', sealed, 150));
     expect(isStrataError(err, 'STRATA_E_SPEED_IN_FLIGHT')).toBe(true);
-    expect((err as Error).message).toMatch(new RegExp(`speed commit ${early.record.id} of dataset ds \\(bucket ≤ ${sealed}\\) is still in flight after 150 ms .*start \`strata speed\``));
-    expect((err as { details: unknown }).details).toEqual({ dataset: 'ds', sealed, commits: [early.record.id] });
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `speed commit ${early.record.id} of dataset ds \\(bucket ≤ ${sealed}\\) is still in flight after 150 ms .*start \`strata speed\``,
+      ),
+    );
+    expect((err as { details: unknown }).details).toEqual({
+      dataset: 'ds',
+      sealed,
+      commits: [early.record.id],
+    });
 
     const t0 = Date.now();
     setTimeout(() => void log.complete('ds', early.record.id), 100);
@@ -125,7 +157,11 @@ describe('speed lease', () => {
     expect(first.holder).toBe(`${os.hostname()}:${process.pid}`);
     const err = await rejection(acquireSpeedLease(r.redis, p, { ttlMs: 5000 }));
     expect(isStrataError(err, 'STRATA_E_SPEED_LEADER')).toBe(true);
-    expect((err as Error).message).toMatch(new RegExp(`another strata speed process \\(${os.hostname()}:${process.pid}\\) already runs for the cluster prefix ${p}: only one may commit\\. Stop that one first; if it was killed, its lease expires in \\d s`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `another strata speed process \\(${os.hostname()}:${process.pid}\\) already runs for the cluster prefix ${p}: only one may commit\\. Stop that one first; if it was killed, its lease expires in \\d s`,
+      ),
+    );
     await first.release();
     const second = await acquireSpeedLease(r.redis, p, { ttlMs: 5000 });
     await second.release();

@@ -7,8 +7,18 @@ import { mapToPartials } from '../../speed/realtime-fold.ts';
 import { mergeEncoded, RealtimeState } from '../../speed/realtime-state.ts';
 import { useTestRedis } from '../support/redis.ts';
 
-const clicks = defineJob({ name: 'clicks', input: { dataset: 'clicks' }, map: (r: { page: string }, emit) => emit(r.page, 1), aggregate: count() });
-const visitors = defineJob({ name: 'visitors', input: { dataset: 'clicks' }, map: (r: { page: string; user: string }, emit) => emit(r.page, r.user), aggregate: distinct() });
+const clicks = defineJob({
+  name: 'clicks',
+  input: { dataset: 'clicks' },
+  map: (r: { page: string }, emit) => emit(r.page, 1),
+  aggregate: count(),
+});
+const visitors = defineJob({
+  name: 'visitors',
+  input: { dataset: 'clicks' },
+  map: (r: { page: string; user: string }, emit) => emit(r.page, r.user),
+  aggregate: distinct(),
+});
 const reg = (view: string) => ({ view, spec: { params: {} } as never });
 
 const r = useTestRedis();
@@ -17,7 +27,12 @@ function fresh(view = 'clicks'): RealtimeState {
   return new RealtimeState(r.redis, `t-${randomBytes(4).toString('hex')}`, view);
 }
 
-async function valueOf(state: RealtimeState, boundary: number, page: string, agg = clicks.aggregate!): Promise<unknown> {
+async function valueOf(
+  state: RealtimeState,
+  boundary: number,
+  page: string,
+  agg = clicks.aggregate!,
+): Promise<unknown> {
   const read = await state.read(boundary, [encodeKey([page])]);
   return agg.result(mergeEncoded(agg, read.values[0]!));
 }
@@ -32,7 +47,11 @@ describe('realtime state', () => {
       { id: 4, bucket: 12, pages: ['/a'] },
     ];
     for (const c of commits) {
-      const { partials } = mapToPartials(clicks as never, reg('clicks'), c.pages.map((page) => ({ page })));
+      const { partials } = mapToPartials(
+        clicks as never,
+        reg('clicks'),
+        c.pages.map((page) => ({ page })),
+      );
       expect(await state.fold(c.id, c.bucket, partials, clicks.aggregate!)).toBe(true);
     }
     expect(await valueOf(state, -1, '/a')).toBe(4);
@@ -46,7 +65,10 @@ describe('realtime state', () => {
 
   it('a commit folded twice (a recovery replay) counts once', async () => {
     const state = fresh();
-    const { partials } = mapToPartials(clicks as never, reg('clicks'), [{ page: '/a' }, { page: '/a' }]);
+    const { partials } = mapToPartials(clicks as never, reg('clicks'), [
+      { page: '/a' },
+      { page: '/a' },
+    ]);
     expect(await state.fold(7, 3, partials, clicks.aggregate!)).toBe(true);
     expect(await state.fold(7, 3, partials, clicks.aggregate!)).toBe(false);
     expect(await valueOf(state, -1, '/a')).toBe(2);
@@ -62,7 +84,11 @@ describe('realtime state', () => {
       },
       aggregate: count(),
     });
-    const { partials, skipped } = mapToPartials(picky as never, reg('picky'), [{ page: '/a' }, { page: '/bad' }, { page: '/a' }]);
+    const { partials, skipped } = mapToPartials(picky as never, reg('picky'), [
+      { page: '/a' },
+      { page: '/bad' },
+      { page: '/a' },
+    ]);
     expect(skipped).toBe(1);
     expect(partials.map((p) => [decodeKey(p.key), p.acc])).toEqual([[['/a'], 2]]);
   });
@@ -70,7 +96,16 @@ describe('realtime state', () => {
   it('dropping buckets removes them and the keys only they held; later buckets and keys stay', async () => {
     const state = fresh();
     const fold = async (id: number, bucket: number, pages: string[]) =>
-      state.fold(id, bucket, mapToPartials(clicks as never, reg('clicks'), pages.map((page) => ({ page }))).partials, clicks.aggregate!);
+      state.fold(
+        id,
+        bucket,
+        mapToPartials(
+          clicks as never,
+          reg('clicks'),
+          pages.map((page) => ({ page })),
+        ).partials,
+        clicks.aggregate!,
+      );
     await fold(1, 1, ['/old', '/both']);
     await fold(2, 2, ['/both', '/new']);
     expect(await state.drop(1)).toBe(1);
@@ -85,9 +120,16 @@ describe('realtime state', () => {
 
   it('distinct-count accumulators merge across commits exactly like one pass over all records', async () => {
     const state = fresh('visitors');
-    const records = Array.from({ length: 300 }, (_, i) => ({ page: `/p${i % 3}`, user: `u${(i * 7) % 50}` }));
+    const records = Array.from({ length: 300 }, (_, i) => ({
+      page: `/p${i % 3}`,
+      user: `u${(i * 7) % 50}`,
+    }));
     for (let c = 0; c < 6; c++) {
-      const { partials } = mapToPartials(visitors as never, reg('visitors'), records.slice(c * 50, c * 50 + 50));
+      const { partials } = mapToPartials(
+        visitors as never,
+        reg('visitors'),
+        records.slice(c * 50, c * 50 + 50),
+      );
       await state.fold(c + 1, 100 + (c % 2), partials, visitors.aggregate!);
     }
     for (const page of ['/p0', '/p1', '/p2']) {
@@ -98,26 +140,33 @@ describe('realtime state', () => {
 
   it('key listings come back in key order within a prefix, after a cursor, up to a limit (property)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(fc.tuple(fc.constantFrom('a', 'b', 'ab'), fc.integer({ min: -50, max: 50 })), { minLength: 1, maxLength: 40, selector: (k) => `${k[0]}|${k[1]}` }), fc.integer({ min: 1, max: 10 }), async (keys, limit) => {
-        const state = fresh();
-        const partials = keys.map((k) => ({ key: encodeKey(k), acc: 1 }));
-        await state.fold(1, 1, partials, clicks.aggregate!);
-        const { start, end } = prefixRange(['a']);
-        const expected = keys
-          .filter((k) => k[0] === 'a')
-          .map((k) => encodeKey(k))
-          .sort(compareBytes);
-        const seen: Uint8Array[] = [];
-        let after: Uint8Array | undefined;
-        for (;;) {
-          const page = await state.keysInRange(start, end, after, limit);
-          seen.push(...page);
-          if (page.length < limit) break;
-          after = page[page.length - 1];
-        }
-        expect(seen.map((k) => decodeKey(k))).toEqual(expected.map((k) => decodeKey(k)));
-        await state.clear();
-      }),
+      fc.asyncProperty(
+        fc.uniqueArray(
+          fc.tuple(fc.constantFrom('a', 'b', 'ab'), fc.integer({ min: -50, max: 50 })),
+          { minLength: 1, maxLength: 40, selector: (k) => `${k[0]}|${k[1]}` },
+        ),
+        fc.integer({ min: 1, max: 10 }),
+        async (keys, limit) => {
+          const state = fresh();
+          const partials = keys.map((k) => ({ key: encodeKey(k), acc: 1 }));
+          await state.fold(1, 1, partials, clicks.aggregate!);
+          const { start, end } = prefixRange(['a']);
+          const expected = keys
+            .filter((k) => k[0] === 'a')
+            .map((k) => encodeKey(k))
+            .sort(compareBytes);
+          const seen: Uint8Array[] = [];
+          let after: Uint8Array | undefined;
+          for (;;) {
+            const page = await state.keysInRange(start, end, after, limit);
+            seen.push(...page);
+            if (page.length < limit) break;
+            after = page[page.length - 1];
+          }
+          expect(seen.map((k) => decodeKey(k))).toEqual(expected.map((k) => decodeKey(k)));
+          await state.clear();
+        },
+      ),
       { numRuns: 25 },
     );
   });

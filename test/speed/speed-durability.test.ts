@@ -40,14 +40,29 @@ afterAll(async () => {
 const PREFIX = 'durable';
 const env = {
   ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_'))),
-  ...settingsEnv({ redisPrefix: PREFIX, token: TOKEN, speedHost: '127.0.0.1', speedPort: 0, speedLingerMs: 2, speedBucketMs: 1000, logLevel: 'warn' }),
+  ...settingsEnv({
+    redisPrefix: PREFIX,
+    token: TOKEN,
+    speedHost: '127.0.0.1',
+    speedPort: 0,
+    speedLingerMs: 2,
+    speedBucketMs: 1000,
+    logLevel: 'warn',
+  }),
 };
 
 async function startSpeed(): Promise<{ service: Service; url: string }> {
   const service = await startService({
     name: 'speed',
     args: ['speed'],
-    env: { ...env, ...settingsEnv({ home: path.join(dir, 'home'), redisUrl: redisServer.url, store: `file://${path.join(dir, 'store')}` }) },
+    env: {
+      ...env,
+      ...settingsEnv({
+        home: path.join(dir, 'home'),
+        redisUrl: redisServer.url,
+        store: `file://${path.join(dir, 'store')}`,
+      }),
+    },
     cwd: dir,
     logFile: path.join(dir, 'speed.log'),
     isReady: (line) => line.startsWith('speed listening on '),
@@ -77,9 +92,14 @@ describe('strata speed killed under load', () => {
       const client = async (c: number) => {
         for (let r = 0; !killed; r++) {
           const count = 1 + ((c * 31 + r * 17) % 150);
-          // Some requests straddle midnight: multi-day commits (staged through tmp/) get killed too.
+          // Some requests straddle midnight: multi-day commits (staged through tmp/) get killed
+          // too.
           const ids = Array.from({ length: count }, (_, i) => `k${round}-c${c}-r${r}-${i}`);
-          const records = ids.map((id, i) => ({ id, time: T0 + ((i * 997 + r * 13) % 60_000), price: i }));
+          const records = ids.map((id, i) => ({
+            id,
+            time: T0 + ((i * 997 + r * 13) % 60_000),
+            price: i,
+          }));
           const entry: Sent = { ids, outcome: 'other' };
           sent.push(entry);
           try {
@@ -119,14 +139,21 @@ describe('strata speed killed under load', () => {
     for (const id of stored) counts.set(id, (counts.get(id) ?? 0) + 1);
     const twice = [...counts].filter(([, n]) => n > 1);
     expect(twice).toEqual([]);
-    const byOutcome = { acked: 0, whole: 0, absent: 0, other: sent.filter((s) => s.outcome === 'other') };
+    const byOutcome = {
+      acked: 0,
+      whole: 0,
+      absent: 0,
+      other: sent.filter((s) => s.outcome === 'other'),
+    };
     for (const s of sent) {
       const present = s.ids.filter((id) => counts.has(id)).length;
       if (s.outcome === 'acked') {
         expect(present, `acknowledged request ${s.ids[0]}…`).toBe(s.ids.length);
         byOutcome.acked++;
       } else if (s.outcome === 'connection-error') {
-        expect([0, s.ids.length], `request ${s.ids[0]}… (${s.detail}) is partly stored`).toContain(present);
+        expect([0, s.ids.length], `request ${s.ids[0]}… (${s.detail}) is partly stored`).toContain(
+          present,
+        );
         if (present) byOutcome.whole++;
         else byOutcome.absent++;
       }
@@ -137,6 +164,8 @@ describe('strata speed killed under load', () => {
     expect(byOutcome.acked).toBeGreaterThanOrEqual(60);
     expect(byOutcome.whole + byOutcome.absent).toBeGreaterThan(0);
     // Visible in the test output: how the interrupted requests ended.
-    process.stdout.write(`durability: ${byOutcome.acked} acknowledged, ${byOutcome.whole} interrupted but stored whole, ${byOutcome.absent} interrupted and absent, ${stored.length} records\n`);
+    process.stdout.write(
+      `durability: ${byOutcome.acked} acknowledged, ${byOutcome.whole} interrupted but stored whole, ${byOutcome.absent} interrupted and absent, ${stored.length} records\n`,
+    );
   });
 });

@@ -17,7 +17,14 @@ export const TOKEN = 'speed-test-token';
 export function speedConfig(overrides: Partial<Record<OptionName, string | number>>): StrataConfig {
   return loadConfig({
     env: {},
-    overrides: { redisPrefix: `t-${randomBytes(4).toString('hex')}`, token: TOKEN, speedPort: 0, speedBucketMs: 1000, logLevel: 'silent', ...overrides },
+    overrides: {
+      redisPrefix: `t-${randomBytes(4).toString('hex')}`,
+      token: TOKEN,
+      speedPort: 0,
+      speedBucketMs: 1000,
+      logLevel: 'silent',
+      ...overrides,
+    },
   });
 }
 
@@ -30,7 +37,10 @@ export async function segmentsOf(store: ObjectStore, dataset: string): Promise<S
   }
 }
 
-export async function readDataset(store: ObjectStore, dataset: string): Promise<Record<string, unknown>[]> {
+export async function readDataset(
+  store: ObjectStore,
+  dataset: string,
+): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   for (const s of await segmentsOf(store, dataset)) {
     const reader = await openSegment(store, s.key, { size: s.size });
@@ -43,9 +53,18 @@ export function ndjson(records: unknown[]): string {
   return `${records.map((r) => JSON.stringify(r)).join('\n')}\n`;
 }
 
-export async function post(url: string, dataset: string, body: string, opts: { type?: string; token?: string | null; query?: string } = {}): Promise<{ status: number; body: any }> {
+export async function post(
+  url: string,
+  dataset: string,
+  body: string,
+  opts: { type?: string; token?: string | null; query?: string } = {},
+): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = { 'content-type': opts.type ?? 'application/x-ndjson' };
   if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
-  const res = await fetch(`${url}/v1/datasets/${dataset}/records${opts.query ?? ''}`, { method: 'POST', headers, body });
+  const res = await fetch(`${url}/v1/datasets/${dataset}/records${opts.query ?? ''}`, {
+    method: 'POST',
+    headers,
+    body,
+  });
   return { status: res.status, body: await res.json() };
 }

@@ -37,12 +37,34 @@ describe('speed layer on S3', () => {
     const server = await startSpeedServer(config, { store });
     try {
       const t = Date.UTC(2026, 0, 5, 12);
-      const one = await post(server.url, 'ticks', ndjson([{ id: 'a', time: t }, { id: 'b', time: t + 1 }]));
+      const one = await post(
+        server.url,
+        'ticks',
+        ndjson([
+          { id: 'a', time: t },
+          { id: 'b', time: t + 1 },
+        ]),
+      );
       expect(one.status).toBe(200);
-      const two = await post(server.url, 'ticks', ndjson([{ id: 'c', time: t }, { id: 'd', time: t + 86_400_000 }]));
+      const two = await post(
+        server.url,
+        'ticks',
+        ndjson([
+          { id: 'c', time: t },
+          { id: 'd', time: t + 86_400_000 },
+        ]),
+      );
       expect(two.status).toBe(200);
-      expect(two.body.segments.map((k: string) => parseSegmentKey(k)!.date)).toEqual(['2026-01-05', '2026-01-06']);
-      expect((await readDataset(store, 'ticks')).map((r) => r.id).sort()).toEqual(['a', 'b', 'c', 'd']);
+      expect(two.body.segments.map((k: string) => parseSegmentKey(k)!.date)).toEqual([
+        '2026-01-05',
+        '2026-01-06',
+      ]);
+      expect((await readDataset(store, 'ticks')).map((r) => r.id).sort()).toEqual([
+        'a',
+        'b',
+        'c',
+        'd',
+      ]);
       const tmp: string[] = [];
       for await (const o of store.list('tmp/')) tmp.push(o.key);
       expect(tmp).toEqual([]);
@@ -52,10 +74,17 @@ describe('speed layer on S3', () => {
       const down = await post(server.url, 'ticks', ndjson([{ id: 'e', time: t }]));
       expect(down.status).toBe(503);
       expect(down.body.error.code).toBe('STRATA_E_SPEED_UNAVAILABLE');
-      expect(down.body.error.message).toMatch(/\[STRATA_E_STORE_(UNAVAILABLE|IO)\]\); the store write failed, so the records are most likely not stored and nothing was acknowledged: send them again$/);
+      expect(down.body.error.message).toMatch(
+        /\[STRATA_E_STORE_(UNAVAILABLE|IO)\]\); the store write failed, so the records are most likely not stored and nothing was acknowledged: send them again$/,
+      );
       // It began, so it stays in flight until the store answers again (the next start settles it).
-      const log = new CommitLog(redis, { prefix: config.redisPrefix, bucketMs: config.speedBucketMs });
-      expect((await log.listInflight('ticks')).map((r) => r.id)).toEqual([down.body.error.details.commitId]);
+      const log = new CommitLog(redis, {
+        prefix: config.redisPrefix,
+        bucketMs: config.speedBucketMs,
+      });
+      expect((await log.listInflight('ticks')).map((r) => r.id)).toEqual([
+        down.body.error.details.commitId,
+      ]);
     } finally {
       await server.close();
       await store.close();

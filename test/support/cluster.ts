@@ -26,10 +26,17 @@ import type { OptionName } from '../../core/config.ts';
 import { DatasetAppender } from '../../core/dataset/dataset-appender.ts';
 import { openStore } from '../../core/store/open-store.ts';
 import type { ObjectStore } from '../../core/store/store.ts';
-import { settingsEnv, startLocalCluster, type LocalCluster } from '../../cli/cluster/local-cluster.ts';
+import {
+  settingsEnv,
+  startLocalCluster,
+  type LocalCluster,
+} from '../../cli/cluster/local-cluster.ts';
 import { startService, STRATA_BIN, type Service } from '../../cli/cluster/service-process.ts';
 
-/** The ready lines of `strata coordinator` and `strata worker` (as cli/cluster/local-cluster.ts reads them). */
+/**
+ * The ready lines of `strata coordinator` and `strata worker` (as cli/cluster/local-cluster.ts
+ * reads them).
+ */
 const COORDINATOR_READY = /^coordinator listening on (https?:\/\/\S+)/;
 const WORKER_READY = /^worker\b.*\b(ready|listening|started|running)\b/i;
 
@@ -72,16 +79,26 @@ export interface TestCluster {
   /** Environment for CLI runs: the runner's, without STRATA_* variables. */
   env: NodeJS.ProcessEnv;
   /** Runs `node cli/bin.mjs …args` in `cwd` and collects its output. */
-  strata(args: string[], options?: { env?: NodeJS.ProcessEnv; stdin?: string; timeoutMs?: number }): Promise<CliRun>;
+  strata(
+    args: string[],
+    options?: { env?: NodeJS.ProcessEnv; stdin?: string; timeoutMs?: number },
+  ): Promise<CliRun>;
   /** Appends records to a dataset of the cluster's store (the same write path as strata ingest). */
-  append<R extends Record<string, unknown>>(dataset: string, records: Iterable<R>, timeOf: (r: R) => number): Promise<{ records: number; segments: number }>;
+  append<R extends Record<string, unknown>>(
+    dataset: string,
+    records: Iterable<R>,
+    timeOf: (r: R) => number,
+  ): Promise<{ records: number; segments: number }>;
   /** Every worker process started so far, in order: the cluster's first ones, then addWorker's. */
   workers: Service[];
   /** The coordinator process started last (startCoordinator replaces it). */
   coordinator: Service;
   /** Starts one more worker process (worker-<n>) with the same settings as the others. */
   addWorker(): Promise<Service>;
-  /** Starts a coordinator process with the cluster's settings (the previous one stopped or killed); info.coordinatorUrl and cluster.json follow it. */
+  /**
+   * Starts a coordinator process with the cluster's settings (the previous one stopped or killed);
+   * info.coordinatorUrl and cluster.json follow it.
+   */
   startCoordinator(): Promise<Service>;
   stop(): Promise<void>;
 }
@@ -89,7 +106,9 @@ export interface TestCluster {
 export async function startCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
   const cwd = await mkdtemp(path.join(os.tmpdir(), 'strata-cluster-'));
   const home = path.join(cwd, '.strata');
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('STRATA_')),
+  );
   const config: Partial<Record<OptionName, string | number>> = {
     heartbeatMs: 500,
     lockDurationMs: 4000,
@@ -123,17 +142,36 @@ export async function startCluster(options: TestClusterOptions = {}): Promise<Te
   const strata: TestCluster['strata'] = (args, o = {}) =>
     new Promise((resolve) => {
       const t0 = performance.now();
-      const child = execFile(process.execPath, [STRATA_BIN, ...args], { cwd, env: o.env ?? env, maxBuffer: 64 * 1024 * 1024, timeout: o.timeoutMs ?? 120_000 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-        resolve({ code, stdout, stderr, ms: performance.now() - t0 });
-      });
+      const child = execFile(
+        process.execPath,
+        [STRATA_BIN, ...args],
+        { cwd, env: o.env ?? env, maxBuffer: 64 * 1024 * 1024, timeout: o.timeoutMs ?? 120_000 },
+        (err, stdout, stderr) => {
+          const code = err
+            ? typeof (err as { code?: unknown }).code === 'number'
+              ? (err as { code: number }).code
+              : 1
+            : 0;
+          resolve({ code, stdout, stderr, ms: performance.now() - t0 });
+        },
+      );
       if (o.stdin !== undefined) child.stdin!.end(o.stdin);
       else child.stdin!.end();
     });
 
   // What startLocalCluster gives every child, for the processes started later.
   const info = local.info;
-  const shared = { home, store: info.store, redisUrl: info.redisUrl, redisPrefix: info.redisPrefix, token: info.token, coordinatorHost: '127.0.0.1', coordinatorPort: 0, logLevel, ...config };
+  const shared = {
+    home,
+    store: info.store,
+    redisUrl: info.redisUrl,
+    redisPrefix: info.redisPrefix,
+    token: info.token,
+    coordinatorHost: '127.0.0.1',
+    coordinatorPort: 0,
+    logLevel,
+    ...config,
+  };
   const logDir = path.join(home, 'logs');
   const workers = [...local.workers];
   const extra: Service[] = [];
@@ -158,7 +196,10 @@ export async function startCluster(options: TestClusterOptions = {}): Promise<Te
         name,
         args: ['worker'],
         nodeArgs: ['--enable-source-maps'],
-        env: { ...env, ...settingsEnv({ ...shared, workDir: path.join(home, 'work', name), ...workerConfig }) },
+        env: {
+          ...env,
+          ...settingsEnv({ ...shared, workDir: path.join(home, 'work', name), ...workerConfig }),
+        },
         cwd: home,
         logFile: path.join(logDir, `${name}.log`),
         isReady: (line) => WORKER_READY.test(line),
@@ -188,7 +229,11 @@ export async function startCluster(options: TestClusterOptions = {}): Promise<Te
       return service;
     },
     async append(dataset, records, timeOf) {
-      const appender = new DatasetAppender(store, dataset, { segmentTargetBytes: 64 * 1024 * 1024, blockTargetBytes: 64 * 1024, timeField: 'time' });
+      const appender = new DatasetAppender(store, dataset, {
+        segmentTargetBytes: 64 * 1024 * 1024,
+        blockTargetBytes: 64 * 1024,
+        timeField: 'time',
+      });
       try {
         for (const r of records) {
           const wait = appender.append(r, timeOf(r));

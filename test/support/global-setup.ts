@@ -14,5 +14,8 @@ import { STRATA_BIN } from '../../cli/cluster/service-process.ts';
 import { ensureRedisServer } from '../../core/redis/ensure-redis-server.ts';
 
 export default async function setup(): Promise<void> {
-  await Promise.all([ensureRedisServer(), promisify(execFile)(process.execPath, [STRATA_BIN, '--help'])]);
+  await Promise.all([
+    ensureRedisServer(),
+    promisify(execFile)(process.execPath, [STRATA_BIN, '--help']),
+  ]);
 }

@@ -18,7 +18,11 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { connectRedis } from '../../core/redis/connect-redis.ts';
-import { startRedisServer, type RedisServer, type StartRedisServerOptions } from '../../core/redis/start-redis-server.ts';
+import {
+  startRedisServer,
+  type RedisServer,
+  type StartRedisServerOptions,
+} from '../../core/redis/start-redis-server.ts';
 
 export interface TestRedis extends RedisServer {
   dir: string;
@@ -28,7 +32,9 @@ export interface TestRedis extends RedisServer {
   restart(): Promise<void>;
 }
 
-export async function startTestRedis(opts: Pick<StartRedisServerOptions, 'appendonly' | 'appendfsync' | 'port'> = {}): Promise<TestRedis> {
+export async function startTestRedis(
+  opts: Pick<StartRedisServerOptions, 'appendonly' | 'appendfsync' | 'port'> = {},
+): Promise<TestRedis> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-redis-'));
   let server: RedisServer;
   try {

@@ -45,8 +45,15 @@ interface S3rverApp {
   store: {
     existsObject(bucket: string, key: string): Promise<boolean>;
     getBucket(bucket: string): Promise<unknown>;
-    listObjects(bucket: string, options: { prefix?: string; maxKeys?: number }): Promise<{ objects: S3rverObject[] }>;
-    getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<(S3rverObject & { content: Readable | null; range?: unknown }) | null>;
+    listObjects(
+      bucket: string,
+      options: { prefix?: string; maxKeys?: number },
+    ): Promise<{ objects: S3rverObject[] }>;
+    getObject(
+      bucket: string,
+      key: string,
+      options?: { start?: number; end?: number },
+    ): Promise<(S3rverObject & { content: Readable | null; range?: unknown }) | null>;
     getResourcePath(bucket: string, key: string, resource: string): string;
   };
   logger?: { close(): void };
@@ -78,30 +85,66 @@ export async function startS3Server(): Promise<S3TestServer> {
     const query = url.searchParams;
 
     if (req.method === 'GET' && bucket && !key && query.has('uploads')) {
-      if (!(await app.store.getBucket(bucket))) return sendError(req, res, 404, 'NoSuchBucket', 'The specified bucket does not exist', `/${bucket}`);
+      if (!(await app.store.getBucket(bucket)))
+        return sendError(
+          req,
+          res,
+          404,
+          'NoSuchBucket',
+          'The specified bucket does not exist',
+          `/${bucket}`,
+        );
       return sendXml(res, 200, emptyUploadList(bucket, query.get('prefix') ?? ''));
     }
 
     if (req.method === 'GET' && bucket && !key && query.get('list-type') === '2') {
-      if (!(await app.store.getBucket(bucket))) return sendError(req, res, 404, 'NoSuchBucket', 'The specified bucket does not exist', `/${bucket}`);
+      if (!(await app.store.getBucket(bucket)))
+        return sendError(
+          req,
+          res,
+          404,
+          'NoSuchBucket',
+          'The specified bucket does not exist',
+          `/${bucket}`,
+        );
       return sendXml(res, 200, await listObjectsV2(app, bucket, query));
     }
 
     const isCreateOnly =
-      req.headers['if-none-match'] === '*' && bucket !== '' && key !== '' && ((req.method === 'PUT' && [...query.keys()].length === 0) || (req.method === 'POST' && query.has('uploadId')));
+      req.headers['if-none-match'] === '*' &&
+      bucket !== '' &&
+      key !== '' &&
+      ((req.method === 'PUT' && [...query.keys()].length === 0) ||
+        (req.method === 'POST' && query.has('uploadId')));
     if (!isCreateOnly) return delegate(req, res);
 
     const release = await locks.acquire(`${bucket}/${key}`);
     res.once('close', release);
     if (await app.store.existsObject(bucket, key)) {
-      return sendError(req, res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', `/${bucket}/${key}`, '<Condition>If-None-Match</Condition>');
+      return sendError(
+        req,
+        res,
+        412,
+        'PreconditionFailed',
+        'At least one of the pre-conditions you specified did not hold',
+        `/${bucket}/${key}`,
+        '<Condition>If-None-Match</Condition>',
+      );
     }
     delegate(req, res);
   };
 
   const server = http.createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendError(req, res, 500, 'InternalError', String((err as Error)?.message ?? err), req.url ?? '/');
+      if (!res.headersSent)
+        sendError(
+          req,
+          res,
+          500,
+          'InternalError',
+          String((err as Error)?.message ?? err),
+          req.url ?? '/',
+        );
       else res.destroy();
     });
   });
@@ -117,7 +160,12 @@ export async function startS3Server(): Promise<S3TestServer> {
     secretKey: SECRET_KEY,
     directory,
     url(bucket: string, prefix = '') {
-      const params = new URLSearchParams({ endpoint, region: 'us-east-1', accessKey: ACCESS_KEY, secretKey: SECRET_KEY });
+      const params = new URLSearchParams({
+        endpoint,
+        region: 'us-east-1',
+        accessKey: ACCESS_KEY,
+        secretKey: SECRET_KEY,
+      });
       return `s3://${bucket}/${prefix}?${params}`;
     },
     async stop() {
@@ -131,7 +179,10 @@ export async function startS3Server(): Promise<S3TestServer> {
   };
 }
 
-/** s3rver reads a range's end as `end || Infinity`, so `Range: bytes=0-0` got the whole object instead of its first byte. */
+/**
+ * s3rver reads a range's end as `end || Infinity`, so `Range: bytes=0-0` got the whole object
+ * instead of its first byte.
+ */
 function fixFirstByteRange(app: S3rverApp): void {
   const store = app.store;
   const getObject = store.getObject.bind(store);
@@ -140,7 +191,10 @@ function fixFirstByteRange(app: S3rverApp): void {
     const object = await getObject(bucket, key, { start: 0 });
     if (object?.content && object.size > 0) {
       object.content.destroy();
-      object.content = createReadStream(store.getResourcePath(bucket, key, 'object'), { start: 0, end: 0 });
+      object.content = createReadStream(store.getResourcePath(bucket, key, 'object'), {
+        start: 0,
+        end: 0,
+      });
       object.range = { start: 0, end: 0 };
     }
     return object;
@@ -169,15 +223,26 @@ class KeyLocks {
 }
 
 /** ListObjectsV2 over s3rver's store, in byte order of the keys. */
-async function listObjectsV2(app: S3rverApp, bucket: string, query: URLSearchParams): Promise<string> {
+async function listObjectsV2(
+  app: S3rverApp,
+  bucket: string,
+  query: URLSearchParams,
+): Promise<string> {
   const prefix = query.get('prefix') ?? '';
   const delimiter = query.get('delimiter') ?? '';
   const maxKeys = Math.min(Number(query.get('max-keys') ?? 1000), 1000);
-  const encode = query.get('encoding-type') === 'url' ? (k: string) => encodeURIComponent(k).replace(/%2F/g, '/') : (k: string) => k;
+  const encode =
+    query.get('encoding-type') === 'url'
+      ? (k: string) => encodeURIComponent(k).replace(/%2F/g, '/')
+      : (k: string) => k;
   const token = query.get('continuation-token');
-  const after = Buffer.from(token ? Buffer.from(token, 'base64url').toString() : (query.get('start-after') ?? ''));
+  const after = Buffer.from(
+    token ? Buffer.from(token, 'base64url').toString() : (query.get('start-after') ?? ''),
+  );
   const { objects } = await app.store.listObjects(bucket, { prefix, maxKeys: Infinity });
-  const sorted = objects.map((o) => ({ o, k: Buffer.from(o.key) })).sort((a, b) => Buffer.compare(a.k, b.k));
+  const sorted = objects
+    .map((o) => ({ o, k: Buffer.from(o.key) }))
+    .sort((a, b) => Buffer.compare(a.k, b.k));
   const contents: string[] = [];
   const prefixes: string[] = [];
   let last = '';
@@ -206,9 +271,13 @@ async function listObjectsV2(app: S3rverApp, bucket: string, query: URLSearchPar
     '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
     `<Name>${escapeXml(bucket)}</Name><Prefix>${escapeXml(encode(prefix))}</Prefix><KeyCount>${contents.length + prefixes.length}</KeyCount>` +
     `<MaxKeys>${maxKeys}</MaxKeys><Delimiter>${escapeXml(encode(delimiter))}</Delimiter><IsTruncated>${truncated}</IsTruncated>` +
-    (truncated ? `<NextContinuationToken>${Buffer.from(last).toString('base64url')}</NextContinuationToken>` : '') +
+    (truncated
+      ? `<NextContinuationToken>${Buffer.from(last).toString('base64url')}</NextContinuationToken>`
+      : '') +
     contents.join('') +
-    prefixes.map((p) => `<CommonPrefixes><Prefix>${escapeXml(encode(p))}</Prefix></CommonPrefixes>`).join('') +
+    prefixes
+      .map((p) => `<CommonPrefixes><Prefix>${escapeXml(encode(p))}</Prefix></CommonPrefixes>`)
+      .join('') +
     '</ListBucketResult>'
   );
 }
@@ -222,16 +291,31 @@ function emptyUploadList(bucket: string, prefix: string): string {
   ); // IsTruncated left out: minio-js reads a present "false" as truthy and would loop
 }
 
-function sendError(req: http.IncomingMessage, res: http.ServerResponse, status: number, code: string, message: string, resource: string, extra = ''): void {
+function sendError(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  resource: string,
+  extra = '',
+): void {
   req.resume(); // discard any body still arriving so the connection stays usable
   const requestId = randomBytes(8).toString('hex').toUpperCase();
   res.setHeader('x-amz-request-id', requestId);
-  sendXml(res, status, `<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message>${extra}<Resource>${escapeXml(resource)}</Resource><RequestId>${requestId}</RequestId></Error>`);
+  sendXml(
+    res,
+    status,
+    `<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message>${extra}<Resource>${escapeXml(resource)}</Resource><RequestId>${requestId}</RequestId></Error>`,
+  );
 }
 
 function sendXml(res: http.ServerResponse, status: number, body: string): void {
   const xml = `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
-  res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
+  res.writeHead(status, {
+    'content-type': 'application/xml',
+    'content-length': Buffer.byteLength(xml),
+  });
   res.end(xml);
 }
 

@@ -36,7 +36,14 @@ describe('kWayMerge', () => {
   it('gives every item once, in order, equal items in source order (a stable sort of the concatenation)', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(fc.array(fc.integer({ min: -20, max: 20 }), { maxLength: 60 }), fc.array(fc.nat(), { maxLength: 6 }), fc.boolean()), { maxLength: 7 }),
+        fc.array(
+          fc.tuple(
+            fc.array(fc.integer({ min: -20, max: 20 }), { maxLength: 60 }),
+            fc.array(fc.nat(), { maxLength: 6 }),
+            fc.boolean(),
+          ),
+          { maxLength: 7 },
+        ),
         fc.integer({ min: 1, max: 40 }),
         async (specs, batchSize) => {
           const sources = specs.map(([ns, cuts, async], s) => {
@@ -44,7 +51,9 @@ describe('kWayMerge', () => {
             const bs = batches(items, cuts);
             return async ? slowly(bs) : bs;
           });
-          const expected = specs.flatMap(([ns], s) => [...ns].sort((a, b) => a - b).map((n, i): Item => [n, s, i])).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+          const expected = specs
+            .flatMap(([ns], s) => [...ns].sort((a, b) => a - b).map((n, i): Item => [n, s, i]))
+            .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
           const merged: Item[][] = [];
           for await (const b of kWayMerge(sources, byNumber, { batchSize })) {
             expect(b.length).toBeGreaterThan(0);
@@ -67,7 +76,9 @@ describe('kWayMerge', () => {
           closed.push(s);
         }
       })();
-    for await (const b of kWayMerge([source(0), source(1), source(2)], byNumber, { batchSize: 4 })) {
+    for await (const b of kWayMerge([source(0), source(1), source(2)], byNumber, {
+      batchSize: 4,
+    })) {
       expect(b[0]![0]).toBe(0);
       break;
     }
@@ -95,6 +106,11 @@ describe('kWayMerge', () => {
 
   it('merges no sources into nothing, and one source into itself', async () => {
     expect(await collect(kWayMerge<Item>([], byNumber))).toEqual([]);
-    expect(await collect(kWayMerge([[[[1, 0, 0]], [], [[2, 0, 1]]] as Item[][]], byNumber))).toEqual([[1, 0, 0], [2, 0, 1]]);
+    expect(
+      await collect(kWayMerge([[[[1, 0, 0]], [], [[2, 0, 1]]] as Item[][]], byNumber)),
+    ).toEqual([
+      [1, 0, 0],
+      [2, 0, 1],
+    ]);
   });
 });

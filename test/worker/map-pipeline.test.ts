@@ -23,7 +23,13 @@ import { unpackValue } from '../../worker/shuffle-value.ts';
 
 const PARTITIONS = 3;
 const jobs = {
-  aggregate: defineJob({ name: 'agg', input: { dataset: 'd' }, map: () => {}, aggregate: sum(), partitions: PARTITIONS }),
+  aggregate: defineJob({
+    name: 'agg',
+    input: { dataset: 'd' },
+    map: () => {},
+    aggregate: sum(),
+    partitions: PARTITIONS,
+  }),
   combine: defineJob({
     name: 'comb',
     input: { dataset: 'd' },
@@ -32,7 +38,13 @@ const jobs = {
     reduce: (_k, vs: readonly number[]) => vs.reduce((a, b) => a + b, 0),
     partitions: PARTITIONS,
   }),
-  list: defineJob({ name: 'list', input: { dataset: 'd' }, map: () => {}, reduce: (_k, vs) => vs, partitions: PARTITIONS }),
+  list: defineJob({
+    name: 'list',
+    input: { dataset: 'd' },
+    map: () => {},
+    reduce: (_k, vs) => vs,
+    partitions: PARTITIONS,
+  }),
 };
 type Kind = keyof typeof jobs;
 
@@ -43,8 +55,15 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 let runs = 0;
-/** Feeds emits through a MapBuffer, spilling after the given emit indices, and returns the merged map output per partition. */
-async function pipeline(kind: Kind, emits: [Key, number][], spillAfter: Set<number>): Promise<Array<Array<[Buffer, unknown]>>> {
+/**
+ * Feeds emits through a MapBuffer, spilling after the given emit indices, and returns the merged
+ * map output per partition.
+ */
+async function pipeline(
+  kind: Kind,
+  emits: [Key, number][],
+  spillAfter: Set<number>,
+): Promise<Array<Array<[Buffer, unknown]>>> {
   const job = jobs[kind] as Parameters<typeof shuffleCombiner>[0];
   const combiner = shuffleCombiner(job, new JobErrors(job));
   const buffer = new MapBuffer(combiner, PARTITIONS);
@@ -62,13 +81,17 @@ async function pipeline(kind: Kind, emits: [Key, number][], spillAfter: Set<numb
   const output = path.join(dir, `out-${runs++}.run`);
   const readers: RunFileReader[] = [];
   for (const s of spills) readers.push(await openRunFile(s));
-  await writeRunFile(output, mergeRuns(readers, buffer.drain(), combiner, PARTITIONS), { partitions: PARTITIONS, batchBytes: 64 });
+  await writeRunFile(output, mergeRuns(readers, buffer.drain(), combiner, PARTITIONS), {
+    partitions: PARTITIONS,
+    batchBytes: 64,
+  });
   await Promise.all(readers.map((r) => r.close()));
   const out = await openRunFile(output);
   const result: Array<Array<[Buffer, unknown]>> = [];
   for (let p = 0; p < PARTITIONS; p++) {
     const entries: Array<[Buffer, unknown]> = [];
-    for await (const batch of out.entries(p)) for (const [k, v] of batch) entries.push([Buffer.from(k), unpackValue(v)]);
+    for await (const batch of out.entries(p))
+      for (const [k, v] of batch) entries.push([Buffer.from(k), unpackValue(v)]);
     result.push(entries);
   }
   await out.close();
@@ -76,46 +99,75 @@ async function pipeline(kind: Kind, emits: [Key, number][], spillAfter: Set<numb
   return result;
 }
 
-const keyPart: fc.Arbitrary<KeyPart> = fc.oneof(fc.constantFrom('a', 'b', 'ab', '', 'é', 'a\u0000b', 'zz'), fc.integer({ min: -3, max: 3 }), fc.constantFrom(0.5, -1e9));
-const emitsArb = fc.array(fc.tuple(fc.array(keyPart, { minLength: 1, maxLength: 3 }), fc.integer({ min: -1000, max: 1000 })), { maxLength: 150 });
+const keyPart: fc.Arbitrary<KeyPart> = fc.oneof(
+  fc.constantFrom('a', 'b', 'ab', '', 'é', 'a\u0000b', 'zz'),
+  fc.integer({ min: -3, max: 3 }),
+  fc.constantFrom(0.5, -1e9),
+);
+const emitsArb = fc.array(
+  fc.tuple(
+    fc.array(keyPart, { minLength: 1, maxLength: 3 }),
+    fc.integer({ min: -1000, max: 1000 }),
+  ),
+  { maxLength: 150 },
+);
 
 describe('map pipeline (buffer → sorted spills → merged output)', () => {
   for (const kind of Object.keys(jobs) as Kind[]) {
     it(`${kind}: output is sorted per partition, keys are in their partition, values equal a plain group-by, wherever the spills fall`, async () => {
       await fc.assert(
-        fc.asyncProperty(emitsArb, fc.array(fc.nat({ max: 150 }), { maxLength: 6 }), async (emits, spillPoints) => {
-          const expected = new Map<string, number[]>();
-          for (const [key, value] of emits) {
-            const id = Buffer.from(encodeKey(key)).toString('hex');
-            expected.set(id, [...(expected.get(id) ?? []), value]);
-          }
-          const output = await pipeline(kind, emits as [Key, number][], new Set(spillPoints));
-          const seen = new Map<string, unknown[]>();
-          output.forEach((entries, p) => {
-            for (let i = 0; i < entries.length; i++) {
-              const [key, value] = entries[i]!;
-              if (i > 0) expect(Buffer.compare(entries[i - 1]![0], key), 'sorted').toBeLessThanOrEqual(kind === 'list' ? 0 : -1);
-              expect(partitionOf(decodeKey(key), PARTITIONS)).toBe(p);
-              const id = key.toString('hex');
-              seen.set(id, [...(seen.get(id) ?? []), ...(kind === 'aggregate' ? [value] : (value as number[]))]);
+        fc.asyncProperty(
+          emitsArb,
+          fc.array(fc.nat({ max: 150 }), { maxLength: 6 }),
+          async (emits, spillPoints) => {
+            const expected = new Map<string, number[]>();
+            for (const [key, value] of emits) {
+              const id = Buffer.from(encodeKey(key)).toString('hex');
+              expected.set(id, [...(expected.get(id) ?? []), value]);
             }
-          });
-          expect([...seen.keys()].sort()).toEqual([...expected.keys()].sort());
-          for (const [id, values] of expected) {
-            const got = seen.get(id)!;
-            if (kind === 'list') expect(got).toEqual(values);
-            else if (kind === 'combine') expect(got).toEqual([values.reduce((a, b) => a + b, 0)]);
-            else expect(got).toEqual([values.reduce((a, b) => a + b, 0)]);
-          }
-        }),
+            const output = await pipeline(kind, emits as [Key, number][], new Set(spillPoints));
+            const seen = new Map<string, unknown[]>();
+            output.forEach((entries, p) => {
+              for (let i = 0; i < entries.length; i++) {
+                const [key, value] = entries[i]!;
+                if (i > 0)
+                  expect(Buffer.compare(entries[i - 1]![0], key), 'sorted').toBeLessThanOrEqual(
+                    kind === 'list' ? 0 : -1,
+                  );
+                expect(partitionOf(decodeKey(key), PARTITIONS)).toBe(p);
+                const id = key.toString('hex');
+                seen.set(id, [
+                  ...(seen.get(id) ?? []),
+                  ...(kind === 'aggregate' ? [value] : (value as number[])),
+                ]);
+              }
+            });
+            expect([...seen.keys()].sort()).toEqual([...expected.keys()].sort());
+            for (const [id, values] of expected) {
+              const got = seen.get(id)!;
+              if (kind === 'list') expect(got).toEqual(values);
+              else if (kind === 'combine') expect(got).toEqual([values.reduce((a, b) => a + b, 0)]);
+              else expect(got).toEqual([values.reduce((a, b) => a + b, 0)]);
+            }
+          },
+        ),
         { numRuns: 60 },
       );
     });
   }
 
   it('counts a key once per spill and merges the spilled accumulators (count(), 4 spills)', async () => {
-    const job = defineJob({ name: 'c', input: { dataset: 'd' }, map: () => {}, aggregate: count(), partitions: PARTITIONS });
-    const combiner = shuffleCombiner(job as Parameters<typeof shuffleCombiner>[0], new JobErrors(job));
+    const job = defineJob({
+      name: 'c',
+      input: { dataset: 'd' },
+      map: () => {},
+      aggregate: count(),
+      partitions: PARTITIONS,
+    });
+    const combiner = shuffleCombiner(
+      job as Parameters<typeof shuffleCombiner>[0],
+      new JobErrors(job),
+    );
     const buffer = new MapBuffer(combiner, PARTITIONS);
     for (let i = 0; i < 10; i++) buffer.add(encodeKey(['k']), 'k', 1, () => '');
     expect(buffer.keys).toBe(1);
@@ -128,7 +180,12 @@ describe('map pipeline (buffer → sorted spills → merged output)', () => {
   it('estimates the heap a buffer holds within a factor of two (list values; count() per url and hour)', () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
-    const measure = (kind: Kind, n: number, key: (i: number) => Key, value: (i: number) => unknown): number => {
+    const measure = (
+      kind: Kind,
+      n: number,
+      key: (i: number) => Key,
+      value: (i: number) => unknown,
+    ): number => {
       const job = jobs[kind] as Parameters<typeof shuffleCombiner>[0];
       const buffer = new MapBuffer(shuffleCombiner(job, new JobErrors(job)), PARTITIONS);
       gc();
@@ -139,8 +196,18 @@ describe('map pipeline (buffer → sorted spills → merged output)', () => {
       const ratio = buffer.bytes / used;
       return ratio;
     };
-    const lists = measure('list', 50_000, (i) => [`/page/${i % 5000}`, `2024-06-${i % 28}`], (i) => ({ v: i, s: 'abc' }));
-    const counts = measure('aggregate', 100_000, (i) => [`/page/${i % 20_000}`, `2024-06-03T${i % 24}`], () => 1.5);
+    const lists = measure(
+      'list',
+      50_000,
+      (i) => [`/page/${i % 5000}`, `2024-06-${i % 28}`],
+      (i) => ({ v: i, s: 'abc' }),
+    );
+    const counts = measure(
+      'aggregate',
+      100_000,
+      (i) => [`/page/${i % 20_000}`, `2024-06-03T${i % 24}`],
+      () => 1.5,
+    );
     for (const ratio of [lists, counts]) {
       expect(ratio).toBeGreaterThan(0.5);
       expect(ratio).toBeLessThan(2);

@@ -34,27 +34,80 @@ afterAll(async () => {
 describe('worker settings', () => {
   it('take the Redis URL, token, prefix and store from <home>/cluster.json when the config leaves them empty', async () => {
     const home = path.join(dir, 'home-a');
-    await writeClusterFile(home, { redisUrl: 'redis://127.0.0.1:1234', redisPrefix: 'devpfx', token: 'tok', coordinatorUrl: 'http://127.0.0.1:1', store: 'file:///data/store', pids: {} });
-    const s = await workerSettings(loadConfig({ env: { STRATA_HOME: home, STRATA_WORKER_THREADS: '3' }, cwd: dir }));
-    expect(s).toMatchObject({ redisUrl: 'redis://127.0.0.1:1234', redisPrefix: 'devpfx', token: 'tok', store: 'file:///data/store', threads: 3 });
+    await writeClusterFile(home, {
+      redisUrl: 'redis://127.0.0.1:1234',
+      redisPrefix: 'devpfx',
+      token: 'tok',
+      coordinatorUrl: 'http://127.0.0.1:1',
+      store: 'file:///data/store',
+      pids: {},
+    });
+    const s = await workerSettings(
+      loadConfig({ env: { STRATA_HOME: home, STRATA_WORKER_THREADS: '3' }, cwd: dir }),
+    );
+    expect(s).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:1234',
+      redisPrefix: 'devpfx',
+      token: 'tok',
+      store: 'file:///data/store',
+      threads: 3,
+    });
     expect(s.workDir).toBe(path.join(home, 'work', s.id));
-    const explicit = await workerSettings(loadConfig({ env: { STRATA_HOME: home, STRATA_REDIS_URL: 'redis://h:1', STRATA_REDIS_PREFIX: 'mine', STRATA_TOKEN: 'x', STRATA_WORK_DIR: 'w' }, cwd: dir }));
-    expect(explicit).toMatchObject({ redisUrl: 'redis://h:1', redisPrefix: 'mine', token: 'x', workDir: path.join(dir, 'w') });
+    const explicit = await workerSettings(
+      loadConfig({
+        env: {
+          STRATA_HOME: home,
+          STRATA_REDIS_URL: 'redis://h:1',
+          STRATA_REDIS_PREFIX: 'mine',
+          STRATA_TOKEN: 'x',
+          STRATA_WORK_DIR: 'w',
+        },
+        cwd: dir,
+      }),
+    );
+    expect(explicit).toMatchObject({
+      redisUrl: 'redis://h:1',
+      redisPrefix: 'mine',
+      token: 'x',
+      workDir: path.join(dir, 'w'),
+    });
     expect(explicit.threads).toBe(os.availableParallelism());
   });
 
   it('without a Redis URL or token anywhere, fail with STRATA_E_CONFIG naming both variables', async () => {
-    const err = await workerSettings(loadConfig({ env: { STRATA_HOME: path.join(dir, 'home-empty') }, cwd: dir })).catch((e: unknown) => e);
+    const err = await workerSettings(
+      loadConfig({ env: { STRATA_HOME: path.join(dir, 'home-empty') }, cwd: dir }),
+    ).catch((e: unknown) => e);
     expect(isStrataError(err, 'STRATA_E_CONFIG')).toBe(true);
     expect((err as Error).message).toMatch(/STRATA_REDIS_URL.*STRATA_TOKEN.*strata dev/s);
   });
 
   it('advertise the bind host for shuffle, a configured advertise host when set, and refuse a wildcard bind without one', async () => {
-    const base = { STRATA_HOME: path.join(dir, 'home-adv'), STRATA_REDIS_URL: 'redis://h:1', STRATA_TOKEN: 'x' };
-    expect((await workerSettings(loadConfig({ env: base, cwd: dir }))).shuffleAdvertiseHost).toBe('127.0.0.1');
-    const named = await workerSettings(loadConfig({ env: { ...base, STRATA_SHUFFLE_HOST: '0.0.0.0', STRATA_SHUFFLE_ADVERTISE_HOST: 'worker-7.internal' }, cwd: dir }));
-    expect([named.shuffleHost, named.shuffleAdvertiseHost]).toEqual(['0.0.0.0', 'worker-7.internal']);
-    const err = await workerSettings(loadConfig({ env: { ...base, STRATA_SHUFFLE_HOST: '0.0.0.0' }, cwd: dir })).catch((e: unknown) => e);
+    const base = {
+      STRATA_HOME: path.join(dir, 'home-adv'),
+      STRATA_REDIS_URL: 'redis://h:1',
+      STRATA_TOKEN: 'x',
+    };
+    expect((await workerSettings(loadConfig({ env: base, cwd: dir }))).shuffleAdvertiseHost).toBe(
+      '127.0.0.1',
+    );
+    const named = await workerSettings(
+      loadConfig({
+        env: {
+          ...base,
+          STRATA_SHUFFLE_HOST: '0.0.0.0',
+          STRATA_SHUFFLE_ADVERTISE_HOST: 'worker-7.internal',
+        },
+        cwd: dir,
+      }),
+    );
+    expect([named.shuffleHost, named.shuffleAdvertiseHost]).toEqual([
+      '0.0.0.0',
+      'worker-7.internal',
+    ]);
+    const err = await workerSettings(
+      loadConfig({ env: { ...base, STRATA_SHUFFLE_HOST: '0.0.0.0' }, cwd: dir }),
+    ).catch((e: unknown) => e);
     expect(isStrataError(err, 'STRATA_E_CONFIG')).toBe(true);
     expect((err as Error).message).toContain('set STRATA_SHUFFLE_ADVERTISE_HOST');
   });
@@ -82,7 +135,17 @@ describe('work folder lock', () => {
 describe('map output paths', () => {
   it('accept <jobId>/<taskId>-a<attempt> and refuse anything that could leave the outputs folder', () => {
     expect(mapOutputPath('/w', 'j1/m-3-a1')).toBe('/w/outputs/j1/m-3-a1/output.run');
-    for (const bad of ['../x/m-1-a1', 'j1/..', 'j1/../../etc', 'j1', 'a/b/c', '/abs/m', 'j1/.hidden', '']) expect(attemptDir('/w', bad), bad).toBeUndefined();
+    for (const bad of [
+      '../x/m-1-a1',
+      'j1/..',
+      'j1/../../etc',
+      'j1',
+      'a/b/c',
+      '/abs/m',
+      'j1/.hidden',
+      '',
+    ])
+      expect(attemptDir('/w', bad), bad).toBeUndefined();
   });
 });
 
@@ -108,7 +171,13 @@ describe('output sweeper', () => {
     await make('old', 25 * 3600_000);
     await make('unknown-new');
     await make('unknown-old', 11 * 60_000);
-    const sweeper = startOutputSweeper({ workDir, redis: command, prefix, isBusy: (id) => id === 'busy', intervalMs: 60_000 });
+    const sweeper = startOutputSweeper({
+      workDir,
+      redis: command,
+      prefix,
+      isBusy: (id) => id === 'busy',
+      intervalMs: 60_000,
+    });
     const removed = await sweeper.sweep();
     sweeper.stop();
     expect(removed.sort()).toEqual(['cancelled', 'done', 'old', 'unknown-old']);

@@ -16,14 +16,34 @@ import { StrataError, type StrataErrorJSON } from '../../core/errors.ts';
 import { compareBytes, decodeKey, encodeKey } from '../../core/keys/key-codec.ts';
 import { connectRedis } from '../../core/redis/connect-redis.ts';
 import { openSegment } from '../../core/segment/open-segment.ts';
-import { bullJobId, TASK_QUEUE, type CallResult, type CallTask, type MapResult, type ReduceResult, type ReduceTask, type Split, type Task } from '../../core/tasks/task-payload.ts';
+import {
+  bullJobId,
+  TASK_QUEUE,
+  type CallResult,
+  type CallTask,
+  type MapResult,
+  type ReduceResult,
+  type ReduceTask,
+  type Split,
+  type Task,
+} from '../../core/tasks/task-payload.ts';
 import { storeSource } from '../../core/viewfile/random-access-source.ts';
 import { ViewFileReader } from '../../core/viewfile/view-file-reader.ts';
 import { generatePageviews } from '../../examples/web-analytics/generate-pageviews.ts';
 import pageviews, { type Pageview } from '../../examples/web-analytics/pageviews.ts';
 import { startTestRedis, type TestRedis } from '../support/redis.ts';
 import { spawnWorker, type WorkerChild } from './support/worker-child.ts';
-import { bundleJob, fixture, ingest, mapTasks, repoRoot, splitsOf, tempStore, type Bundle, type TempStore } from './support/worker-fixtures.ts';
+import {
+  bundleJob,
+  fixture,
+  ingest,
+  mapTasks,
+  repoRoot,
+  splitsOf,
+  tempStore,
+  type Bundle,
+  type TempStore,
+} from './support/worker-fixtures.ts';
 
 const TOKEN = `tok-${randomBytes(6).toString('hex')}`;
 const PREFIX = `wt${randomBytes(4).toString('hex')}`;
@@ -43,11 +63,19 @@ let bundles: Record<'pageviews' | 'throws' | 'plain', Bundle>;
 beforeAll(async () => {
   [redis, t] = await Promise.all([startTestRedis(), tempStore()]);
   home = await mkdtemp(path.join(os.tmpdir(), 'strata-worker-home-'));
-  const records = [...generatePageviews({ count: 6000, seed: 11, days: 2 })].map((e, seq) => ({ ...e, seq }));
+  const records = [...generatePageviews({ count: 6000, seed: 11, days: 2 })].map((e, seq) => ({
+    ...e,
+    seq,
+  }));
   await ingest(t.store, 'pageviews', records);
   splits = await splitsOf(t.store, 'pageviews', 4);
   inputs = [];
-  for (const s of splits) for await (const r of (await openSegment(t.store, s.segmentKey)).records({ fromBlock: s.startBlock, toBlock: s.endBlock })) inputs.push(r);
+  for (const s of splits)
+    for await (const r of (await openSegment(t.store, s.segmentKey)).records({
+      fromBlock: s.startBlock,
+      toBlock: s.endBlock,
+    }))
+      inputs.push(r);
   bundles = {
     pageviews: await bundleJob(t.store, path.join(repoRoot, 'examples/web-analytics/pageviews.ts')),
     throws: await bundleJob(t.store, fixture('throws-on-record.ts')),
@@ -111,13 +139,22 @@ async function whenActive(id: string): Promise<string> {
   throw new Error(`task ${id} never became active`);
 }
 
-const call = (taskId: string, exportName: string, args: unknown[], codeHash = bundles.plain.codeHash): CallTask => ({ kind: 'call', jobId: 'calls', taskId, attempt: 1, codeHash, exportName, args });
+const call = (
+  taskId: string,
+  exportName: string,
+  args: unknown[],
+  codeHash = bundles.plain.codeHash,
+): CallTask => ({ kind: 'call', jobId: 'calls', taskId, attempt: 1, codeHash, exportName, args });
 
 describe('strata worker (real processes, real Redis)', () => {
   it('registers each worker in Redis with its shuffle address and a heartbeat key', async () => {
     const command = await connectRedis(redis.url, { role: 'command' });
     for (const w of workers) {
-      const info = JSON.parse((await command.hget(`${PREFIX}:workers`, w.id))!) as { address: string; pid: number; threads: number };
+      const info = JSON.parse((await command.hget(`${PREFIX}:workers`, w.id))!) as {
+        address: string;
+        pid: number;
+        threads: number;
+      };
       expect(info).toMatchObject({ address: w.address, pid: w.pid, threads: 1 });
       const ttl = await command.pttl(`${PREFIX}:worker:${w.id}:alive`);
       expect(ttl).toBeGreaterThan(0);
@@ -129,11 +166,17 @@ describe('strata worker (real processes, real Redis)', () => {
   it('runs hand-enqueued map and reduce tasks across workers into a view equal to runLocal', async () => {
     const jobId = 'pv1';
     const maps = mapTasks(jobId, bundles.pageviews.codeHash, splits, pageviews.partitions);
-    const mapResults = (await Promise.all((await Promise.all(maps.map(enqueue))).map((j) => j.waitUntilFinished(events, 60_000)))) as MapResult[];
+    const mapResults = (await Promise.all(
+      (await Promise.all(maps.map(enqueue))).map((j) => j.waitUntilFinished(events, 60_000)),
+    )) as MapResult[];
     expect(new Set(mapResults.map((r) => r.workerId)).size).toBeGreaterThan(1);
     for (const [i, r] of mapResults.entries()) {
       expect(r.kind).toBe('map');
-      expect(r.output).toEqual({ taskId: maps[i]!.taskId, mapOutputId: `${jobId}/${maps[i]!.taskId}-a1`, address: workers.find((w) => w.id === r.workerId)!.address });
+      expect(r.output).toEqual({
+        taskId: maps[i]!.taskId,
+        mapOutputId: `${jobId}/${maps[i]!.taskId}-a1`,
+        address: workers.find((w) => w.id === r.workerId)!.address,
+      });
       expect(r.counters.recordsIn).toBe(maps[i]!.split.records);
     }
     expect(mapResults.reduce((n, r) => n + r.counters.spills, 0)).toBeGreaterThan(0);
@@ -149,7 +192,9 @@ describe('strata worker (real processes, real Redis)', () => {
       outputKey: `tmp/jobs/${jobId}/r-${p}-a1.sv`,
       params: {},
     }));
-    const reduceResults = (await Promise.all((await Promise.all(reduces.map(enqueue))).map((j) => j.waitUntilFinished(events, 60_000)))) as ReduceResult[];
+    const reduceResults = (await Promise.all(
+      (await Promise.all(reduces.map(enqueue))).map((j) => j.waitUntilFinished(events, 60_000)),
+    )) as ReduceResult[];
     const rows: Array<[Uint8Array, unknown]> = [];
     for (const r of reduceResults) {
       const reader = await ViewFileReader.open(await storeSource(t.store, r.outputKey));
@@ -158,18 +203,31 @@ describe('strata worker (real processes, real Redis)', () => {
       await reader.close();
     }
     rows.sort((a, b) => compareBytes(a[0], b[0]));
-    expect(rows.map(([k, v]) => [decodeKey(k), v])).toEqual(await runLocal(pageviews, inputs as unknown as Pageview[]));
+    expect(rows.map(([k, v]) => [decodeKey(k), v])).toEqual(
+      await runLocal(pageviews, inputs as unknown as Pageview[]),
+    );
   });
 
   it('a user map that throws fails the task with StrataError JSON naming the segment, block and record', async () => {
-    const [task] = mapTasks('bad1', bundles.throws.codeHash, splits.slice(2, 3), 2, { badSeq: (inputs[splits[0]!.records + splits[1]!.records + 7] as { seq: number }).seq });
+    const [task] = mapTasks('bad1', bundles.throws.codeHash, splits.slice(2, 3), 2, {
+      badSeq: (inputs[splits[0]!.records + splits[1]!.records + 7] as { seq: number }).seq,
+    });
     const err = await failureOf(await enqueue(task!));
     expect(err.code).toBe('STRATA_E_JOB_MAP_FAILED');
     expect(err.retryable).toBe(false);
-    expect(err.details).toMatchObject({ job: 'throws-on-record', segmentKey: splits[2]!.segmentKey, position: 7 });
-    expect(err.message).toMatch(/map threw on the record at position 7 of split m-0 \(record \d+ of block \d+ of segment master\/pageviews\//);
+    expect(err.details).toMatchObject({
+      job: 'throws-on-record',
+      segmentKey: splits[2]!.segmentKey,
+      position: 7,
+    });
+    expect(err.message).toMatch(
+      /map threw on the record at position 7 of split m-0 \(record \d+ of block \d+ of segment master\/pageviews\//,
+    );
     expect(err.message).toContain('The record: {"time":');
-    expect(err.cause).toMatchObject({ name: 'RangeError', message: expect.stringContaining('is the bad one') });
+    expect(err.cause).toMatchObject({
+      name: 'RangeError',
+      message: expect.stringContaining('is the bad one'),
+    });
     expect((err.cause as Error).stack).toMatch(/RangeError: record \d+ is the bad one\n\s+at /);
   });
 
@@ -183,11 +241,18 @@ describe('strata worker (real processes, real Redis)', () => {
   });
 
   it('plain tasks: a call returns its value; what the function throws, a value JSON cannot carry, or a missing export fail with StrataError JSON', async () => {
-    const [sum, stats] = await Promise.all([enqueue(call('c-add', 'add', [2, 3])), enqueue(call('c-stats', 'stats', [[4, 1, 7]]))]);
+    const [sum, stats] = await Promise.all([
+      enqueue(call('c-add', 'add', [2, 3])),
+      enqueue(call('c-stats', 'stats', [[4, 1, 7]])),
+    ]);
     const added = (await sum.waitUntilFinished(events, 30_000)) as CallResult;
     expect(added).toMatchObject({ kind: 'call', value: 5 });
     expect(workers.map((w) => w.id)).toContain(added.workerId);
-    expect(((await stats.waitUntilFinished(events, 30_000)) as CallResult).value).toEqual({ n: 3, sum: 12, max: 7 });
+    expect(((await stats.waitUntilFinished(events, 30_000)) as CallResult).value).toEqual({
+      n: 3,
+      sum: 12,
+      max: 7,
+    });
 
     const thrown = await failureOf(await enqueue(call('c-boom', 'boom', ['kaput'])));
     expect(thrown.code).toBe('STRATA_E_CALL_FAILED');
@@ -204,11 +269,19 @@ describe('strata worker (real processes, real Redis)', () => {
     expect(crashed.retryable).toBe(true);
     expect(crashed.message).toContain('the task thread running a call task died');
     // The pool replaced the thread: the worker goes on taking tasks.
-    expect(((await (await enqueue(call('c-after-exit', 'add', [1, 1]))).waitUntilFinished(events, 30_000)) as CallResult).value).toBe(2);
+    expect(
+      (
+        (await (
+          await enqueue(call('c-after-exit', 'add', [1, 1]))
+        ).waitUntilFinished(events, 30_000)) as CallResult
+      ).value,
+    ).toBe(2);
 
     const missing = await failureOf(await enqueue(call('c-missing', 'nope', [])));
     expect(missing.code).toBe('STRATA_E_BUNDLE');
-    expect(missing.message).toMatch(/no exported function "nope"; its exported functions are: .*add/);
+    expect(missing.message).toMatch(
+      /no exported function "nope"; its exported functions are: .*add/,
+    );
   });
 
   it('SIGTERM puts a running task back on the queue for another worker, removes the alive key and exits 0', async () => {

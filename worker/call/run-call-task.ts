@@ -17,29 +17,53 @@ export interface CallOutcome {
   durationMs: number;
 }
 
-export async function runCallTask(fn: (...args: unknown[]) => unknown, task: CallTask): Promise<CallOutcome> {
+export async function runCallTask(
+  fn: (...args: unknown[]) => unknown,
+  task: CallTask,
+): Promise<CallOutcome> {
   const started = performance.now();
   const name = `${task.exportName}() of bundle ${task.codeHash.slice(0, 12)}`;
   let value: unknown;
   try {
     value = await fn(...task.args);
   } catch (err) {
-    throw new StrataError('STRATA_E_CALL_FAILED', `task ${task.taskId}: ${name} threw: ${errorMessage(err)}`, {
-      cause: err,
-      details: { jobId: task.jobId, taskId: task.taskId, exportName: task.exportName, codeHash: task.codeHash },
-    });
+    throw new StrataError(
+      'STRATA_E_CALL_FAILED',
+      `task ${task.taskId}: ${name} threw: ${errorMessage(err)}`,
+      {
+        cause: err,
+        details: {
+          jobId: task.jobId,
+          taskId: task.taskId,
+          exportName: task.exportName,
+          codeHash: task.codeHash,
+        },
+      },
+    );
   }
   const problem = jsonProblem(value, 'value', new Set(), 0);
   if (problem) {
-    throw new StrataError('STRATA_E_JOB_VALUE', `task ${task.taskId}: ${name} returned a value that cannot travel back through the queue: ${problem}. Return JSON data (numbers, strings, booleans, null, arrays, plain objects).`, {
-      details: { taskId: task.taskId, exportName: task.exportName },
-    });
+    throw new StrataError(
+      'STRATA_E_JOB_VALUE',
+      `task ${task.taskId}: ${name} returned a value that cannot travel back through the queue: ${problem}. Return JSON data (numbers, strings, booleans, null, arrays, plain objects).`,
+      {
+        details: { taskId: task.taskId, exportName: task.exportName },
+      },
+    );
   }
-  return { value: value === undefined ? null : value, durationMs: Math.round(performance.now() - started) };
+  return {
+    value: value === undefined ? null : value,
+    durationMs: Math.round(performance.now() - started),
+  };
 }
 
 /** The first part of `value` that JSON would drop or change, or undefined. */
-function jsonProblem(value: unknown, path: string, seen: Set<object>, depth: number): string | undefined {
+function jsonProblem(
+  value: unknown,
+  path: string,
+  seen: Set<object>,
+  depth: number,
+): string | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -62,7 +86,9 @@ function jsonProblem(value: unknown, path: string, seen: Set<object>, depth: num
   }
   seen.add(value);
   try {
-    const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [`.${k}`, v]);
+    const entries: [string, unknown][] = Array.isArray(value)
+      ? value.map((v, i) => [`[${i}]`, v])
+      : Object.entries(value).map(([k, v]) => [`.${k}`, v]);
     for (const [k, v] of entries) {
       const problem = jsonProblem(v, `${path}${k}`, seen, depth + 1);
       if (problem) return problem;

@@ -26,7 +26,10 @@ interface Slot {
   stateBytes: number;
 }
 
-/** Heap per distinct key besides its state: the Map entry, the slot object and the key string's header. */
+/**
+ * Heap per distinct key besides its state: the Map entry, the slot object and the key string's
+ * header.
+ */
 export const SLOT_OVERHEAD_BYTES = 128;
 
 export class MapBuffer {
@@ -58,7 +61,13 @@ export class MapBuffer {
     if (slot === undefined) {
       const state = c.first(value, key, where);
       const stateBytes = c.stateBytes(state);
-      this.#slots.set(id, { id, partition: partitionOfRow(row, this.#partitions), state, adds: 1, stateBytes });
+      this.#slots.set(id, {
+        id,
+        partition: partitionOfRow(row, this.#partitions),
+        state,
+        adds: 1,
+        stateBytes,
+      });
       this.#bytes += SLOT_OVERHEAD_BYTES + id.length + stateBytes;
       return;
     }
@@ -100,5 +109,6 @@ export class MapBuffer {
 
 /** Partition-major entries for writeRunFile. */
 export function* runEntries(partitions: ShuffleEntry[][]): Generator<RunEntry> {
-  for (let p = 0; p < partitions.length; p++) for (const [key, value] of partitions[p]!) yield [p, key, value];
+  for (let p = 0; p < partitions.length; p++)
+    for (const [key, value] of partitions[p]!) yield [p, key, value];
 }

@@ -14,12 +14,18 @@ import type { RunEntry, RunFileReader, ShuffleEntry } from '../shuffle/run-file.
 import { compareEntries } from '../shuffle-value.ts';
 import type { ShuffleCombiner } from './shuffle-combiner.ts';
 
-export async function* mergeRuns(runs: readonly RunFileReader[], memory: ShuffleEntry[][] | undefined, combiner: ShuffleCombiner, partitions: number): AsyncGenerator<RunEntry> {
+export async function* mergeRuns(
+  runs: readonly RunFileReader[],
+  memory: ShuffleEntry[][] | undefined,
+  combiner: ShuffleCombiner,
+  partitions: number,
+): AsyncGenerator<RunEntry> {
   for (let p = 0; p < partitions; p++) {
     const sources: BatchSource<ShuffleEntry>[] = runs.map((run) => run.entries(p));
     if (memory?.[p]?.length) sources.push([memory[p]!]);
     for await (const groups of groupByKey(kWayMerge(sources, compareEntries))) {
-      for (const { key, values } of groups) for (const value of combiner.merge(key, values)) yield [p, key, value];
+      for (const { key, values } of groups)
+        for (const value of combiner.merge(key, values)) yield [p, key, value];
     }
   }
 }

@@ -20,7 +20,6 @@ import path from 'node:path';
 import type { ObjectStore } from '../../core/store/store.ts';
 import { quarantineKey, type MapTask } from '../../core/tasks/task-payload.ts';
 
-
 export interface QuarantinedRecord {
   segment: string;
   block: number;
@@ -57,7 +56,11 @@ export class QuarantineFile {
   #pendingBytes = 0;
   #lines = 0;
 
-  constructor(store: ObjectStore, task: Pick<MapTask, 'jobId' | 'taskId' | 'attempt'>, attemptDir: string) {
+  constructor(
+    store: ObjectStore,
+    task: Pick<MapTask, 'jobId' | 'taskId' | 'attempt'>,
+    attemptDir: string,
+  ) {
     this.#store = store;
     this.key = quarantineKey(task);
     this.#localPath = path.join(attemptDir, 'quarantine.ndjson');
@@ -71,7 +74,10 @@ export class QuarantineFile {
     return this.#add({ kind: 'block', ...entry });
   }
 
-  /** Puts the file in the store (replacing an earlier run of this same attempt); undefined when empty. */
+  /**
+   * Puts the file in the store (replacing an earlier run of this same attempt); undefined when
+   * empty.
+   */
   async commit(): Promise<string | undefined> {
     if (this.#lines === 0) return undefined;
     await this.#flush();
@@ -97,10 +103,14 @@ export class QuarantineFile {
   }
 }
 
-/** Records are whatever msgpack held: bytes become base64, big integers strings, so every line parses. */
+/**
+ * Records are whatever msgpack held: bytes become base64, big integers strings, so every line
+ * parses.
+ */
 function jsonSafe(this: unknown, key: string, value: unknown): unknown {
   const raw = (this as Record<string, unknown>)[key];
-  if (raw instanceof Uint8Array) return { base64: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
+  if (raw instanceof Uint8Array)
+    return { base64: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
   if (typeof value === 'bigint') return value.toString();
   return value;
 }

@@ -28,13 +28,25 @@ import { encodeKey, type Key, type KeyPart } from '../../core/keys/key-codec.ts'
 import type { Logger } from '../../core/log.ts';
 import { openSegment } from '../../core/segment/open-segment.ts';
 import type { ObjectStore } from '../../core/store/store.ts';
-import { badRecordsAdvice, emptyCounters, mapOutputId, quarantinePrefix, type Counters, type MapTask } from '../../core/tasks/task-payload.ts';
+import {
+  badRecordsAdvice,
+  emptyCounters,
+  mapOutputId,
+  quarantinePrefix,
+  type Counters,
+  type MapTask,
+} from '../../core/tasks/task-payload.ts';
 import { describeValue, preview } from '../../jobs/describe-value.ts';
 import { plainValueProblem } from '../../jobs/plain-value.ts';
 import type { JobContext, JobDefinition } from '../../jobs/types.ts';
 import { JobErrors } from '../job-errors.ts';
 import { attemptDir } from '../map-outputs.ts';
-import { openRunFile, writeRunFile, type RunFileReader, type RunFileSummary } from '../shuffle/run-file.ts';
+import {
+  openRunFile,
+  writeRunFile,
+  type RunFileReader,
+  type RunFileSummary,
+} from '../shuffle/run-file.ts';
 import { MapBuffer, runEntries } from './map-buffer.ts';
 import { mergeRuns } from './merge-runs.ts';
 import { QuarantineFile } from './quarantine-file.ts';
@@ -56,11 +68,19 @@ export interface MapTaskOutcome {
   counters: Counters;
 }
 
-export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, task: MapTask, env: MapTaskEnv): Promise<MapTaskOutcome> {
+export async function runMapTask(
+  job: JobDefinition<unknown, unknown, unknown>,
+  task: MapTask,
+  env: MapTaskEnv,
+): Promise<MapTaskOutcome> {
   const started = performance.now();
   const id = mapOutputId(task);
   const dir = attemptDir(env.workDir, id);
-  if (dir === undefined) throw new StrataError('STRATA_E_INTERNAL', `map task ${task.taskId} of job ${task.jobId} makes the map output id ${JSON.stringify(id)}, which is not <jobId>/<taskId>-a<attempt> of [A-Za-z0-9_.-]`);
+  if (dir === undefined)
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `map task ${task.taskId} of job ${task.jobId} makes the map output id ${JSON.stringify(id)}, which is not <jobId>/<taskId>-a<attempt> of [A-Za-z0-9_.-]`,
+    );
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
 
@@ -68,7 +88,9 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
   const errors = new JobErrors(job);
   const combiner = shuffleCombiner(job, errors);
   const buffer = new MapBuffer(combiner, task.partitions);
-  const context: JobContext = Object.freeze({ params: Object.freeze({ ...job.params, ...task.params }) });
+  const context: JobContext = Object.freeze({
+    params: Object.freeze({ ...job.params, ...task.params }),
+  });
   const { split } = task;
   const spills: RunFileSummary[] = [];
   const budget = job.badRecords?.max ?? 0; // a bundle built before badRecords existed has none
@@ -81,7 +103,8 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
   let block = split.startBlock;
   let index = 0;
   let position = 0;
-  const where = () => `the record at position ${position} of split ${task.taskId} (record ${index} of block ${block} of segment ${split.segmentKey})`;
+  const where = () =>
+    `the record at position ${position} of split ${task.taskId} (record ${index} of block ${block} of segment ${split.segmentKey})`;
 
   const emit = (key: KeyPart | Key, value: unknown): void => {
     let bytes: Uint8Array;
@@ -89,18 +112,26 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
       bytes = encodeKey(Array.isArray(key) ? (key as Key) : [key as KeyPart]);
     } catch (err) {
       throw errors.own(
-        new StrataError('STRATA_E_JOB_VALUE', `${errors.label}: map emitted an invalid key ${describeValue(key)} for ${where()}: ${errorMessage(err)}`, {
-          cause: err,
-          details: { job: job.name, ...location() },
-        }),
+        new StrataError(
+          'STRATA_E_JOB_VALUE',
+          `${errors.label}: map emitted an invalid key ${describeValue(key)} for ${where()}: ${errorMessage(err)}`,
+          {
+            cause: err,
+            details: { job: job.name, ...location() },
+          },
+        ),
       );
     }
     const problem = plainValueProblem(value);
     if (problem) {
       throw errors.own(
-        new StrataError('STRATA_E_JOB_VALUE', `${errors.label}: map emitted a value for ${where()} that cannot cross the shuffle: ${problem}. Emit plain data (numbers, strings, arrays, plain objects).`, {
-          details: { job: job.name, ...location() },
-        }),
+        new StrataError(
+          'STRATA_E_JOB_VALUE',
+          `${errors.label}: map emitted a value for ${where()} that cannot cross the shuffle: ${problem}. Emit plain data (numbers, strings, arrays, plain objects).`,
+          {
+            details: { job: job.name, ...location() },
+          },
+        ),
       );
     }
     const row = Array.isArray(key) ? (key as Key)[0]! : (key as KeyPart);
@@ -115,14 +146,22 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
 
   const spill = async () => {
     const file = path.join(dir, `spill-${spills.length}.run`);
-    const summary = await writeRunFile(file, runEntries(buffer.drain()), { partitions: task.partitions });
+    const summary = await writeRunFile(file, runEntries(buffer.drain()), {
+      partitions: task.partitions,
+    });
     spills.push(summary);
     counters.spills++;
     counters.spilledBytes += summary.bytes;
-    env.log?.debug({ spill: spills.length, bytes: summary.bytes, records: summary.records }, 'map buffer spilled');
+    env.log?.debug(
+      { spill: spills.length, bytes: summary.bytes, records: summary.records },
+      'map buffer spilled',
+    );
   };
 
-  /** In skip mode: counts one more lot of bad records and stops the task once it alone passes the budget. */
+  /**
+   * In skip mode: counts one more lot of bad records and stops the task once it alone passes the
+   * budget.
+   */
   const skipped = async (n: number, last: string) => {
     counters.badRecords += n;
     if (counters.badRecords <= budget) return;
@@ -131,22 +170,47 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
       'STRATA_E_JOB_BAD_RECORDS',
       `${errors.label}: map task ${task.taskId} alone met ${counters.badRecords.toLocaleString('en-US')} bad records, more than the job's budget of badRecords.max = ${budget.toLocaleString('en-US')}; the last: ${last}. ` +
         `They are quarantined in ${file ?? quarantinePrefix(task.jobId)} ${badRecordsAdvice(task.jobId, counters.badRecords, budget)}`,
-      { details: { job: job.name, jobId: task.jobId, taskId: task.taskId, badRecords: counters.badRecords, max: budget, quarantine: file ?? quarantinePrefix(task.jobId) } },
+      {
+        details: {
+          job: job.name,
+          jobId: task.jobId,
+          taskId: task.taskId,
+          badRecords: counters.badRecords,
+          max: budget,
+          quarantine: file ?? quarantinePrefix(task.jobId),
+        },
+      },
     );
   };
 
   try {
     const segment = await openSegment(env.store, split.segmentKey);
-    for await (const decoded of segment.blocks({ fromBlock: split.startBlock, toBlock: split.endBlock }, { skipCorrupt: quarantine !== undefined })) {
+    for await (const decoded of segment.blocks(
+      { fromBlock: split.startBlock, toBlock: split.endBlock },
+      { skipCorrupt: quarantine !== undefined },
+    )) {
       env.signal?.throwIfAborted();
       block = decoded.index;
       counters.bytesIn += decoded.info.length;
       if (decoded.corrupt) {
         const { count, offset } = decoded.info;
-        env.log?.warn({ segmentKey: split.segmentKey, block, records: count, err: decoded.corrupt }, 'skipped a damaged segment block (the job has a bad-record budget)');
-        await quarantine!.addBlock({ segment: split.segmentKey, block, offset, records: count, code: decoded.corrupt.code, error: decoded.corrupt.message });
+        env.log?.warn(
+          { segmentKey: split.segmentKey, block, records: count, err: decoded.corrupt },
+          'skipped a damaged segment block (the job has a bad-record budget)',
+        );
+        await quarantine!.addBlock({
+          segment: split.segmentKey,
+          block,
+          offset,
+          records: count,
+          code: decoded.corrupt.code,
+          error: decoded.corrupt.message,
+        });
         position += count;
-        await skipped(count, `block ${block} of ${split.segmentKey} (${count} records) is damaged: ${decoded.corrupt.message}`);
+        await skipped(
+          count,
+          `block ${block} of ${split.segmentKey} (${count} records) is damaged: ${decoded.corrupt.message}`,
+        );
         continue;
       }
       const records = decoded.records;
@@ -158,10 +222,14 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
         } catch (err) {
           const failure = errors.isOwn(err)
             ? (err as StrataError)
-            : new StrataError('STRATA_E_JOB_MAP_FAILED', `${errors.label}: map threw on ${where()}: ${errorMessage(err)}. The record: ${preview(record)}`, {
-                cause: err,
-                details: { job: job.name, ...location(), record: preview(record) },
-              });
+            : new StrataError(
+                'STRATA_E_JOB_MAP_FAILED',
+                `${errors.label}: map threw on ${where()}: ${errorMessage(err)}. The record: ${preview(record)}`,
+                {
+                  cause: err,
+                  details: { job: job.name, ...location(), record: preview(record) },
+                },
+              );
           if (!quarantine || !isRecordFault(failure)) throw failure;
           pending.length = 0;
           const user = failure.code === 'STRATA_E_JOB_MAP_FAILED' ? err : failure;
@@ -172,16 +240,22 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
             position,
             code: failure.code,
             error: errorMessage(user),
-            ...(user instanceof Error && user.stack ? { stack: user.stack.split('\n').slice(0, 6).join('\n') } : {}),
+            ...(user instanceof Error && user.stack
+              ? { stack: user.stack.split('\n').slice(0, 6).join('\n') }
+              : {}),
             value: record,
           });
           await skipped(1, failure.message);
           continue;
         }
         if (typeof (returned as { then?: unknown } | undefined)?.then === 'function') {
-          throw new StrataError('STRATA_E_JOB_MAP_FAILED', `${errors.label}: map returned a Promise for ${where()}; map must be synchronous (emit inside map, do not await).`, {
-            details: { job: job.name, ...location() },
-          });
+          throw new StrataError(
+            'STRATA_E_JOB_MAP_FAILED',
+            `${errors.label}: map returned a Promise for ${where()}; map must be synchronous (emit inside map, do not await).`,
+            {
+              details: { job: job.name, ...location() },
+            },
+          );
         }
         if (pending.length > 0) {
           for (const [bytes, row, value] of pending) buffer.add(bytes, row, value, where);
@@ -194,12 +268,18 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
     }
   } catch (err) {
     // What was quarantined before a failure is still worth reading.
-    if (quarantine && !isStrataError(err, 'STRATA_E_JOB_BAD_RECORDS')) await quarantine.commit().catch(() => undefined);
+    if (quarantine && !isStrataError(err, 'STRATA_E_JOB_BAD_RECORDS'))
+      await quarantine.commit().catch(() => undefined);
     if (isStrataError(err, 'STRATA_E_SEGMENT_CORRUPT') && !quarantine) {
-      // No cause: the message already holds the reader's words, and its stack is ours, not the user's.
-      throw new StrataError('STRATA_E_SEGMENT_CORRUPT', `${errors.label}: ${err.message}. To run the job anyway, skipping damaged blocks and counting their records as bad, give it a budget: badRecords: { max: N } in defineJob`, {
-        details: { job: job.name, jobId: task.jobId, taskId: task.taskId, ...err.details },
-      });
+      // No cause: the message already holds the reader's words, and its stack is ours, not the
+      // user's.
+      throw new StrataError(
+        'STRATA_E_SEGMENT_CORRUPT',
+        `${errors.label}: ${err.message}. To run the job anyway, skipping damaged blocks and counting their records as bad, give it a budget: badRecords: { max: N } in defineJob`,
+        {
+          details: { job: job.name, jobId: task.jobId, taskId: task.taskId, ...err.details },
+        },
+      );
     }
     throw err;
   }
@@ -208,12 +288,18 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
   const output = path.join(dir, 'output.run');
   let summary: RunFileSummary;
   if (spills.length === 0) {
-    summary = await writeRunFile(output, runEntries(buffer.drain()), { partitions: task.partitions });
+    summary = await writeRunFile(output, runEntries(buffer.drain()), {
+      partitions: task.partitions,
+    });
   } else {
     const readers: RunFileReader[] = [];
     try {
       for (const s of spills) readers.push(await openRunFile(s.path));
-      summary = await writeRunFile(output, mergeRuns(readers, buffer.drain(), combiner, task.partitions), { partitions: task.partitions });
+      summary = await writeRunFile(
+        output,
+        mergeRuns(readers, buffer.drain(), combiner, task.partitions),
+        { partitions: task.partitions },
+      );
     } finally {
       await Promise.all(readers.map((r) => r.close()));
     }
@@ -224,7 +310,10 @@ export async function runMapTask(job: JobDefinition<unknown, unknown, unknown>, 
   return { mapOutputId: id, path: output, counters };
 }
 
-/** Errors a single record causes: map threw on it, or emitted a key or value that cannot be encoded for it. */
+/**
+ * Errors a single record causes: map threw on it, or emitted a key or value that cannot be encoded
+ * for it.
+ */
 function isRecordFault(err: StrataError): boolean {
   return err.code === 'STRATA_E_JOB_MAP_FAILED' || err.code === 'STRATA_E_JOB_VALUE';
 }

@@ -20,7 +20,11 @@
  * them (job-errors.ts).
  */
 import { decodeKey, type Key } from '../../core/keys/key-codec.ts';
-import { decodeAccumulator, encodeAccumulator, type AnyAggregator } from '../../jobs/aggregators/aggregator.ts';
+import {
+  decodeAccumulator,
+  encodeAccumulator,
+  type AnyAggregator,
+} from '../../jobs/aggregators/aggregator.ts';
 import type { JobDefinition } from '../../jobs/types.ts';
 import type { JobErrors, KeyRef } from '../job-errors.ts';
 import { packValue, unpackValue } from '../shuffle-value.ts';
@@ -31,7 +35,9 @@ export type Where = () => string;
 
 export interface ShuffleCombiner {
   readonly kind: 'aggregate' | 'combine' | 'list';
-  /** A new key's state from its first value; `key` is the encoded key, decoded only for an error. */
+  /**
+   * A new key's state from its first value; `key` is the encoded key, decoded only for an error.
+   */
   first(value: unknown, key: Uint8Array, where: Where): unknown;
   /** Folds one more value in; returns the state to keep (may be the same object). */
   add(state: unknown, value: unknown, key: Uint8Array, where: Where): unknown;
@@ -46,7 +52,10 @@ export interface ShuffleCombiner {
 /** Encoded bytes of one list entry before the list is cut into another entry. */
 export const LIST_ENTRY_BYTES = 1024 * 1024;
 
-export function shuffleCombiner(job: JobDefinition<unknown, unknown, unknown>, errors: JobErrors): ShuffleCombiner {
+export function shuffleCombiner(
+  job: JobDefinition<unknown, unknown, unknown>,
+  errors: JobErrors,
+): ShuffleCombiner {
   if (job.aggregate) return aggregateCombiner(job.aggregate, errors);
   if (job.combine) return combineCombiner(job.combine, errors);
   return listCombiner();
@@ -58,15 +67,33 @@ function aggregateCombiner(agg: AnyAggregator, errors: JobErrors): ShuffleCombin
     try {
       return agg.add(acc, value);
     } catch (err) {
-      throw errors.wrap(err, key, () => `the aggregator ${agg.name}() failed to add the value emitted for ${where()}`);
+      throw errors.wrap(
+        err,
+        key,
+        () => `the aggregator ${agg.name}() failed to add the value emitted for ${where()}`,
+      );
     }
   };
   return {
     kind: 'aggregate',
-    first: (value, key, where) => addOne(errors.guard(key, `the aggregator ${agg.name}() failed to make its identity`, () => agg.identity()), value, key, where),
+    first: (value, key, where) =>
+      addOne(
+        errors.guard(key, `the aggregator ${agg.name}() failed to make its identity`, () =>
+          agg.identity(),
+        ),
+        value,
+        key,
+        where,
+      ),
     add: addOne,
     stateBytes: approxBytes,
-    encode: (key, acc) => [packValue(errors.guard(key, `the aggregator ${agg.name}() failed to encode its accumulator`, () => encodeAccumulator(agg, acc)))],
+    encode: (key, acc) => [
+      packValue(
+        errors.guard(key, `the aggregator ${agg.name}() failed to encode its accumulator`, () =>
+          encodeAccumulator(agg, acc),
+        ),
+      ),
+    ],
     merge(key, values) {
       if (values.length === 1) return values;
       return [
@@ -74,7 +101,8 @@ function aggregateCombiner(agg: AnyAggregator, errors: JobErrors): ShuffleCombin
           errors.guard(key, `the aggregator ${agg.name}() failed to merge`, () => {
             // decode hands us a fresh accumulator we own, so merging into it is allowed.
             let acc = decodeAccumulator(agg, unpackValue(values[0]!));
-            for (let i = 1; i < values.length; i++) acc = agg.merge(acc, decodeAccumulator(agg, unpackValue(values[i]!)));
+            for (let i = 1; i < values.length; i++)
+              acc = agg.merge(acc, decodeAccumulator(agg, unpackValue(values[i]!)));
             return encodeAccumulator(agg, acc);
           }),
         ),
@@ -83,7 +111,10 @@ function aggregateCombiner(agg: AnyAggregator, errors: JobErrors): ShuffleCombin
   };
 }
 
-function combineCombiner(combine: (key: Key, values: readonly unknown[]) => unknown, errors: JobErrors): ShuffleCombiner {
+function combineCombiner(
+  combine: (key: Key, values: readonly unknown[]) => unknown,
+  errors: JobErrors,
+): ShuffleCombiner {
   const combineAll = (key: KeyRef, values: unknown[]): Buffer => {
     const decoded = keyOf(key);
     const combined = errors.guard(decoded, 'combine threw', () => combine(decoded, values));

@@ -18,7 +18,11 @@ import type { KeyGroup } from '../group-by-key.ts';
 import { JobErrors } from '../job-errors.ts';
 import { unpackValue } from '../shuffle-value.ts';
 
-export async function* reduceGroups(job: JobDefinition<unknown, unknown, unknown>, groups: AsyncIterable<KeyGroup[]>, opts: { accumulators?: boolean } = {}): AsyncGenerator<[Uint8Array, unknown]> {
+export async function* reduceGroups(
+  job: JobDefinition<unknown, unknown, unknown>,
+  groups: AsyncIterable<KeyGroup[]>,
+  opts: { accumulators?: boolean } = {},
+): AsyncGenerator<[Uint8Array, unknown]> {
   const accumulators = opts.accumulators === true;
   const errors = new JobErrors(job);
   const agg = job.aggregate;

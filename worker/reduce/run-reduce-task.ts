@@ -38,27 +38,53 @@ export interface ReduceTaskOutcome {
   counters: Counters;
 }
 
-export async function runReduceTask(job: JobDefinition<unknown, unknown, unknown>, task: ReduceTask, env: ReduceTaskEnv): Promise<ReduceTaskOutcome> {
+export async function runReduceTask(
+  job: JobDefinition<unknown, unknown, unknown>,
+  task: ReduceTask,
+  env: ReduceTaskEnv,
+): Promise<ReduceTaskOutcome> {
   const started = performance.now();
   if (!task.outputKey.startsWith('tmp/')) {
-    throw new StrataError('STRATA_E_INTERNAL', `reduce task ${task.taskId} of job ${task.jobId} would write ${task.outputKey}; attempts write under tmp/ only (the coordinator's commit publishes them)`);
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `reduce task ${task.taskId} of job ${task.jobId} would write ${task.outputKey}; attempts write under tmp/ only (the coordinator's commit publishes them)`,
+    );
   }
   const counters = emptyCounters();
   const stats: ShuffleStats = { bytes: 0, batches: 0, entries: 0 };
-  const fetchOptions: ShuffleSourceOptions = { ...env.fetch, ...(env.signal ? { signal: env.signal } : {}) };
-  const sources = task.mapOutputs.map((location) => shuffleSource(location, { jobId: task.jobId, partition: task.partition, token: env.token }, stats, fetchOptions));
+  const fetchOptions: ShuffleSourceOptions = {
+    ...env.fetch,
+    ...(env.signal ? { signal: env.signal } : {}),
+  };
+  const sources = task.mapOutputs.map((location) =>
+    shuffleSource(
+      location,
+      { jobId: task.jobId, partition: task.partition, token: env.token },
+      stats,
+      fetchOptions,
+    ),
+  );
   const groups = groupByKey(kWayMerge(sources, compareEntries));
   let records = 0;
   async function* counted() {
-    for await (const entry of reduceGroups(job, groups, { accumulators: task.accumulators === true })) {
+    for await (const entry of reduceGroups(job, groups, {
+      accumulators: task.accumulators === true,
+    })) {
       records++;
       yield entry;
     }
   }
   // Only what the data determines: a retried attempt, a rerun or another store must write the
   // same bytes. Which job and attempt wrote it is lineage, kept in the version's _MANIFEST.json.
-  const metadata = { view: job.view, job: job.name, partition: task.partition, ...(task.accumulators ? { values: 'accumulators' } : {}) };
-  const info = await env.store.put(task.outputKey, encodeViewFile(counted(), { metadata }), { overwrite: true });
+  const metadata = {
+    view: job.view,
+    job: job.name,
+    partition: task.partition,
+    ...(task.accumulators ? { values: 'accumulators' } : {}),
+  };
+  const info = await env.store.put(task.outputKey, encodeViewFile(counted(), { metadata }), {
+    overwrite: true,
+  });
   counters.recordsIn = stats.entries;
   counters.shuffleBytes = stats.bytes;
   counters.bytesIn = stats.bytes;

@@ -37,22 +37,52 @@ export interface ShuffleStats {
 
 const RESUMABLE = new Set(['unavailable', 'idle-timeout', 'failed']);
 
-export async function* shuffleSource(location: MapOutputLocation, req: ShuffleSourceRequest, stats: ShuffleStats, options: ShuffleSourceOptions = {}): AsyncGenerator<ShuffleEntry[]> {
+export async function* shuffleSource(
+  location: MapOutputLocation,
+  req: ShuffleSourceRequest,
+  stats: ShuffleStats,
+  options: ShuffleSourceOptions = {},
+): AsyncGenerator<ShuffleEntry[]> {
   const retries = options.retries ?? 2;
   let delay = options.retryDelayMs ?? 250;
   let received = 0;
   for (let attempt = 0; ; attempt++) {
     try {
-      const batches = fetchBatches(location.address, { jobId: req.jobId, mapOutputId: location.mapOutputId, partition: req.partition, token: req.token, startBatch: received }, options);
+      const batches = fetchBatches(
+        location.address,
+        {
+          jobId: req.jobId,
+          mapOutputId: location.mapOutputId,
+          partition: req.partition,
+          token: req.token,
+          startBatch: received,
+        },
+        options,
+      );
       for await (const chunk of batches) {
         let entries: ShuffleEntry[];
         try {
-          entries = decodeBatch(chunk.batch, chunk.records, `map output ${location.mapOutputId} from ${location.address}`);
+          entries = decodeBatch(
+            chunk.batch,
+            chunk.records,
+            `map output ${location.mapOutputId} from ${location.address}`,
+          );
         } catch (err) {
-          throw new StrataError('STRATA_E_SHUFFLE_FETCH_FAILED', `fetching partition ${req.partition} of map output ${location.mapOutputId} (job ${req.jobId}) from ${location.address} failed: ${(err as Error).message}`, {
-            details: { address: location.address, jobId: req.jobId, mapOutputId: location.mapOutputId, partition: req.partition, reason: 'corrupt', batchesReceived: received },
-            cause: err,
-          });
+          throw new StrataError(
+            'STRATA_E_SHUFFLE_FETCH_FAILED',
+            `fetching partition ${req.partition} of map output ${location.mapOutputId} (job ${req.jobId}) from ${location.address} failed: ${(err as Error).message}`,
+            {
+              details: {
+                address: location.address,
+                jobId: req.jobId,
+                mapOutputId: location.mapOutputId,
+                partition: req.partition,
+                reason: 'corrupt',
+                batchesReceived: received,
+              },
+              cause: err,
+            },
+          );
         }
         received++;
         stats.batches++;
@@ -62,8 +92,16 @@ export async function* shuffleSource(location: MapOutputLocation, req: ShuffleSo
       }
       return;
     } catch (err) {
-      const reason = isStrataError(err, 'STRATA_E_SHUFFLE_FETCH_FAILED') ? err.details?.reason : undefined;
-      if (attempt >= retries || typeof reason !== 'string' || !RESUMABLE.has(reason) || options.signal?.aborted) throw err;
+      const reason = isStrataError(err, 'STRATA_E_SHUFFLE_FETCH_FAILED')
+        ? err.details?.reason
+        : undefined;
+      if (
+        attempt >= retries ||
+        typeof reason !== 'string' ||
+        !RESUMABLE.has(reason) ||
+        options.signal?.aborted
+      )
+        throw err;
       await sleep(delay, undefined, options.signal ? { signal: options.signal } : undefined);
       delay *= 2;
     }

@@ -72,16 +72,32 @@ export interface WriteRunFileOptions {
   batchBytes?: number;
 }
 
-export async function writeRunFile(path: string, entries: AsyncIterable<RunEntry> | Iterable<RunEntry>, opts: WriteRunFileOptions): Promise<RunFileSummary> {
+export async function writeRunFile(
+  path: string,
+  entries: AsyncIterable<RunEntry> | Iterable<RunEntry>,
+  opts: WriteRunFileOptions,
+): Promise<RunFileSummary> {
   const { partitions } = opts;
   const batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
-  if (!Number.isInteger(partitions) || partitions < 1) throw new StrataError('STRATA_E_INTERNAL', `a run file needs at least 1 partition, got ${partitions}`);
+  if (!Number.isInteger(partitions) || partitions < 1)
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `a run file needs at least 1 partition, got ${partitions}`,
+    );
   if (!Number.isInteger(batchBytes) || batchBytes < 1 || batchBytes > 16 * 1024 * 1024) {
-    throw new StrataError('STRATA_E_INTERNAL', `run-file batchBytes must be 1 B … 16 MiB, got ${batchBytes}`);
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `run-file batchBytes must be 1 B … 16 MiB, got ${batchBytes}`,
+    );
   }
   const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
   const fh = await open(tmp, 'wx');
-  const index: RunPartition[] = Array.from({ length: partitions }, () => ({ offset: 0, bytes: 0, batches: 0, records: 0 }));
+  const index: RunPartition[] = Array.from({ length: partitions }, () => ({
+    offset: 0,
+    bytes: 0,
+    batches: 0,
+    records: 0,
+  }));
   // Everything but the write itself is synchronous, so a sorted in-memory run (a sync iterable)
   // costs no promise per entry; `position` counts frames as they are made.
   let position = RUN_FILE_MAGIC.length;
@@ -98,7 +114,11 @@ export async function writeRunFile(path: string, entries: AsyncIterable<RunEntry
       // A short write (rare, e.g. a signal mid-syscall): finish the rest the plain way.
       const rest = Buffer.concat(chunks).subarray(done);
       done += (await fh.write(rest, 0, rest.length, written + done)).bytesWritten;
-      if (done < total) throw new StrataError('STRATA_E_INTERNAL', `short write to run file ${tmp}: ${done} of ${total} bytes`);
+      if (done < total)
+        throw new StrataError(
+          'STRATA_E_INTERNAL',
+          `short write to run file ${tmp}: ${done} of ${total} bytes`,
+        );
     }
     written += total;
   };
@@ -123,7 +143,11 @@ export async function writeRunFile(path: string, entries: AsyncIterable<RunEntry
     let out: Uint8Array[] | undefined;
     if (p !== partition) {
       if (!Number.isInteger(p) || p < partition || p >= partitions) {
-        throw new StrataError('STRATA_E_INTERNAL', `run entries must come in ascending partitions 0…${partitions - 1}: got partition ${p} after ${partition}`, { details: { path } });
+        throw new StrataError(
+          'STRATA_E_INTERNAL',
+          `run entries must come in ascending partitions 0…${partitions - 1}: got partition ${p} after ${partition}`,
+          { details: { path } },
+        );
       }
       out = frame();
       for (let q = partition + 1; q <= p; q++) index[q]!.offset = position;
@@ -131,11 +155,19 @@ export async function writeRunFile(path: string, entries: AsyncIterable<RunEntry
       previousKey = undefined;
     }
     if (previousKey !== undefined && Buffer.compare(previousKey, key) > 0) {
-      throw new StrataError('STRATA_E_INTERNAL', `run entries of partition ${p} are not sorted by key bytes`, { details: { path, partition: p } });
+      throw new StrataError(
+        'STRATA_E_INTERNAL',
+        `run entries of partition ${p} are not sorted by key bytes`,
+        { details: { path, partition: p } },
+      );
     }
     const size = key.length + value.length + PAIR_OVERHEAD;
     if (size > MAX_ENTRY_BYTES) {
-      throw new StrataError('STRATA_E_JOB_VALUE', `an emitted key and value take ${size} bytes encoded; the limit for one entry is ${MAX_ENTRY_BYTES} (64 MiB): emit smaller values`, { details: { bytes: size } });
+      throw new StrataError(
+        'STRATA_E_JOB_VALUE',
+        `an emitted key and value take ${size} bytes encoded; the limit for one entry is ${MAX_ENTRY_BYTES} (64 MiB): emit smaller values`,
+        { details: { bytes: size } },
+      );
     }
     if (pendingBytes > 0 && pendingBytes + size > batchBytes) out = frame();
     pending.push([key, value]);
@@ -161,7 +193,11 @@ export async function writeRunFile(path: string, entries: AsyncIterable<RunEntry
     const last = frame();
     if (last) await write(last);
     for (let q = partition + 1; q < partitions; q++) index[q]!.offset = position;
-    const footer = packr.pack({ v: 1, batchBytes, partitions: index.map((q) => [q.offset, q.bytes, q.batches, q.records]) });
+    const footer = packr.pack({
+      v: 1,
+      batchBytes,
+      partitions: index.map((q) => [q.offset, q.bytes, q.batches, q.records]),
+    });
     const trailer = Buffer.allocUnsafe(TRAILER);
     trailer.writeUInt32BE(footer.length, 0);
     trailer.writeUInt32BE(crc32(footer), 4);
@@ -202,9 +238,11 @@ export async function openRunFile(path: string): Promise<RunFileReader> {
     return {
       path,
       partitions,
-      batches: (partition, opts) => readBatches(fh, path, partitions, partition, opts?.startBatch ?? 0),
+      batches: (partition, opts) =>
+        readBatches(fh, path, partitions, partition, opts?.startBatch ?? 0),
       entries: async function* (partition) {
-        for await (const batch of readBatches(fh, path, partitions, partition, 0)) yield decodeBatch(batch.bytes, batch.records, path);
+        for await (const batch of readBatches(fh, path, partitions, partition, 0))
+          yield decodeBatch(batch.bytes, batch.records, path);
       },
       close: () => fh.close(),
     };
@@ -226,50 +264,76 @@ export function decodeBatch(bytes: Uint8Array, records: number, source: string):
   } catch (err) {
     throw corrupt(source, `a batch is not valid msgpack (${(err as Error).message})`);
   }
-  if (!Array.isArray(entries) || entries.length !== records) throw corrupt(source, `a batch holds ${Array.isArray(entries) ? entries.length : 'no'} entries, its header says ${records}`);
+  if (!Array.isArray(entries) || entries.length !== records)
+    throw corrupt(
+      source,
+      `a batch holds ${Array.isArray(entries) ? entries.length : 'no'} entries, its header says ${records}`,
+    );
   return entries as ShuffleEntry[];
 }
 
 async function readIndex(fh: FileHandle, path: string): Promise<RunPartition[]> {
   const { size } = await fh.stat();
-  if (size < RUN_FILE_MAGIC.length + TRAILER) throw corrupt(path, `it is ${size} bytes, too short for a run file`);
+  if (size < RUN_FILE_MAGIC.length + TRAILER)
+    throw corrupt(path, `it is ${size} bytes, too short for a run file`);
   const trailer = await readExactly(fh, size - TRAILER, TRAILER, path);
-  if (!trailer.subarray(8).equals(RUN_FILE_MAGIC)) throw corrupt(path, 'it does not end with the run-file trailer (truncated, or not a run file)');
+  if (!trailer.subarray(8).equals(RUN_FILE_MAGIC))
+    throw corrupt(path, 'it does not end with the run-file trailer (truncated, or not a run file)');
   const footerLength = trailer.readUInt32BE(0);
   const footerStart = size - TRAILER - footerLength;
   if (footerStart < RUN_FILE_MAGIC.length) throw corrupt(path, 'its footer length is impossible');
   const footer = await readExactly(fh, footerStart, footerLength, path);
-  if (crc32(footer) !== trailer.readUInt32BE(4)) throw corrupt(path, 'its footer failed the CRC32 check');
+  if (crc32(footer) !== trailer.readUInt32BE(4))
+    throw corrupt(path, 'its footer failed the CRC32 check');
   const decoded = unpackr.unpack(footer) as { v?: unknown; partitions?: unknown };
-  if (decoded.v !== 1 || !Array.isArray(decoded.partitions)) throw corrupt(path, `unknown run-file version ${String(decoded.v)}`);
+  if (decoded.v !== 1 || !Array.isArray(decoded.partitions))
+    throw corrupt(path, `unknown run-file version ${String(decoded.v)}`);
   let end = RUN_FILE_MAGIC.length;
   return (decoded.partitions as number[][]).map(([offset, bytes, batches, records], p) => {
-    if (offset !== end || offset + bytes! > footerStart) throw corrupt(path, `the index entry of partition ${p} does not fit the file`);
+    if (offset !== end || offset + bytes! > footerStart)
+      throw corrupt(path, `the index entry of partition ${p} does not fit the file`);
     end = offset + bytes!;
     return { offset: offset!, bytes: bytes!, batches: batches!, records: records! };
   });
 }
 
-async function* readBatches(fh: FileHandle, path: string, partitions: readonly RunPartition[], partition: number, startBatch: number): AsyncGenerator<RunBatch> {
+async function* readBatches(
+  fh: FileHandle,
+  path: string,
+  partitions: readonly RunPartition[],
+  partition: number,
+  startBatch: number,
+): AsyncGenerator<RunBatch> {
   const p = partitions[partition];
-  if (!p) throw new StrataError('STRATA_E_INTERNAL', `partition ${partition} is outside run file ${path}, which has partitions 0…${partitions.length - 1}`);
+  if (!p)
+    throw new StrataError(
+      'STRATA_E_INTERNAL',
+      `partition ${partition} is outside run file ${path}, which has partitions 0…${partitions.length - 1}`,
+    );
   let position = p.offset;
   const end = p.offset + p.bytes;
   for (let index = 0; index < p.batches; index++) {
     const header = await readExactly(fh, position, FRAME_HEADER, path);
     const length = header.readUInt32BE(0);
-    if (position + FRAME_HEADER + length > end) throw corrupt(path, `batch ${index} of partition ${partition} runs past the partition's end`);
+    if (position + FRAME_HEADER + length > end)
+      throw corrupt(path, `batch ${index} of partition ${partition} runs past the partition's end`);
     if (index >= startBatch) {
       const bytes = await readExactly(fh, position + FRAME_HEADER, length, path);
       const sum = header.readUInt32BE(4);
-      if (crc32(bytes) !== sum) throw corrupt(path, `batch ${index} of partition ${partition} failed its CRC32 check`);
+      if (crc32(bytes) !== sum)
+        throw corrupt(path, `batch ${index} of partition ${partition} failed its CRC32 check`);
       yield { bytes, records: header.readUInt32BE(8), crc32: sum, index };
     }
     position += FRAME_HEADER + length;
   }
 }
 
-async function readExactly(fh: FileHandle, position: number, length: number, path: string): Promise<Buffer> {
+async function readExactly(
+  fh: FileHandle,
+  position: number,
+  length: number,
+  path: string,
+): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
   let done = 0;
   while (done < length) {
@@ -281,5 +345,9 @@ async function readExactly(fh: FileHandle, position: number, length: number, pat
 }
 
 function corrupt(path: string, why: string): StrataError {
-  return new StrataError('STRATA_E_RUN_FILE_CORRUPT', `run file ${path} is unusable: ${why}; the map task that wrote it must be re-run`, { details: { path } });
+  return new StrataError(
+    'STRATA_E_RUN_FILE_CORRUPT',
+    `run file ${path} is unusable: ${why}; the map task that wrote it must be re-run`,
+    { details: { path } },
+  );
 }

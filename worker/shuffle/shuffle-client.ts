@@ -13,10 +13,23 @@
  * A stream that delivers nothing for `idleTimeoutMs` is cancelled: a stuck or frozen peer never
  * hangs a reducer. Channels are cached per address; closeShuffleClients() closes them.
  */
-import { credentials, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  status,
+  type Client,
+  type ClientReadableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { crc32 } from 'node:zlib';
 import { StrataError, type StrataErrorJSON } from '../../core/errors.ts';
-import { MAX_SHUFFLE_MESSAGE_BYTES, ShuffleServiceClient, type FetchRequest, type PingReply, type ShuffleChunk } from '../../proto/shuffle.ts';
+import {
+  MAX_SHUFFLE_MESSAGE_BYTES,
+  ShuffleServiceClient,
+  type FetchRequest,
+  type PingReply,
+  type ShuffleChunk,
+} from '../../proto/shuffle.ts';
 import { decodeBatch, type ShuffleEntry } from './run-file.ts';
 
 export interface FetchPartitionRequest {
@@ -36,12 +49,17 @@ export interface FetchPartitionOptions {
   signal?: AbortSignal;
 }
 
-export type FetchFailureReason = 'not-found' | 'corrupt' | 'unavailable' | 'idle-timeout' | 'deadline' | 'failed';
+export type FetchFailureReason =
+  'not-found' | 'corrupt' | 'unavailable' | 'idle-timeout' | 'deadline' | 'failed';
 
 type FetchCall = ClientReadableStream<ShuffleChunk>;
 type ShuffleClient = Client & {
   Fetch(req: FetchRequest, options: { deadline?: number }): FetchCall;
-  Ping(req: object, options: { deadline: number }, cb: (err: ServiceError | null, reply: PingReply) => void): void;
+  Ping(
+    req: object,
+    options: { deadline: number },
+    cb: (err: ServiceError | null, reply: PingReply) => void,
+  ): void;
 };
 
 const clients = new Map<string, ShuffleClient>();
@@ -65,13 +83,28 @@ export function closeShuffleClients(): void {
 }
 
 /** The chunks of one partition as sent (CRC- and order-checked), for callers that pass bytes on. */
-export async function* fetchBatches(address: string, req: FetchPartitionRequest, opts: FetchPartitionOptions = {}): AsyncGenerator<ShuffleChunk> {
+export async function* fetchBatches(
+  address: string,
+  req: FetchPartitionRequest,
+  opts: FetchPartitionOptions = {},
+): AsyncGenerator<ShuffleChunk> {
   const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
   const startBatch = req.startBatch ?? 0;
-  const where = { address, jobId: req.jobId, mapOutputId: req.mapOutputId, partition: req.partition };
+  const where = {
+    address,
+    jobId: req.jobId,
+    mapOutputId: req.mapOutputId,
+    partition: req.partition,
+  };
   opts.signal?.throwIfAborted();
   const call = clientFor(address).Fetch(
-    { jobId: req.jobId, mapOutputId: req.mapOutputId, partition: req.partition, token: req.token, startBatch },
+    {
+      jobId: req.jobId,
+      mapOutputId: req.mapOutputId,
+      partition: req.partition,
+      token: req.token,
+      startBatch,
+    },
     opts.deadlineMs === undefined ? {} : { deadline: Date.now() + opts.deadlineMs },
   );
   // Swallow the 'error' event of a call we cancel ourselves; the iterator reports what matters.
@@ -97,9 +130,20 @@ export async function* fetchBatches(address: string, req: FetchPartitionRequest,
       if (next.done) break;
       const chunk = next.value;
       if (chunk.index !== startBatch + received) {
-        throw fetchError('corrupt', `sent batch ${chunk.index} where batch ${startBatch + received} was due`, where, received);
+        throw fetchError(
+          'corrupt',
+          `sent batch ${chunk.index} where batch ${startBatch + received} was due`,
+          where,
+          received,
+        );
       }
-      if (crc32(chunk.batch) !== chunk.crc32) throw fetchError('corrupt', `batch ${chunk.index} failed its CRC32 check on arrival`, where, received);
+      if (crc32(chunk.batch) !== chunk.crc32)
+        throw fetchError(
+          'corrupt',
+          `batch ${chunk.index} failed its CRC32 check on arrival`,
+          where,
+          received,
+        );
       received += 1;
       yield chunk;
     }
@@ -116,14 +160,27 @@ export async function* fetchBatches(address: string, req: FetchPartitionRequest,
 }
 
 /** The entries of one partition, one array per batch, in key order. */
-export async function* fetchPartition(address: string, req: FetchPartitionRequest, opts: FetchPartitionOptions = {}): AsyncGenerator<ShuffleEntry[]> {
+export async function* fetchPartition(
+  address: string,
+  req: FetchPartitionRequest,
+  opts: FetchPartitionOptions = {},
+): AsyncGenerator<ShuffleEntry[]> {
   let received = 0;
   for await (const chunk of fetchBatches(address, req, opts)) {
     let entries: ShuffleEntry[];
     try {
-      entries = decodeBatch(chunk.batch, chunk.records, `map output ${req.mapOutputId} from ${address}`);
+      entries = decodeBatch(
+        chunk.batch,
+        chunk.records,
+        `map output ${req.mapOutputId} from ${address}`,
+      );
     } catch (err) {
-      const where = { address, jobId: req.jobId, mapOutputId: req.mapOutputId, partition: req.partition };
+      const where = {
+        address,
+        jobId: req.jobId,
+        mapOutputId: req.mapOutputId,
+        partition: req.partition,
+      };
       throw fetchError('corrupt', (err as Error).message, where, received, { cause: err });
     }
     received += 1;
@@ -131,11 +188,21 @@ export async function* fetchPartition(address: string, req: FetchPartitionReques
   }
 }
 
-/** Answers { protocol, pid, activeStreams } or throws STRATA_E_SHUFFLE_FETCH_FAILED (reason unavailable). */
+/**
+ * Answers { protocol, pid, activeStreams } or throws STRATA_E_SHUFFLE_FETCH_FAILED (reason
+ * unavailable).
+ */
 export function pingShuffleServer(address: string, timeoutMs = 2000): Promise<PingReply> {
   return new Promise((resolve, reject) => {
     clientFor(address).Ping({}, { deadline: Date.now() + timeoutMs }, (err, reply) => {
-      if (err) reject(new StrataError('STRATA_E_SHUFFLE_FETCH_FAILED', `the shuffle server at ${address} did not answer a ping (${err.details || err.message})`, { details: { address, reason: 'unavailable', grpcCode: status[err.code] }, cause: err }));
+      if (err)
+        reject(
+          new StrataError(
+            'STRATA_E_SHUFFLE_FETCH_FAILED',
+            `the shuffle server at ${address} did not answer a ping (${err.details || err.message})`,
+            { details: { address, reason: 'unavailable', grpcCode: status[err.code] }, cause: err },
+          ),
+        );
       else resolve(reply);
     });
   });
@@ -148,30 +215,72 @@ interface Where {
   partition: number;
 }
 
-function fetchError(reason: FetchFailureReason, why: string, where: Where, received: number, extra: { grpcCode?: string; cause?: unknown } = {}): StrataError {
+function fetchError(
+  reason: FetchFailureReason,
+  why: string,
+  where: Where,
+  received: number,
+  extra: { grpcCode?: string; cause?: unknown } = {},
+): StrataError {
   return new StrataError(
     'STRATA_E_SHUFFLE_FETCH_FAILED',
     `fetching partition ${where.partition} of map output ${where.mapOutputId} (job ${where.jobId}) from ${where.address} failed: ${why}`,
-    { details: { ...where, reason, batchesReceived: received, ...(extra.grpcCode ? { grpcCode: extra.grpcCode } : {}) }, cause: extra.cause },
+    {
+      details: {
+        ...where,
+        reason,
+        batchesReceived: received,
+        ...(extra.grpcCode ? { grpcCode: extra.grpcCode } : {}),
+      },
+      cause: extra.cause,
+    },
   );
 }
 
-function fromServiceError(err: ServiceError, where: Where, received: number, idleTimeoutMs: number | undefined): StrataError {
-  if (idleTimeoutMs !== undefined) return fetchError('idle-timeout', `no data for ${idleTimeoutMs} ms (the worker is stuck or unreachable)`, where, received, { cause: err });
+function fromServiceError(
+  err: ServiceError,
+  where: Where,
+  received: number,
+  idleTimeoutMs: number | undefined,
+): StrataError {
+  if (idleTimeoutMs !== undefined)
+    return fetchError(
+      'idle-timeout',
+      `no data for ${idleTimeoutMs} ms (the worker is stuck or unreachable)`,
+      where,
+      received,
+      { cause: err },
+    );
   const grpcCode = status[err.code] ?? String(err.code);
   const cause = serverStrataError(err.metadata) ?? err;
   const said = err.details || err.message;
   switch (err.code) {
     case status.UNAUTHENTICATED:
-      return new StrataError('STRATA_E_SHUFFLE_UNAUTHENTICATED', `fetching map output ${where.mapOutputId} from ${where.address}: ${said}`, { details: { ...where, grpcCode }, cause });
+      return new StrataError(
+        'STRATA_E_SHUFFLE_UNAUTHENTICATED',
+        `fetching map output ${where.mapOutputId} from ${where.address}: ${said}`,
+        { details: { ...where, grpcCode }, cause },
+      );
     case status.NOT_FOUND:
       return fetchError('not-found', said, where, received, { grpcCode, cause });
     case status.DATA_LOSS:
       return fetchError('corrupt', said, where, received, { grpcCode, cause });
     case status.DEADLINE_EXCEEDED:
-      return fetchError('deadline', 'the fetch did not finish before its deadline', where, received, { grpcCode, cause });
+      return fetchError(
+        'deadline',
+        'the fetch did not finish before its deadline',
+        where,
+        received,
+        { grpcCode, cause },
+      );
     case status.UNAVAILABLE:
-      return fetchError('unavailable', `the worker is unreachable or went away (${said})`, where, received, { grpcCode, cause });
+      return fetchError(
+        'unavailable',
+        `the worker is unreachable or went away (${said})`,
+        where,
+        received,
+        { grpcCode, cause },
+      );
     default:
       return fetchError('failed', `${grpcCode}: ${said}`, where, received, { grpcCode, cause });
   }
@@ -182,7 +291,9 @@ function serverStrataError(metadata: Metadata | undefined): StrataError | undefi
   const raw = metadata?.get('strata-error-bin')[0];
   if (!raw) return undefined;
   try {
-    return StrataError.fromJSON(JSON.parse(Buffer.from(raw as Buffer).toString('utf8')) as StrataErrorJSON);
+    return StrataError.fromJSON(
+      JSON.parse(Buffer.from(raw as Buffer).toString('utf8')) as StrataErrorJSON,
+    );
   } catch {
     return undefined;
   }

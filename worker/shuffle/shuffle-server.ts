@@ -14,10 +14,26 @@
  * file) also travels in the `strata-error-bin` trailer as JSON.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { Metadata, Server, ServerCredentials, status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  status,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
 import { isStrataError, StrataError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import { MAX_SHUFFLE_MESSAGE_BYTES, SHUFFLE_PROTOCOL, shuffleServiceDefinition, type FetchRequest, type PingReply, type PingRequest, type ShuffleChunk } from '../../proto/shuffle.ts';
+import {
+  MAX_SHUFFLE_MESSAGE_BYTES,
+  SHUFFLE_PROTOCOL,
+  shuffleServiceDefinition,
+  type FetchRequest,
+  type PingReply,
+  type PingRequest,
+  type ShuffleChunk,
+} from '../../proto/shuffle.ts';
 import { openRunFile, type RunFileReader } from './run-file.ts';
 
 export interface ShuffleServerOptions {
@@ -28,7 +44,11 @@ export interface ShuffleServerOptions {
   /** Reducers must send this token; all workers of a cluster share it. */
   token: string;
   /** The run file holding `mapOutputId`, or undefined if this worker does not have it. */
-  resolve: (mapOutputId: string, partition: number, jobId: string) => string | undefined | Promise<string | undefined>;
+  resolve: (
+    mapOutputId: string,
+    partition: number,
+    jobId: string,
+  ) => string | undefined | Promise<string | undefined>;
   log?: Logger;
 }
 
@@ -49,8 +69,16 @@ export interface ShuffleServer {
 }
 
 /** Fails the call with `code`; `strataError`, if any, rides along in the trailer. */
-function statusError(code: status, message: string, strataError?: StrataError): Error & { code: status; details: string; metadata?: Metadata } {
-  const err = Object.assign(new Error(message), { code, details: message }) as Error & { code: status; details: string; metadata?: Metadata };
+function statusError(
+  code: status,
+  message: string,
+  strataError?: StrataError,
+): Error & { code: status; details: string; metadata?: Metadata } {
+  const err = Object.assign(new Error(message), { code, details: message }) as Error & {
+    code: status;
+    details: string;
+    metadata?: Metadata;
+  };
   if (strataError) {
     const metadata = new Metadata();
     const { stack: _stack, ...json } = strataError.toJSON();
@@ -61,7 +89,11 @@ function statusError(code: status, message: string, strataError?: StrataError): 
 }
 
 export async function startShuffleServer(opts: ShuffleServerOptions): Promise<ShuffleServer> {
-  if (!opts.token) throw new StrataError('STRATA_E_CONFIG', 'the shuffle server needs a non-empty token: give every worker of the cluster the same shuffle token');
+  if (!opts.token)
+    throw new StrataError(
+      'STRATA_E_CONFIG',
+      'the shuffle server needs a non-empty token: give every worker of the cluster the same shuffle token',
+    );
   const host = opts.host ?? '127.0.0.1';
   const expected = Buffer.from(opts.token, 'utf8');
   const log = opts.log?.child({ component: 'shuffle-server' });
@@ -75,24 +107,42 @@ export async function startShuffleServer(opts: ShuffleServerOptions): Promise<Sh
   async function fetch(call: ServerWritableStream<FetchRequest, ShuffleChunk>): Promise<void> {
     const { jobId, mapOutputId, partition, token, startBatch } = call.request;
     const fail = (code: status, message: string, cause?: StrataError) => {
-      log?.warn({ jobId, mapOutputId, partition, code: status[code], peer: call.getPeer() }, message);
+      log?.warn(
+        { jobId, mapOutputId, partition, code: status[code], peer: call.getPeer() },
+        message,
+      );
       call.emit('error', statusError(code, message, cause));
     };
-    if (!tokenOk(token)) return fail(status.UNAUTHENTICATED, `shuffle token rejected by ${address}: every worker of a cluster must be given the same shuffle token`);
+    if (!tokenOk(token))
+      return fail(
+        status.UNAUTHENTICATED,
+        `shuffle token rejected by ${address}: every worker of a cluster must be given the same shuffle token`,
+      );
 
     let reader: RunFileReader | undefined;
     stats.activeStreams += 1;
     try {
       const path = await opts.resolve(mapOutputId, partition, jobId);
-      if (path === undefined) return fail(status.NOT_FOUND, `map output ${mapOutputId} (job ${jobId}) is not on the worker at ${address}; re-run that map task`);
+      if (path === undefined)
+        return fail(
+          status.NOT_FOUND,
+          `map output ${mapOutputId} (job ${jobId}) is not on the worker at ${address}; re-run that map task`,
+        );
       try {
         reader = await openRunFile(path);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fail(status.NOT_FOUND, `map output ${mapOutputId} (job ${jobId}): its run file ${path} is gone from the worker at ${address}; re-run that map task`);
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          return fail(
+            status.NOT_FOUND,
+            `map output ${mapOutputId} (job ${jobId}): its run file ${path} is gone from the worker at ${address}; re-run that map task`,
+          );
         throw err;
       }
       if (partition >= reader.partitions.length) {
-        return fail(status.INVALID_ARGUMENT, `map output ${mapOutputId} has partitions 0…${reader.partitions.length - 1}; partition ${partition} was asked for`);
+        return fail(
+          status.INVALID_ARGUMENT,
+          `map output ${mapOutputId} has partitions 0…${reader.partitions.length - 1}; partition ${partition} was asked for`,
+        );
       }
       // Read one batch ahead, so the disk read overlaps sending the previous batch.
       const batches = reader.batches(partition, { startBatch });
@@ -104,7 +154,12 @@ export async function startShuffleServer(opts: ShuffleServerOptions): Promise<Sh
           next = batches.next();
           stats.batchesSent += 1;
           stats.bytesSent += batch.bytes.length;
-          const roomLeft = call.write({ batch: batch.bytes, records: batch.records, crc32: batch.crc32, index: batch.index } satisfies ShuffleChunk);
+          const roomLeft = call.write({
+            batch: batch.bytes,
+            records: batch.records,
+            crc32: batch.crc32,
+            index: batch.index,
+          } satisfies ShuffleChunk);
           if (!roomLeft && !(await drained(call))) break;
         }
       } finally {
@@ -114,8 +169,15 @@ export async function startShuffleServer(opts: ShuffleServerOptions): Promise<Sh
       }
       if (!call.cancelled) call.end();
     } catch (err) {
-      if (isStrataError(err, 'STRATA_E_RUN_FILE_CORRUPT')) return fail(status.DATA_LOSS, `map output ${mapOutputId}: ${err.message}`, err);
-      const wrapped = isStrataError(err) ? err : new StrataError('STRATA_E_INTERNAL', `serving map output ${mapOutputId} partition ${partition} failed: ${(err as Error).message}`, { cause: err });
+      if (isStrataError(err, 'STRATA_E_RUN_FILE_CORRUPT'))
+        return fail(status.DATA_LOSS, `map output ${mapOutputId}: ${err.message}`, err);
+      const wrapped = isStrataError(err)
+        ? err
+        : new StrataError(
+            'STRATA_E_INTERNAL',
+            `serving map output ${mapOutputId} partition ${partition} failed: ${(err as Error).message}`,
+            { cause: err },
+          );
       fail(status.INTERNAL, wrapped.message, wrapped);
     } finally {
       stats.activeStreams -= 1;
@@ -123,8 +185,15 @@ export async function startShuffleServer(opts: ShuffleServerOptions): Promise<Sh
     }
   }
 
-  function ping(_call: ServerUnaryCall<PingRequest, PingReply>, callback: sendUnaryData<PingReply>): void {
-    callback(null, { protocol: SHUFFLE_PROTOCOL, pid: process.pid, activeStreams: stats.activeStreams });
+  function ping(
+    _call: ServerUnaryCall<PingRequest, PingReply>,
+    callback: sendUnaryData<PingReply>,
+  ): void {
+    callback(null, {
+      protocol: SHUFFLE_PROTOCOL,
+      pid: process.pid,
+      activeStreams: stats.activeStreams,
+    });
   }
 
   const server = new Server({
@@ -140,11 +209,21 @@ export async function startShuffleServer(opts: ShuffleServerOptions): Promise<Sh
     Ping: ping,
   });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, bound) => {
-      if (err) {
-        reject(new StrataError('STRATA_E_CONFIG', `the shuffle server cannot listen on ${host}:${opts.port ?? 0} (${err.message}); choose another host or port`, { cause: err }));
-      } else resolve(bound);
-    });
+    server.bindAsync(
+      `${host.includes(':') ? `[${host}]` : host}:${opts.port ?? 0}`,
+      ServerCredentials.createInsecure(),
+      (err, bound) => {
+        if (err) {
+          reject(
+            new StrataError(
+              'STRATA_E_CONFIG',
+              `the shuffle server cannot listen on ${host}:${opts.port ?? 0} (${err.message}); choose another host or port`,
+              { cause: err },
+            ),
+          );
+        } else resolve(bound);
+      },
+    );
   });
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   log?.info({ address }, 'shuffle server listening');

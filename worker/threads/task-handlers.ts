@@ -16,20 +16,32 @@ import { asStrataError } from '../job-errors.ts';
 import { runMapTask, type MapTaskOutcome } from '../map/run-map-task.ts';
 import { runReduceTask, type ReduceTaskOutcome } from '../reduce/run-reduce-task.ts';
 import { exportOf, importBundle, jobOf } from '../../core/code/load-bundle.ts';
-import type { CallRequest, MapRequest, ReduceRequest, ThreadEnv, ThreadReply } from './thread-messages.ts';
+import type {
+  CallRequest,
+  MapRequest,
+  ReduceRequest,
+  ThreadEnv,
+  ThreadReply,
+} from './thread-messages.ts';
 
 const env = workerData as ThreadEnv;
 let store: Promise<ObjectStore> | undefined;
 let log: Logger | undefined;
 
 function openedStore(): Promise<ObjectStore> {
-  store ??= openStore(env.store, { accessKey: env.s3AccessKey || undefined, secretKey: env.s3SecretKey || undefined });
+  store ??= openStore(env.store, {
+    accessKey: env.s3AccessKey || undefined,
+    secretKey: env.s3SecretKey || undefined,
+  });
   store.catch(() => (store = undefined));
   return store;
 }
 
 function logger(): Logger {
-  log ??= createLogger({ logLevel: env.logLevel as Parameters<typeof createLogger>[0]['logLevel'] }, { component: 'task-thread', workerId: env.workerId });
+  log ??= createLogger(
+    { logLevel: env.logLevel as Parameters<typeof createLogger>[0]['logLevel'] },
+    { component: 'task-thread', workerId: env.workerId },
+  );
   return log;
 }
 
@@ -69,7 +81,11 @@ export function reduce(req: ReduceRequest): Promise<ThreadReply<ReduceTaskOutcom
 export function call(req: CallRequest): Promise<ThreadReply<CallOutcome>> {
   return reply(async () => {
     const { task } = req;
-    const fn = exportOf(await importBundle(req.bundle, task.codeHash), task.exportName, task.codeHash);
+    const fn = exportOf(
+      await importBundle(req.bundle, task.codeHash),
+      task.exportName,
+      task.codeHash,
+    );
     return runCallTask(fn, task);
   });
 }

@@ -42,22 +42,39 @@ export class TaskThreads {
     const threads = new TaskThreads(pool, opts.threads);
     try {
       // Fail at start-up, not at the first task, if the thread entry cannot load.
-      await Promise.all(Array.from({ length: opts.threads }, () => pool.run(undefined, { name: 'ping' })));
+      await Promise.all(
+        Array.from({ length: opts.threads }, () => pool.run(undefined, { name: 'ping' })),
+      );
     } catch (err) {
       await pool.destroy().catch(() => {});
-      throw new StrataError('STRATA_E_INTERNAL', `the worker's task threads failed to start: ${(err as Error).message}`, { cause: err });
+      throw new StrataError(
+        'STRATA_E_INTERNAL',
+        `the worker's task threads failed to start: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     return threads;
   }
 
-  async run<K extends HandlerName>(name: K, request: ThreadHandlers[K]['request'], signal?: AbortSignal): Promise<ThreadHandlers[K]['outcome']> {
+  async run<K extends HandlerName>(
+    name: K,
+    request: ThreadHandlers[K]['request'],
+    signal?: AbortSignal,
+  ): Promise<ThreadHandlers[K]['outcome']> {
     let reply: ThreadReply<ThreadHandlers[K]['outcome']>;
     try {
-      reply = (await this.#pool.run(request, { name, ...(signal ? { signal } : {}) })) as ThreadReply<ThreadHandlers[K]['outcome']>;
+      reply = (await this.#pool.run(request, {
+        name,
+        ...(signal ? { signal } : {}),
+      })) as ThreadReply<ThreadHandlers[K]['outcome']>;
     } catch (err) {
       if (signal?.aborted) throw err;
       // The thread itself died (out of memory, process.exit in user code): another try may work.
-      throw new StrataError('STRATA_E_INTERNAL', `the task thread running a ${name} task died: ${(err as Error).message}`, { retryable: true, cause: err });
+      throw new StrataError(
+        'STRATA_E_INTERNAL',
+        `the task thread running a ${name} task died: ${(err as Error).message}`,
+        { retryable: true, cause: err },
+      );
     }
     if (!reply.ok) throw StrataError.fromJSON(reply.error);
     return reply.value;

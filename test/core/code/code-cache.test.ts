@@ -10,7 +10,13 @@ import { isStrataError, type StrataError } from '../../../core/errors.ts';
 import type { ObjectStore } from '../../../core/store/store.ts';
 import { CodeCache } from '../../../core/code/code-cache.ts';
 import { exportOf, importBundle, jobOf } from '../../../core/code/load-bundle.ts';
-import { bundleJob, fixture, tempStore, type Bundle, type TempStore } from '../../worker/support/worker-fixtures.ts';
+import {
+  bundleJob,
+  fixture,
+  tempStore,
+  type Bundle,
+  type TempStore,
+} from '../../worker/support/worker-fixtures.ts';
 
 let t: TempStore;
 let bundle: Bundle;
@@ -26,7 +32,8 @@ function counting(store: ObjectStore): { store: ObjectStore; gets: () => number 
   return {
     store: new Proxy(store, {
       get(target, prop, receiver) {
-        if (prop === 'get') return (key: string, range?: unknown) => (gets++, target.get(key, range as undefined));
+        if (prop === 'get')
+          return (key: string, range?: unknown) => (gets++, target.get(key, range as undefined));
         return Reflect.get(target, prop, receiver) as unknown;
       },
     }),
@@ -35,7 +42,10 @@ function counting(store: ObjectStore): { store: ObjectStore; gets: () => number 
 }
 
 async function failure(p: Promise<unknown>): Promise<StrataError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(isStrataError(err), String(err)).toBe(true);
   return err as StrataError;
 }
@@ -44,15 +54,24 @@ describe('CodeCache', () => {
   it('fetches a bundle once, stores it under its hash and hands out the same verified file', async () => {
     const { store, gets } = counting(t.store);
     const cache = new CodeCache(store, path.join(t.dir, 'code-a'));
-    const [a, b] = await Promise.all([cache.ensure(bundle.codeHash), cache.ensure(bundle.codeHash)]);
+    const [a, b] = await Promise.all([
+      cache.ensure(bundle.codeHash),
+      cache.ensure(bundle.codeHash),
+    ]);
     expect(a).toBe(b);
     expect(a).toBe(path.join(t.dir, 'code-a', `${bundle.codeHash}.mjs`));
-    expect(createHash('sha256').update(await readFile(a)).digest('hex')).toBe(bundle.codeHash);
+    expect(
+      createHash('sha256')
+        .update(await readFile(a))
+        .digest('hex'),
+    ).toBe(bundle.codeHash);
     await cache.ensure(bundle.codeHash);
     expect(gets()).toBe(1);
     // A new process finds the file on disk and does not fetch it again.
     const again = counting(t.store);
-    expect(await new CodeCache(again.store, path.join(t.dir, 'code-a')).ensure(bundle.codeHash)).toBe(a);
+    expect(
+      await new CodeCache(again.store, path.join(t.dir, 'code-a')).ensure(bundle.codeHash),
+    ).toBe(a);
     expect(again.gets()).toBe(0);
   });
 
@@ -72,7 +91,9 @@ describe('CodeCache', () => {
     expect(mismatch.code).toBe('STRATA_E_BUNDLE');
     expect(mismatch.retryable).toBe(false);
     expect(mismatch.details).toMatchObject({ key: `code/${fake}.mjs`, expected: fake });
-    expect(mismatch.message).toMatch(new RegExp(`has sha256 [0-9a-f]{64}, not the ${fake} it is named after`));
+    expect(mismatch.message).toMatch(
+      new RegExp(`has sha256 [0-9a-f]{64}, not the ${fake} it is named after`),
+    );
 
     const missing = await failure(cache.ensure('0'.repeat(64)));
     expect(missing.code).toBe('STRATA_E_BUNDLE');

@@ -20,11 +20,22 @@ import { startS3Server, type S3TestServer } from '../../support/s3-server.ts';
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
 
-/** n records spread over `days` days, interleaved (day = i % days), so several segments are open at once. */
+/**
+ * n records spread over `days` days, interleaved (day = i % days), so several segments are open at
+ * once.
+ */
 function makeRecords(n: number, days: number): { record: Record<string, unknown>; time: number }[] {
   return Array.from({ length: n }, (_, i) => {
     const time = T0 + (i % days) * DAY + i;
-    return { time, record: { time: new Date(time).toISOString(), i, page: `/p/${i % 13}`, pad: 'x'.repeat(i % 50) } };
+    return {
+      time,
+      record: {
+        time: new Date(time).toISOString(),
+        i,
+        page: `/p/${i % 13}`,
+        pad: 'x'.repeat(i % 50),
+      },
+    };
   });
 }
 
@@ -34,13 +45,21 @@ async function keys(store: ObjectStore, prefix: string): Promise<string[]> {
   return out;
 }
 
-async function readDataset(store: ObjectStore, dataset: string): Promise<Record<string, unknown>[]> {
+async function readDataset(
+  store: ObjectStore,
+  dataset: string,
+): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
-  for (const s of await listSegments(store, dataset)) for await (const r of (await openSegment(store, s.key, { size: s.size })).records()) out.push(r);
+  for (const s of await listSegments(store, dataset))
+    for await (const r of (await openSegment(store, s.key, { size: s.size })).records())
+      out.push(r);
   return out;
 }
 
-async function appendAll(appender: DatasetAppender, records: { record: Record<string, unknown>; time: number }[]): Promise<void> {
+async function appendAll(
+  appender: DatasetAppender,
+  records: { record: Record<string, unknown>; time: number }[],
+): Promise<void> {
   for (const { record, time } of records) {
     const wait = appender.append(record, time);
     if (wait) await wait;
@@ -67,7 +86,11 @@ describe.each(['file', 's3'])('DatasetAppender on the %s store', (kind) => {
   it('commit makes every record visible in its UTC day folder, in append order, and empties tmp/', async () => {
     const store = await stores[kind]!();
     const records = makeRecords(6000, 3);
-    const appender = new DatasetAppender(store, 'pv', { blockTargetBytes: 2048, segmentTargetBytes: 64 * 1024, timeField: 'time' });
+    const appender = new DatasetAppender(store, 'pv', {
+      blockTargetBytes: 2048,
+      segmentTargetBytes: 64 * 1024,
+      timeField: 'time',
+    });
     await appendAll(appender, records);
     expect(await keys(store, 'master/')).toEqual([]); // nothing visible before the commit
     const result = await appender.commit();
@@ -76,7 +99,9 @@ describe.each(['file', 's3'])('DatasetAppender on the %s store', (kind) => {
     const segments = await listSegments(store, 'pv');
     expect(segments.map((s) => s.key)).toEqual(result.segments.map((s) => s.key).sort());
     expect(segments.length).toBeGreaterThan(3); // the 64 KiB target split each day
-    expect(new Set(segments.map((s) => s.date))).toEqual(new Set(['2026-01-01', '2026-01-02', '2026-01-03']));
+    expect(new Set(segments.map((s) => s.date))).toEqual(
+      new Set(['2026-01-01', '2026-01-02', '2026-01-03']),
+    );
     for (const s of segments) {
       const reader = await openSegment(store, s.key, { size: s.size });
       expect(utcDate(reader.footer.minTime!)).toBe(s.date);
@@ -84,12 +109,21 @@ describe.each(['file', 's3'])('DatasetAppender on the %s store', (kind) => {
       expect(reader.footer.timeField).toBe('time');
     }
     // Listing order is append order: within a day, the records come back exactly as appended.
-    const byDay = (rs: Record<string, unknown>[]) => [0, 1, 2].map((d) => rs.filter((r) => (r.i as number) % 3 === d));
+    const byDay = (rs: Record<string, unknown>[]) =>
+      [0, 1, 2].map((d) => rs.filter((r) => (r.i as number) % 3 === d));
     expect(byDay(await readDataset(store, 'pv'))).toEqual(byDay(records.map((r) => r.record)));
     expect(await keys(store, 'tmp/')).toEqual([]);
 
     const stats = await datasetStats(store, 'pv');
-    expect(stats).toMatchObject({ name: 'pv', records: 6000, segments: segments.length, minTime: records[0]!.time, maxTime: Math.max(...records.map((r) => r.time)), firstDate: '2026-01-01', lastDate: '2026-01-03' });
+    expect(stats).toMatchObject({
+      name: 'pv',
+      records: 6000,
+      segments: segments.length,
+      minTime: records[0]!.time,
+      maxTime: Math.max(...records.map((r) => r.time)),
+      firstDate: '2026-01-01',
+      lastDate: '2026-01-03',
+    });
     expect(stats.bytes).toBe(segments.reduce((n, s) => n + s.size, 0));
     await store.close();
   });
@@ -101,7 +135,10 @@ describe.each(['file', 's3'])('DatasetAppender on the %s store', (kind) => {
     await first.commit();
     const before = await keys(store, 'master/');
 
-    const second = new DatasetAppender(store, 'pv', { blockTargetBytes: 2048, segmentTargetBytes: 16 * 1024 });
+    const second = new DatasetAppender(store, 'pv', {
+      blockTargetBytes: 2048,
+      segmentTargetBytes: 16 * 1024,
+    });
     await appendAll(second, makeRecords(3000, 4));
     expect(second.stagedKeys.length).toBeGreaterThan(4);
     await second.abort();
@@ -121,16 +158,22 @@ describe('DatasetAppender failures and listing', () => {
     const failing: ObjectStore = Object.assign(Object.create(real) as ObjectStore, {
       put(key: string, body: PutBody) {
         if (++puts !== 3 || body instanceof Uint8Array) return real.put(key, body);
-        return real.put(key, (async function* () {
-          let n = 0;
-          for await (const chunk of body) {
-            if (++n > 3) throw new StrataError('STRATA_E_STORE_IO', 'disk full (injected)');
-            yield chunk;
-          }
-        })());
+        return real.put(
+          key,
+          (async function* () {
+            let n = 0;
+            for await (const chunk of body) {
+              if (++n > 3) throw new StrataError('STRATA_E_STORE_IO', 'disk full (injected)');
+              yield chunk;
+            }
+          })(),
+        );
       },
     });
-    const appender = new DatasetAppender(failing, 'pv', { blockTargetBytes: 1024, segmentTargetBytes: 8 * 1024 });
+    const appender = new DatasetAppender(failing, 'pv', {
+      blockTargetBytes: 1024,
+      segmentTargetBytes: 8 * 1024,
+    });
     let caught: unknown;
     try {
       await appendAll(appender, makeRecords(5000, 1));
@@ -146,14 +189,23 @@ describe('DatasetAppender failures and listing', () => {
 
   it('more days than maxOpenSegments close the least recently used day early and lose nothing', async () => {
     const store = await stores.file!();
-    const appender = new DatasetAppender(store, 'many', { maxOpenSegments: 2, blockTargetBytes: 1024 });
-    // Runs of 50 records cycling over 3 days: with 2 open segments, each run of a third day closes one.
-    const records = Array.from({ length: 900 }, (_, i) => ({ time: T0 + (Math.floor(i / 50) % 3) * DAY + i, record: { i } }));
+    const appender = new DatasetAppender(store, 'many', {
+      maxOpenSegments: 2,
+      blockTargetBytes: 1024,
+    });
+    // Runs of 50 records cycling over 3 days: with 2 open segments, each run of a third day closes
+    // one.
+    const records = Array.from({ length: 900 }, (_, i) => ({
+      time: T0 + (Math.floor(i / 50) % 3) * DAY + i,
+      record: { i },
+    }));
     await appendAll(appender, records);
     const result = await appender.commit();
     expect(result.segments).toHaveLength(18);
     expect((await datasetStats(store, 'many')).records).toBe(900);
-    expect((await readDataset(store, 'many')).map((r) => r.i as number).sort((a, b) => a - b)).toEqual(records.map((r) => r.record.i));
+    expect(
+      (await readDataset(store, 'many')).map((r) => r.i as number).sort((a, b) => a - b),
+    ).toEqual(records.map((r) => r.record.i));
   });
 
   it('listSegments prunes by day folder (inclusive), rejects bad ranges and unknown datasets; listDatasets names them all', async () => {
@@ -163,18 +215,33 @@ describe('DatasetAppender failures and listing', () => {
       await appendAll(appender, makeRecords(100, 10)); // 2026-01-01 … 2026-01-10
       await appender.commit();
     }
-    const dates = async (range: { from?: string; to?: string }) => (await listSegments(store, 'alpha', range)).map((s) => s.date);
+    const dates = async (range: { from?: string; to?: string }) =>
+      (await listSegments(store, 'alpha', range)).map((s) => s.date);
     expect(await dates({})).toHaveLength(10);
-    expect(await dates({ from: '2026-01-03', to: '2026-01-05' })).toEqual(['2026-01-03', '2026-01-04', '2026-01-05']);
+    expect(await dates({ from: '2026-01-03', to: '2026-01-05' })).toEqual([
+      '2026-01-03',
+      '2026-01-04',
+      '2026-01-05',
+    ]);
     expect(await dates({ from: '2026-01-09' })).toEqual(['2026-01-09', '2026-01-10']);
     expect(await dates({ to: '2026-01-01' })).toEqual(['2026-01-01']);
     expect(await dates({ from: '2026-01-10', to: '2026-01-10' })).toEqual(['2026-01-10']);
     expect(await dates({ from: '2025-12-01', to: '2025-12-31' })).toEqual([]);
-    expect((await datasetStats(store, 'alpha', { from: '2026-01-02', to: '2026-01-03' })).records).toBe(20);
-    await expect(listSegments(store, 'alpha', { from: '2026-01-05', to: '2026-01-04' })).rejects.toMatchObject({ code: 'STRATA_E_DATE_RANGE' });
-    await expect(listSegments(store, 'alpha', { from: '2026/01/05' })).rejects.toMatchObject({ code: 'STRATA_E_DATE_RANGE' });
-    await expect(listSegments(store, 'gamma')).rejects.toMatchObject({ code: 'STRATA_E_DATASET_NOT_FOUND' });
-    await expect(listSegments(store, 'Gamma')).rejects.toMatchObject({ code: 'STRATA_E_DATASET_NAME' });
+    expect(
+      (await datasetStats(store, 'alpha', { from: '2026-01-02', to: '2026-01-03' })).records,
+    ).toBe(20);
+    await expect(
+      listSegments(store, 'alpha', { from: '2026-01-05', to: '2026-01-04' }),
+    ).rejects.toMatchObject({ code: 'STRATA_E_DATE_RANGE' });
+    await expect(listSegments(store, 'alpha', { from: '2026/01/05' })).rejects.toMatchObject({
+      code: 'STRATA_E_DATE_RANGE',
+    });
+    await expect(listSegments(store, 'gamma')).rejects.toMatchObject({
+      code: 'STRATA_E_DATASET_NOT_FOUND',
+    });
+    await expect(listSegments(store, 'Gamma')).rejects.toMatchObject({
+      code: 'STRATA_E_DATASET_NAME',
+    });
     // A stray file in a dataset folder is never taken for a segment.
     await store.put('master/alpha/dt=2026-01-01/README.txt', new TextEncoder().encode('hi'));
     expect(await dates({ to: '2026-01-01' })).toEqual(['2026-01-01']);

@@ -7,7 +7,13 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isStrataError } from '../../../core/errors.ts';
-import { checkDateRange, nextSequence, parseSegmentKey, segmentKey, utcDate } from '../../../core/dataset/dataset-layout.ts';
+import {
+  checkDateRange,
+  nextSequence,
+  parseSegmentKey,
+  segmentKey,
+  utcDate,
+} from '../../../core/dataset/dataset-layout.ts';
 import { assertDatasetName } from '../../../core/dataset/dataset-name.ts';
 import { listDatasets, listSegments } from '../../../core/dataset/list-segments.ts';
 import { openStore } from '../../../core/store/open-store.ts';
@@ -24,8 +30,10 @@ function codeOf(fn: () => unknown): string | undefined {
 
 describe('dataset names', () => {
   it('accepts [a-z0-9][a-z0-9_-]{0,63} and rejects anything else with STRATA_E_DATASET_NAME', () => {
-    for (const ok of ['pageviews', 'a', '0', 'web_analytics-2', 'x'.repeat(64)]) expect(codeOf(() => assertDatasetName(ok))).toBeUndefined();
-    for (const bad of ['', 'Page', '-x', '_x', 'a b', 'a/b', 'x'.repeat(65), 'é', '..']) expect(codeOf(() => assertDatasetName(bad))).toBe('STRATA_E_DATASET_NAME');
+    for (const ok of ['pageviews', 'a', '0', 'web_analytics-2', 'x'.repeat(64)])
+      expect(codeOf(() => assertDatasetName(ok))).toBeUndefined();
+    for (const bad of ['', 'Page', '-x', '_x', 'a b', 'a/b', 'x'.repeat(65), 'é', '..'])
+      expect(codeOf(() => assertDatasetName(bad))).toBe('STRATA_E_DATASET_NAME');
   });
 });
 
@@ -40,17 +48,26 @@ describe('event time', () => {
   });
 
   it('agrees with Date.parse on every time it accepts, and accepts every ISO form with a zone', () => {
-    const iso = fc.tuple(fc.integer({ min: Date.UTC(1973, 3, 1), max: Date.UTC(2400, 0, 1) }), fc.integer({ min: -14 * 60, max: 14 * 60 }), fc.integer({ min: 0, max: 3 }));
+    const iso = fc.tuple(
+      fc.integer({ min: Date.UTC(1973, 3, 1), max: Date.UTC(2400, 0, 1) }),
+      fc.integer({ min: -14 * 60, max: 14 * 60 }),
+      fc.integer({ min: 0, max: 3 }),
+    );
     fc.assert(
       fc.property(iso, ([t, offsetMin, form]) => {
         const local = new Date(t + offsetMin * 60_000).toISOString().slice(0, 23);
-        const zone = offsetMin === 0 && form % 2 === 0 ? 'Z' : `${offsetMin < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offsetMin) / 60)).padStart(2, '0')}:${String(Math.abs(offsetMin) % 60).padStart(2, '0')}`;
+        const zone =
+          offsetMin === 0 && form % 2 === 0
+            ? 'Z'
+            : `${offsetMin < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offsetMin) / 60)).padStart(2, '0')}:${String(Math.abs(offsetMin) % 60).padStart(2, '0')}`;
         const text = [local, local.slice(0, 19), `${local}4567`, local.slice(0, 16)][form]! + zone;
         const expected = [t, t - (t % 1000), t, t - (t % 60_000)][form]!;
         expect(eventTimeOf(text)).toBe(expected);
       }),
     );
-    const near = fc.stringMatching(/^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,10})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$/);
+    const near = fc.stringMatching(
+      /^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,10})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$/,
+    );
     fc.assert(
       fc.property(fc.oneof(near, fc.string()), (text) => {
         const t = eventTimeOf(text);
@@ -92,7 +109,12 @@ describe('layout', () => {
   });
 
   it('sequences are 19 digits, strictly increasing even within one millisecond or if the clock goes back', () => {
-    const seqs = [nextSequence(2_000_000_000_000), nextSequence(2_000_000_000_000), nextSequence(1_999_999_999_000), nextSequence(2_000_000_000_001)];
+    const seqs = [
+      nextSequence(2_000_000_000_000),
+      nextSequence(2_000_000_000_000),
+      nextSequence(1_999_999_999_000),
+      nextSequence(2_000_000_000_001),
+    ];
     for (const s of seqs) expect(s).toMatch(/^\d{19}$/);
     expect([...seqs].sort()).toEqual(seqs);
     expect(new Set(seqs).size).toBe(seqs.length);
@@ -102,7 +124,12 @@ describe('layout', () => {
     const sha = 'ab'.repeat(32);
     const key = segmentKey('pv', '2026-01-05', '0000000000001000000', sha);
     expect(key).toBe(`master/pv/dt=2026-01-05/0000000000001000000-${sha}.seg`);
-    expect(parseSegmentKey(key)).toEqual({ dataset: 'pv', date: '2026-01-05', seq: '0000000000001000000', sha256: sha });
+    expect(parseSegmentKey(key)).toEqual({
+      dataset: 'pv',
+      date: '2026-01-05',
+      seq: '0000000000001000000',
+      sha256: sha,
+    });
     expect(parseSegmentKey(`${key}.stats.json`)).toBeUndefined();
     expect(parseSegmentKey('master/pv/dt=2026-01-05/notes.txt')).toBeUndefined();
   });
@@ -111,15 +138,37 @@ describe('layout', () => {
     const sha = 'cd'.repeat(32);
     const key = segmentKey('pv', '2026-01-05', '0000000000001000000', sha, 29446201);
     expect(key).toBe(`master/pv/dt=2026-01-05/0000000000001000000-b29446201-${sha}.seg`);
-    expect(parseSegmentKey(key)).toEqual({ dataset: 'pv', date: '2026-01-05', seq: '0000000000001000000', sha256: sha, bucket: 29446201 });
-    expect(parseSegmentKey(segmentKey('pv', '2026-01-05', '0000000000001000000', sha, 0))?.bucket).toBe(0);
-    expect('bucket' in parseSegmentKey(segmentKey('pv', '2026-01-05', '0000000000001000000', sha))!).toBe(false);
-    for (const bad of [`-b-${sha}`, `-b01-${sha}`, `-bx-${sha}`, `-b1${sha}`, `-b1-b2-${sha}`]) expect(parseSegmentKey(`master/pv/dt=2026-01-05/0000000000001000000${bad}.seg`), bad).toBeUndefined();
-    expect(() => segmentKey('pv', '2026-01-05', '0000000000001000000', sha, -1)).toThrow(/bucket -1/);
+    expect(parseSegmentKey(key)).toEqual({
+      dataset: 'pv',
+      date: '2026-01-05',
+      seq: '0000000000001000000',
+      sha256: sha,
+      bucket: 29446201,
+    });
+    expect(
+      parseSegmentKey(segmentKey('pv', '2026-01-05', '0000000000001000000', sha, 0))?.bucket,
+    ).toBe(0);
+    expect(
+      'bucket' in parseSegmentKey(segmentKey('pv', '2026-01-05', '0000000000001000000', sha))!,
+    ).toBe(false);
+    for (const bad of [`-b-${sha}`, `-b01-${sha}`, `-bx-${sha}`, `-b1${sha}`, `-b1-b2-${sha}`])
+      expect(
+        parseSegmentKey(`master/pv/dt=2026-01-05/0000000000001000000${bad}.seg`),
+        bad,
+      ).toBeUndefined();
+    expect(() => segmentKey('pv', '2026-01-05', '0000000000001000000', sha, -1)).toThrow(
+      /bucket -1/,
+    );
     fc.assert(
-      fc.property(fc.option(fc.integer({ min: 0, max: 10 ** 15 - 1 }), { nil: undefined }), (bucket) => {
-        expect(parseSegmentKey(segmentKey('pv', '2026-01-05', '0000000000001000000', sha, bucket))?.bucket).toBe(bucket);
-      }),
+      fc.property(
+        fc.option(fc.integer({ min: 0, max: 10 ** 15 - 1 }), { nil: undefined }),
+        (bucket) => {
+          expect(
+            parseSegmentKey(segmentKey('pv', '2026-01-05', '0000000000001000000', sha, bucket))
+              ?.bucket,
+          ).toBe(bucket);
+        },
+      ),
     );
   });
 
@@ -138,7 +187,9 @@ describe('layout', () => {
       const listed = await listSegments(store, 'pv');
       expect(listed.map((s) => s.key)).toEqual(keys);
       expect(listed.map((s) => s.bucket)).toEqual([undefined, 7, undefined, 9]);
-      expect((await listSegments(store, 'pv', { from: '2026-01-06' })).map((s) => s.bucket)).toEqual([9]);
+      expect(
+        (await listSegments(store, 'pv', { from: '2026-01-06' })).map((s) => s.bucket),
+      ).toEqual([9]);
       expect(await listDatasets(store)).toEqual(['pv']);
     } finally {
       await store.close();
@@ -147,8 +198,16 @@ describe('layout', () => {
   });
 
   it('date ranges must be calendar dates with from ≤ to (STRATA_E_DATE_RANGE)', () => {
-    expect(checkDateRange({ from: '2026-01-01', to: '2026-01-01' })).toEqual({ from: '2026-01-01', to: '2026-01-01' });
-    for (const bad of [{ from: '2026-1-1' }, { to: '2026-13-01' }, { from: '2026-02-30' }, { from: '2026-01-02', to: '2026-01-01' }]) {
+    expect(checkDateRange({ from: '2026-01-01', to: '2026-01-01' })).toEqual({
+      from: '2026-01-01',
+      to: '2026-01-01',
+    });
+    for (const bad of [
+      { from: '2026-1-1' },
+      { to: '2026-13-01' },
+      { from: '2026-02-30' },
+      { from: '2026-01-02', to: '2026-01-01' },
+    ]) {
       expect(codeOf(() => checkDateRange(bad))).toBe('STRATA_E_DATE_RANGE');
     }
   });

@@ -4,8 +4,15 @@ import { hash32, hash64, hash64Halves } from '../../../core/keys/hash.ts';
 // Reference values from Python's mmh3 5.3 (the C MurmurHash3): mmh3.hash(b, seed, signed=False)
 // and mmh3.hash64(b, seed, x64arch=False, signed=False)[0], for prefixes of one byte string so
 // that every tail length (0..3 for x86_32, 0..15 for x86_128) and the block loops are covered.
-const SOURCE = new Uint8Array([...new TextEncoder().encode('0123456789abcdefghij'), 0x00, 0xff, 0x80]);
-const VECTORS: Array<[length: number, h32seed0: number, h32seedX: number, h64seed0: bigint, h64seed7: bigint]> = [
+const SOURCE = new Uint8Array([
+  ...new TextEncoder().encode('0123456789abcdefghij'),
+  0x00,
+  0xff,
+  0x80,
+]);
+const VECTORS: Array<
+  [length: number, h32seed0: number, h32seedX: number, h64seed0: bigint, h64seed7: bigint]
+> = [
   [0, 0x0, 0xebb6c228, 0x0n, 0xfb8489880d45d85en],
   [1, 0xd271c07f, 0xbd3a97ea, 0xa5eb34f80ab2409en, 0x52f2a4cee3d2b196n],
   [2, 0x61ec6600, 0x0c934099, 0x674f3b210f87acb4n, 0x3135a53e5b51cc0cn],
@@ -30,7 +37,9 @@ describe('hash', () => {
       expect(hash32(SOURCE.subarray(0, n)), `length ${n}`).toBe(h0);
       expect(hash32(SOURCE.subarray(0, n), 0x9747b28c), `length ${n}, seed 0x9747b28c`).toBe(hx);
     }
-    expect(hash32(new TextEncoder().encode('The quick brown fox jumps over the lazy dog'))).toBe(0x2e4ff723);
+    expect(hash32(new TextEncoder().encode('The quick brown fox jumps over the lazy dog'))).toBe(
+      0x2e4ff723,
+    );
   });
 
   it('hash64 is the first 64 bits of MurmurHash3 x86_128, and hash64Halves splits it', () => {

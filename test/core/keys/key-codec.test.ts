@@ -16,27 +16,82 @@ import {
 // Strings and numbers chosen to hit the encoding's edges: NUL (escaped), 0xFF-adjacent UTF-8,
 // BMP characters above the surrogate range (UTF-16 order differs from code point order there),
 // astral characters, the empty string; numbers at ±0, the extremes and subnormals.
-const TRICKY_STRINGS = ['', '\0', '\ufeff', '\ufeffa', '\0\0', 'a', 'a\0', 'a\0b', 'a\x01', 'ab', '\x7f', '\x80', 'é', '\ud7ff', '\ue000', '\uffff', '😀', '\u{10000}', '\u{10ffff}'];
-const TRICKY_NUMBERS = [0, -0, 1, -1, 0.1, -0.1, 2 ** 53, -(2 ** 53), Number.MIN_VALUE, -Number.MIN_VALUE, Number.MAX_VALUE, -Number.MAX_VALUE, 1e-300, -1e300];
+const TRICKY_STRINGS = [
+  '',
+  '\0',
+  '\ufeff',
+  '\ufeffa',
+  '\0\0',
+  'a',
+  'a\0',
+  'a\0b',
+  'a\x01',
+  'ab',
+  '\x7f',
+  '\x80',
+  'é',
+  '\ud7ff',
+  '\ue000',
+  '\uffff',
+  '😀',
+  '\u{10000}',
+  '\u{10ffff}',
+];
+const TRICKY_NUMBERS = [
+  0,
+  -0,
+  1,
+  -1,
+  0.1,
+  -0.1,
+  2 ** 53,
+  -(2 ** 53),
+  Number.MIN_VALUE,
+  -Number.MIN_VALUE,
+  Number.MAX_VALUE,
+  -Number.MAX_VALUE,
+  1e-300,
+  -1e300,
+];
 
 const stringArb = fc.oneof(
   fc.constantFrom(...TRICKY_STRINGS),
   fc.string({ unit: 'binary', maxLength: 6 }),
-  fc.string({ unit: fc.constantFrom('a', 'b', '\0', '\u00ff', '\uffff', '\ue000', '😀', '\u{10ffff}'), maxLength: 4 }),
+  fc.string({
+    unit: fc.constantFrom('a', 'b', '\0', '\u00ff', '\uffff', '\ue000', '😀', '\u{10ffff}'),
+    maxLength: 4,
+  }),
 );
-const numberArb = fc.oneof(fc.constantFrom(...TRICKY_NUMBERS), fc.integer({ min: -5, max: 5 }), fc.double({ noNaN: true, noDefaultInfinity: true }));
+const numberArb = fc.oneof(
+  fc.constantFrom(...TRICKY_NUMBERS),
+  fc.integer({ min: -5, max: 5 }),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+);
 const partArb: fc.Arbitrary<KeyPart> = fc.oneof(stringArb, numberArb);
 const keyArb = fc.array(partArb, { minLength: 1, maxLength: 4 });
 // Pairs that often share a prefix, so comparisons reach deep elements and prefix cases.
 const keyPairArb = fc
-  .tuple(fc.array(partArb, { maxLength: 3 }), fc.array(partArb, { maxLength: 3 }), fc.array(partArb, { maxLength: 3 }))
+  .tuple(
+    fc.array(partArb, { maxLength: 3 }),
+    fc.array(partArb, { maxLength: 3 }),
+    fc.array(partArb, { maxLength: 3 }),
+  )
   .filter(([p, a, b]) => p.length + a.length > 0 && p.length + b.length > 0)
-  .map(([p, a, b]) => [[...p, ...a], [...p, ...b]] as const);
+  .map(
+    ([p, a, b]) =>
+      [
+        [...p, ...a],
+        [...p, ...b],
+      ] as const,
+  );
 
 const sign = (n: number) => (n < 0 ? -1 : n > 0 ? 1 : 0);
 const normalize = (k: Key) => k.map((p) => (p === 0 ? 0 : p));
 
-/** The tuple order, written from its definition (code points via the string iterator), independent of the codec. */
+/**
+ * The tuple order, written from its definition (code points via the string iterator), independent
+ * of the codec.
+ */
 function referenceCompare(a: Key, b: Key): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
     const x = a[i]!;
@@ -48,7 +103,8 @@ function referenceCompare(a: Key, b: Key): number {
     }
     const cx = Array.from(x, (c) => c.codePointAt(0)!);
     const cy = Array.from(y as string, (c) => c.codePointAt(0)!);
-    for (let j = 0; j < Math.min(cx.length, cy.length); j++) if (cx[j] !== cy[j]) return cx[j]! < cy[j]! ? -1 : 1;
+    for (let j = 0; j < Math.min(cx.length, cy.length); j++)
+      if (cx[j] !== cy[j]) return cx[j]! < cy[j]! ? -1 : 1;
     if (cx.length !== cy.length) return cx.length < cy.length ? -1 : 1;
   }
   return sign(a.length - b.length);
@@ -94,9 +150,16 @@ describe('key codec', () => {
   });
 
   it('sorting by compareKeys and sorting by encoded bytes give the same list', () => {
-    const keys = [...TRICKY_STRINGS, ...TRICKY_NUMBERS].flatMap((x) => [[x], [x, 'z'], [x, 0], ['p', x]] as KeyPart[][]);
-    const byTuple = [...keys].sort(compareKeys).map((k) => Buffer.from(encodeKey(k)).toString('hex'));
-    const byBytes = keys.map((k) => encodeKey(k)).sort(compareBytes).map((b) => Buffer.from(b).toString('hex'));
+    const keys = [...TRICKY_STRINGS, ...TRICKY_NUMBERS].flatMap(
+      (x) => [[x], [x, 'z'], [x, 0], ['p', x]] as KeyPart[][],
+    );
+    const byTuple = [...keys]
+      .sort(compareKeys)
+      .map((k) => Buffer.from(encodeKey(k)).toString('hex'));
+    const byBytes = keys
+      .map((k) => encodeKey(k))
+      .sort(compareBytes)
+      .map((b) => Buffer.from(b).toString('hex'));
     expect(byTuple).toEqual(byBytes);
   });
 
@@ -126,23 +189,36 @@ describe('key codec', () => {
       fc.property(keyPairArb, ([p, k]) => {
         const { start, end } = prefixRange(p);
         const e = encodeKey(k);
-        const inside = compareBytes(start, e) <= 0 && (end === undefined || compareBytes(e, end) < 0);
+        const inside =
+          compareBytes(start, e) <= 0 && (end === undefined || compareBytes(e, end) < 0);
         expect(inside).toBe(extends_(k, p));
       }),
       { numRuns: 5000 },
     );
     // A longer string that merely starts with the prefix's string is not an extension.
     const { start, end } = prefixRange(['a']);
-    for (const k of [['a\0'], ['a\0', 1], ['ab'], ['a\0\0']]) expect(compareBytes(encodeKey(k), end!) >= 0 || compareBytes(encodeKey(k), start) < 0).toBe(true);
+    for (const k of [['a\0'], ['a\0', 1], ['ab'], ['a\0\0']])
+      expect(compareBytes(encodeKey(k), end!) >= 0 || compareBytes(encodeKey(k), start) < 0).toBe(
+        true,
+      );
     expect(prefixRange([])).toEqual({ start: new Uint8Array(0), end: undefined });
   });
 
   it('bad keys fail with STRATA_E_KEY_INVALID naming the element and its position', () => {
     expectKeyInvalid(() => encodeKey([]), /at least one element/);
     expectKeyInvalid(() => encodeKey('x' as unknown as Key), /must be an array/);
-    expectKeyInvalid(() => encodeKey(['a', 1, Number.NaN]), /element 2 is the non-finite number NaN/);
-    expectKeyInvalid(() => encodeKey([Number.POSITIVE_INFINITY]), /element 0 is the non-finite number Infinity/);
-    expectKeyInvalid(() => encodeKey(['a', Number.NEGATIVE_INFINITY]), /element 1 is the non-finite number -Infinity/);
+    expectKeyInvalid(
+      () => encodeKey(['a', 1, Number.NaN]),
+      /element 2 is the non-finite number NaN/,
+    );
+    expectKeyInvalid(
+      () => encodeKey([Number.POSITIVE_INFINITY]),
+      /element 0 is the non-finite number Infinity/,
+    );
+    expectKeyInvalid(
+      () => encodeKey(['a', Number.NEGATIVE_INFINITY]),
+      /element 1 is the non-finite number -Infinity/,
+    );
     expectKeyInvalid(() => encodeKey(['a', null] as unknown as Key), /element 1 is null/);
     expectKeyInvalid(() => encodeKey([undefined] as unknown as Key), /element 0 is undefined/);
     expectKeyInvalid(() => encodeKey([true] as unknown as Key), /element 0 is a boolean/);
@@ -160,7 +236,10 @@ describe('key codec', () => {
     expectKeyInvalid(() => encodeKey(['a'.repeat(MAX_KEY_BYTES - 1)]), /longer than 4096 bytes/);
     expectKeyInvalid(() => encodeKey(['😀'.repeat(1100)]), /longer than 4096 bytes/);
     expectKeyInvalid(() => encodeKey(['\0'.repeat(2100)]), /longer than 4096 bytes/);
-    expectKeyInvalid(() => encodeKey(Array.from({ length: 456 }, (_, i) => i)), /longer than 4096 bytes/);
+    expectKeyInvalid(
+      () => encodeKey(Array.from({ length: 456 }, (_, i) => i)),
+      /longer than 4096 bytes/,
+    );
     expect(encodeKey(Array.from({ length: 455 }, (_, i) => i))).toHaveLength(455 * 9);
   });
 

@@ -4,7 +4,11 @@ import { isStrataError } from '../../../core/errors.ts';
 import type { Key, KeyPart } from '../../../core/keys/key-codec.ts';
 import { partitionOf, partitionOfRow } from '../../../core/keys/partition.ts';
 
-const partArb: fc.Arbitrary<KeyPart> = fc.oneof(fc.string({ unit: 'binary', maxLength: 12 }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer());
+const partArb: fc.Arbitrary<KeyPart> = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.integer(),
+);
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -64,7 +68,8 @@ describe('partitionOf', () => {
       [['/home'], 1000, 994],
       [[42], 1000, 898],
     ];
-    for (const [key, n, expected] of pinned) expect(partitionOf(key, n), `${JSON.stringify(key)} over ${n}`).toBe(expected);
+    for (const [key, n, expected] of pinned)
+      expect(partitionOf(key, n), `${JSON.stringify(key)} over ${n}`).toBe(expected);
   });
 
   it('rejects a bad key with STRATA_E_KEY_INVALID and a bad partition count with STRATA_E_USAGE', () => {

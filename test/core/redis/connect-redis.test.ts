@@ -52,7 +52,10 @@ describe('connectRedis', () => {
     const { port } = silent.address() as net.AddressInfo;
     try {
       const started = Date.now();
-      const err = await connectRedis(`redis://127.0.0.1:${port}`, { role: 'command', connectTimeoutMs: 300 }).catch((e: unknown) => e);
+      const err = await connectRedis(`redis://127.0.0.1:${port}`, {
+        role: 'command',
+        connectTimeoutMs: 300,
+      }).catch((e: unknown) => e);
       expect(isStrataError(err, 'STRATA_E_REDIS_UNAVAILABLE')).toBe(true);
       expect(Date.now() - started).toBeLessThan(2000);
     } finally {
@@ -62,13 +65,17 @@ describe('connectRedis', () => {
 
   it('the password in a URL is never shown in the error', async () => {
     const port = await closedPort();
-    const err = await connectRedis(`redis://:s3cret@127.0.0.1:${port}`, { role: 'command' }).catch((e: unknown) => e);
+    const err = await connectRedis(`redis://:s3cret@127.0.0.1:${port}`, { role: 'command' }).catch(
+      (e: unknown) => e,
+    );
     expect(isStrataError(err, 'STRATA_E_REDIS_UNAVAILABLE')).toBe(true);
     expect(JSON.stringify((err as { toJSON(): unknown }).toJSON())).not.toContain('s3cret');
   });
 
   it('a URL that is not redis:// is a STRATA_E_CONFIG error', async () => {
-    const err = await connectRedis('http://127.0.0.1:6379', { role: 'command' }).catch((e: unknown) => e);
+    const err = await connectRedis('http://127.0.0.1:6379', { role: 'command' }).catch(
+      (e: unknown) => e,
+    );
     expect(isStrataError(err, 'STRATA_E_CONFIG')).toBe(true);
   });
 
@@ -76,7 +83,9 @@ describe('connectRedis', () => {
     const connection = await connectRedis(redis.url, { role: 'queue', name: 'test' });
     const name = `q-${Math.random().toString(36).slice(2)}`;
     const queue = new Queue(name, { connection });
-    const worker = new Worker(name, async (job) => (job.data as { n: number }).n * 2, { connection });
+    const worker = new Worker(name, async (job) => (job.data as { n: number }).n * 2, {
+      connection,
+    });
     try {
       const done = new Promise<unknown>((resolve, reject) => {
         worker.on('completed', (_job, result) => resolve(result));
@@ -99,7 +108,9 @@ describe('connectRedis', () => {
       await own.stop();
       const again = await startRedisServer({ dir: own.dir, port: own.port });
       try {
-        await expect.poll(() => conn.ping().catch(() => 'down'), { timeout: 5000, interval: 100 }).toBe('PONG');
+        await expect
+          .poll(() => conn.ping().catch(() => 'down'), { timeout: 5000, interval: 100 })
+          .toBe('PONG');
         expect(await conn.get('k')).toBeNull(); // a new, empty server: no snapshot was saved
       } finally {
         await again.stop();

@@ -21,16 +21,25 @@ describe('ensureRedisServer', () => {
   });
 
   it('when redis-server is missing and installing is not allowed, fails with STRATA_E_DEPENDENCY_MISSING saying what to install', async () => {
-    const err = await ensureRedisServer({ searchPath: dir, install: false }).catch((e: unknown) => e);
+    const err = await ensureRedisServer({ searchPath: dir, install: false }).catch(
+      (e: unknown) => e,
+    );
     expect(isStrataError(err, 'STRATA_E_DEPENDENCY_MISSING')).toBe(true);
-    expect((err as Error).message).toMatch(/apt-get install redis-server|brew install redis|package manager/);
+    expect((err as Error).message).toMatch(
+      /apt-get install redis-server|brew install redis|package manager/,
+    );
     expect((err as { details: { searched: string[] } }).details.searched).toEqual([dir]);
   });
 
   it('finds redis-server in any folder of the search path', async () => {
     const fake = path.join(dir, 'redis-server');
     await writeFile(fake, '#!/bin/sh\n', { mode: 0o755 });
-    expect(await ensureRedisServer({ searchPath: `/nonexistent${path.delimiter}${dir}`, install: false })).toBe(fake);
+    expect(
+      await ensureRedisServer({
+        searchPath: `/nonexistent${path.delimiter}${dir}`,
+        install: false,
+      }),
+    ).toBe(fake);
   });
 });
 
@@ -49,7 +58,10 @@ describe('withInstallLock', () => {
       await new Promise((r) => setTimeout(r, 100));
       events.push(`${name}:end`);
     };
-    await Promise.all([withInstallLock(lock, install('a'), { pollMs: 10 }), withInstallLock(lock, install('b'), { pollMs: 10 })]);
+    await Promise.all([
+      withInstallLock(lock, install('a'), { pollMs: 10 }),
+      withInstallLock(lock, install('b'), { pollMs: 10 }),
+    ]);
     expect(events).toHaveLength(4);
     expect(events[0]!.split(':')[0]).toBe(events[1]!.split(':')[0]);
     expect(events[2]!.split(':')[0]).toBe(events[3]!.split(':')[0]);
@@ -65,7 +77,10 @@ describe('withInstallLock', () => {
   it('a lock held by a live process makes a waiter give up with STRATA_E_DEPENDENCY_MISSING naming the lock', async () => {
     const lock = path.join(dir, 'c.lock');
     await writeFile(lock, `${process.pid}\nheld\n`);
-    const err = await withInstallLock(lock, async () => 'ran', { timeoutMs: 200, pollMs: 20 }).catch((e: unknown) => e);
+    const err = await withInstallLock(lock, async () => 'ran', {
+      timeoutMs: 200,
+      pollMs: 20,
+    }).catch((e: unknown) => e);
     expect(isStrataError(err, 'STRATA_E_DEPENDENCY_MISSING')).toBe(true);
     expect((err as Error).message).toContain(lock);
   });

@@ -93,12 +93,25 @@ describe('startRedisServer', () => {
   it('a SIGTERM to the parent still ends it (our handler keeps the default) and takes its redis-server along', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-redis-'));
     dirs.push(dir);
-    const parent = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/redis-parent.ts', import.meta.url)), dir], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => parent.once('exit', (_code, signal) => resolve(signal)));
-    const line = await new Promise<string>((resolve) => createInterface({ input: parent.stdout }).once('line', resolve));
+    const parent = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./fixtures/redis-parent.ts', import.meta.url)),
+        dir,
+      ],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      parent.once('exit', (_code, signal) => resolve(signal)),
+    );
+    const line = await new Promise<string>((resolve) =>
+      createInterface({ input: parent.stdout }).once('line', resolve),
+    );
     const { pid } = JSON.parse(line) as { pid: number };
     parent.kill('SIGTERM');
     expect(await exited).toBe('SIGTERM');
@@ -108,15 +121,28 @@ describe('startRedisServer', () => {
   it('the redis-server dies with its parent even when the parent is SIGKILLed', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-redis-'));
     dirs.push(dir);
-    const parent = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/redis-parent.ts', import.meta.url)), dir], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const parent = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./fixtures/redis-parent.ts', import.meta.url)),
+        dir,
+      ],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: parent.stdout }).once('line', resolve);
       parent.once('exit', (code) => reject(new Error(`parent exited early (${code})`)));
     });
-    const { pid, watchdogPid, port } = JSON.parse(line) as { pid: number; watchdogPid: number; port: number };
+    const { pid, watchdogPid, port } = JSON.parse(line) as {
+      pid: number;
+      watchdogPid: number;
+      port: number;
+    };
     expect(await probeRedis('127.0.0.1', port, ['PING'], 1000)).toBe('PONG');
 
     parent.kill('SIGKILL');

@@ -4,7 +4,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeSegment, type SegmentSummary, type TimedRecord } from '../../../core/segment/segment-encoder.ts';
+import {
+  encodeSegment,
+  type SegmentSummary,
+  type TimedRecord,
+} from '../../../core/segment/segment-encoder.ts';
 import type { SegmentCodec } from '../../../core/segment/segment-format.ts';
 import { SegmentReader } from '../../../core/segment/segment-reader.ts';
 import { readSegmentStream } from '../../../core/segment/segment-stream-reader.ts';
@@ -16,13 +20,28 @@ const scalar = fc.oneof(
   fc.boolean(),
   fc.constant(null),
 );
-const value = fc.oneof(scalar, fc.array(scalar, { maxLength: 4 }), fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/), scalar, { maxKeys: 4 }));
+const value = fc.oneof(
+  scalar,
+  fc.array(scalar, { maxLength: 4 }),
+  fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/), scalar, { maxKeys: 4 }),
+);
 const T0 = Date.UTC(2026, 0, 1);
 const timedRecord = fc
-  .tuple(fc.integer({ min: 0, max: 30 * 86_400_000 }), fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/), value, { maxKeys: 6 }), fc.nat())
-  .map(([dt, extra, id]): TimedRecord => ({ time: T0 + dt, record: { ...extra, id, time: new Date(T0 + dt).toISOString() } }));
+  .tuple(
+    fc.integer({ min: 0, max: 30 * 86_400_000 }),
+    fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/), value, { maxKeys: 6 }),
+    fc.nat(),
+  )
+  .map(([dt, extra, id]): TimedRecord => ({
+    time: T0 + dt,
+    record: { ...extra, id, time: new Date(T0 + dt).toISOString() },
+  }));
 
-async function encode(records: TimedRecord[], blockTargetBytes: number, codec: SegmentCodec = 'none'): Promise<{ bytes: Uint8Array; summary: SegmentSummary }> {
+async function encode(
+  records: TimedRecord[],
+  blockTargetBytes: number,
+  codec: SegmentCodec = 'none',
+): Promise<{ bytes: Uint8Array; summary: SegmentSummary }> {
   const gen = encodeSegment(records, { dataset: 'ds', blockTargetBytes, codec, timeField: 'time' });
   const chunks: Uint8Array[] = [];
   for (;;) {
@@ -33,7 +52,11 @@ async function encode(records: TimedRecord[], blockTargetBytes: number, codec: S
 }
 
 function open(bytes: Uint8Array, key = 'master/ds/dt=2026-01-01/x.seg'): Promise<SegmentReader> {
-  return SegmentReader.open(async (offset, length) => bytes.subarray(offset, offset + length), bytes.length, { key, readBytes: 4096 });
+  return SegmentReader.open(
+    async (offset, length) => bytes.subarray(offset, offset + length),
+    bytes.length,
+    { key, readBytes: 4096 },
+  );
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -73,7 +96,14 @@ describe('segment round trip', () => {
         }
         expect(at).toBe(records.length);
         // The streaming reader agrees and checks the footer at the end.
-        const streamed = await collect(readSegmentStream((async function* () { for (let i = 0; i < bytes.length; i += 777) yield bytes.subarray(i, i + 777); })(), { key: 'k' }));
+        const streamed = await collect(
+          readSegmentStream(
+            (async function* () {
+              for (let i = 0; i < bytes.length; i += 777) yield bytes.subarray(i, i + 777);
+            })(),
+            { key: 'k' },
+          ),
+        );
         expect(streamed.flatMap((b) => b.records)).toEqual(records.map((r) => r.record));
       }),
       { numRuns: 60 },
@@ -87,7 +117,9 @@ describe('segment round trip', () => {
         const reader = await open(bytes);
         const k = pick % (reader.blockCount + 1);
         const skipped = reader.footer.blocks.slice(0, k).reduce((n, b) => n + b.count, 0);
-        expect(await collect(reader.records({ fromBlock: k }))).toEqual(records.slice(skipped).map((r) => r.record));
+        expect(await collect(reader.records({ fromBlock: k }))).toEqual(
+          records.slice(skipped).map((r) => r.record),
+        );
       }),
       { numRuns: 60 },
     );
@@ -95,34 +127,56 @@ describe('segment round trip', () => {
 
   it('byte-range splits cut on block boundaries cover every block exactly once', async () => {
     await fc.assert(
-      fc.asyncProperty(settings, fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 5 }), async ({ records, blockTargetBytes }, cuts) => {
-        const { bytes } = await encode(records, blockTargetBytes);
-        const reader = await open(bytes);
-        const points = [0, ...cuts.map((c) => Math.floor(c * bytes.length)).sort((a, b) => a - b), bytes.length];
-        const out: unknown[] = [];
-        for (let i = 0; i + 1 < points.length; i++) out.push(...(await collect(reader.records(reader.blocksInByteRange(points[i]!, points[i + 1]!)))));
-        expect(out).toEqual(records.map((r) => r.record));
-      }),
+      fc.asyncProperty(
+        settings,
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 5 }),
+        async ({ records, blockTargetBytes }, cuts) => {
+          const { bytes } = await encode(records, blockTargetBytes);
+          const reader = await open(bytes);
+          const points = [
+            0,
+            ...cuts.map((c) => Math.floor(c * bytes.length)).sort((a, b) => a - b),
+            bytes.length,
+          ];
+          const out: unknown[] = [];
+          for (let i = 0; i + 1 < points.length; i++)
+            out.push(
+              ...(await collect(
+                reader.records(reader.blocksInByteRange(points[i]!, points[i + 1]!)),
+              )),
+            );
+          expect(out).toEqual(records.map((r) => r.record));
+        },
+      ),
       { numRuns: 40 },
     );
   });
 
   it('blocks wholly outside a time range are skipped and no record inside it is lost', async () => {
     await fc.assert(
-      fc.asyncProperty(settings, fc.integer({ min: 0, max: 30 * 86_400_000 }), fc.integer({ min: 0, max: 10 * 86_400_000 }), async ({ records, blockTargetBytes }, lo, width) => {
-        const { bytes } = await encode(records, blockTargetBytes);
-        const reader = await open(bytes);
-        const minTime = T0 + lo;
-        const maxTime = minTime + width;
-        const blocks = await collect(reader.blocks({ minTime, maxTime }));
-        const expectedIdx = reader.footer.blocks.flatMap((b, i) => (b.maxTime >= minTime && b.minTime <= maxTime ? [i] : []));
-        expect(blocks.map((b) => b.index)).toEqual(expectedIdx);
-        const got = new Set(blocks.flatMap((b) => b.records));
-        const wanted = records.filter((r) => r.time >= minTime && r.time <= maxTime).map((r) => r.record);
-        // Records are decoded afresh, so compare by content.
-        const gotList = [...got];
-        for (const w of wanted) expect(gotList).toContainEqual(w);
-      }),
+      fc.asyncProperty(
+        settings,
+        fc.integer({ min: 0, max: 30 * 86_400_000 }),
+        fc.integer({ min: 0, max: 10 * 86_400_000 }),
+        async ({ records, blockTargetBytes }, lo, width) => {
+          const { bytes } = await encode(records, blockTargetBytes);
+          const reader = await open(bytes);
+          const minTime = T0 + lo;
+          const maxTime = minTime + width;
+          const blocks = await collect(reader.blocks({ minTime, maxTime }));
+          const expectedIdx = reader.footer.blocks.flatMap((b, i) =>
+            b.maxTime >= minTime && b.minTime <= maxTime ? [i] : [],
+          );
+          expect(blocks.map((b) => b.index)).toEqual(expectedIdx);
+          const got = new Set(blocks.flatMap((b) => b.records));
+          const wanted = records
+            .filter((r) => r.time >= minTime && r.time <= maxTime)
+            .map((r) => r.record);
+          // Records are decoded afresh, so compare by content.
+          const gotList = [...got];
+          for (const w of wanted) expect(gotList).toContainEqual(w);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -139,7 +193,14 @@ describe('segment round trip', () => {
   it('blocks are sized by blockTargetBytes: ~1000+ records of ~200 bytes fill a 256 KiB block', async () => {
     const records: TimedRecord[] = Array.from({ length: 5000 }, (_, i) => ({
       time: T0 + i,
-      record: { time: new Date(T0 + i).toISOString(), url: `/products/item-${i % 977}`, user: `user-${(i * 7919) % 100_000}`, referrer: 'https://www.example.com/search?q=strata', ua: 'Mozilla/5.0 (X11; Linux x86_64)', ms: i % 1000 },
+      record: {
+        time: new Date(T0 + i).toISOString(),
+        url: `/products/item-${i % 977}`,
+        user: `user-${(i * 7919) % 100_000}`,
+        referrer: 'https://www.example.com/search?q=strata',
+        ua: 'Mozilla/5.0 (X11; Linux x86_64)',
+        ms: i % 1000,
+      },
     }));
     const { bytes, summary } = await encode(records, 256 * 1024);
     const reader = await open(bytes);

@@ -20,7 +20,9 @@ const freshDir = () => path.join(base, `s${++n}`);
 
 describeStoreConformance('FileStore', () => FileStore.open(pathToFileURL(freshDir()).href), {
   onThroughput: ({ bytes, putMs, getMs }) =>
-    console.info(`[file store] ${(bytes / 2 ** 20).toFixed(0)} MiB: put ${putMs.toFixed(0)} ms (${(bytes / 1e6 / (putMs / 1e3)).toFixed(0)} MB/s), get ${getMs.toFixed(0)} ms (${(bytes / 1e6 / (getMs / 1e3)).toFixed(0)} MB/s)`),
+    console.info(
+      `[file store] ${(bytes / 2 ** 20).toFixed(0)} MiB: put ${putMs.toFixed(0)} ms (${(bytes / 1e6 / (putMs / 1e3)).toFixed(0)} MB/s), get ${getMs.toFixed(0)} ms (${(bytes / 1e6 / (getMs / 1e3)).toFixed(0)} MB/s)`,
+    ),
 });
 
 describe('FileStore specifics', () => {
@@ -35,7 +37,9 @@ describe('FileStore specifics', () => {
 
   it('a file URL with a host, a query or another scheme fails with STRATA_E_STORE_URL', async () => {
     for (const url of ['file://relative/dir', 'file:///tmp/x?mode=fast', 'ftp://x/y']) {
-      await expect(openStore(url)).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_E_STORE_URL') && /file:\/\/\//.test((e as Error).message));
+      await expect(openStore(url)).rejects.toSatisfy(
+        (e) => isStrataError(e, 'STRATA_E_STORE_URL') && /file:\/\/\//.test((e as Error).message),
+      );
     }
   });
 
@@ -43,7 +47,9 @@ describe('FileStore specifics', () => {
     const dir = freshDir();
     const store = await FileStore.open(pathToFileURL(dir).href);
     await store.put('master/a.seg', new Uint8Array(10));
-    await expect(store.put('master/a.seg', new Uint8Array(10))).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_E_STORE_EXISTS'));
+    await expect(store.put('master/a.seg', new Uint8Array(10))).rejects.toSatisfy((e) =>
+      isStrataError(e, 'STRATA_E_STORE_EXISTS'),
+    );
     await expect(
       store.put(
         'master/b.seg',
@@ -74,7 +80,10 @@ describe('FileStore specifics', () => {
     const store = await FileStore.open(pathToFileURL(dir).href);
     await store.put('tmp/a/part-0.sv', new Uint8Array(1000));
     await store.copy('tmp/a/part-0.sv', 'views/v/1/part-0.sv');
-    const [a, b] = await Promise.all([fs.stat(path.join(dir, 'tmp/a/part-0.sv')), fs.stat(path.join(dir, 'views/v/1/part-0.sv'))]);
+    const [a, b] = await Promise.all([
+      fs.stat(path.join(dir, 'tmp/a/part-0.sv')),
+      fs.stat(path.join(dir, 'views/v/1/part-0.sv')),
+    ]);
     expect(b.ino).toBe(a.ino);
     expect(b.nlink).toBe(2);
   });
@@ -106,10 +115,16 @@ describe('FileStore specifics', () => {
   it('one key cannot be both an object and a folder here: the clash fails with STRATA_E_STORE_KEY', async () => {
     const store = await FileStore.open(pathToFileURL(freshDir()).href);
     await store.put('tmp/a', new Uint8Array(1));
-    await expect(store.put('tmp/a/b', new Uint8Array(1))).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_E_STORE_KEY'));
+    await expect(store.put('tmp/a/b', new Uint8Array(1))).rejects.toSatisfy((e) =>
+      isStrataError(e, 'STRATA_E_STORE_KEY'),
+    );
     await store.put('tmp/c/d', new Uint8Array(1));
-    await expect(store.put('tmp/c', new Uint8Array(1))).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_E_STORE_KEY'));
-    await expect(store.get('tmp/c')).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_E_STORE_NOT_FOUND'));
+    await expect(store.put('tmp/c', new Uint8Array(1))).rejects.toSatisfy((e) =>
+      isStrataError(e, 'STRATA_E_STORE_KEY'),
+    );
+    await expect(store.get('tmp/c')).rejects.toSatisfy((e) =>
+      isStrataError(e, 'STRATA_E_STORE_NOT_FOUND'),
+    );
   });
 
   it('a directory that cannot be created fails with STRATA_E_STORE_UNAVAILABLE naming it', async () => {

@@ -21,7 +21,9 @@ afterAll(async () => {
 // Every store gets its own prefix in one bucket: an empty store without a new bucket each time.
 describeStoreConformance('S3Store', () => openStore(s3.url('conformance', `run-${randomUUID()}`)), {
   onThroughput: ({ bytes, putMs, getMs }) =>
-    console.info(`[s3 store] ${(bytes / 2 ** 20).toFixed(0)} MiB: put ${putMs.toFixed(0)} ms (${(bytes / 1e6 / (putMs / 1e3)).toFixed(0)} MB/s), get ${getMs.toFixed(0)} ms (${(bytes / 1e6 / (getMs / 1e3)).toFixed(0)} MB/s)`),
+    console.info(
+      `[s3 store] ${(bytes / 2 ** 20).toFixed(0)} MiB: put ${putMs.toFixed(0)} ms (${(bytes / 1e6 / (putMs / 1e3)).toFixed(0)} MB/s), get ${getMs.toFixed(0)} ms (${(bytes / 1e6 / (getMs / 1e3)).toFixed(0)} MB/s)`,
+    ),
 });
 
 /** A port nothing listens on (bound, then released). */
@@ -37,7 +39,9 @@ describe('S3Store specifics', () => {
   it('opening a store creates its bucket, and the URL it reports carries no secrets', async () => {
     const store = await openStore(s3.url('fresh-bucket', 'team/a'));
     expect(store).toBeInstanceOf(S3Store);
-    expect(store.url).toBe(`s3://fresh-bucket/team/a/?endpoint=${encodeURIComponent(s3.endpoint)}&region=us-east-1`);
+    expect(store.url).toBe(
+      `s3://fresh-bucket/team/a/?endpoint=${encodeURIComponent(s3.endpoint)}&region=us-east-1`,
+    );
     expect(store.url).not.toMatch(/accessKey|secretKey|S3RVER/);
     await store.put('code/x.mjs', new Uint8Array([7]));
     // The prefix scopes the store: a sibling prefix sees nothing of it.
@@ -51,7 +55,9 @@ describe('S3Store specifics', () => {
   it('a store pointed at a closed port fails fast with STRATA_E_STORE_UNAVAILABLE naming the endpoint', async () => {
     const port = await closedPort();
     const started = performance.now();
-    const err = await openStore(`s3://strata/x?endpoint=http://127.0.0.1:${port}`).catch((e: unknown) => e);
+    const err = await openStore(`s3://strata/x?endpoint=http://127.0.0.1:${port}`).catch(
+      (e: unknown) => e,
+    );
     const elapsed = performance.now() - started;
     expect(isStrataError(err, 'STRATA_E_STORE_UNAVAILABLE')).toBe(true);
     expect((err as Error).message).toContain(`http://127.0.0.1:${port}`);
@@ -67,7 +73,9 @@ describe('S3Store specifics', () => {
     const { port } = silent.address() as AddressInfo;
     try {
       const started = performance.now();
-      const err = await S3Store.open(`s3://strata/x?endpoint=http://127.0.0.1:${port}`, { idleTimeoutMs: 300 }).catch((e: unknown) => e);
+      const err = await S3Store.open(`s3://strata/x?endpoint=http://127.0.0.1:${port}`, {
+        idleTimeoutMs: 300,
+      }).catch((e: unknown) => e);
       expect(isStrataError(err, 'STRATA_E_STORE_UNAVAILABLE')).toBe(true);
       expect((err as Error).message).toMatch(/ETIMEDOUT/);
       expect(performance.now() - started).toBeLessThan(3_000);
@@ -89,21 +97,34 @@ describe('S3Store specifics', () => {
 
   it('credentials come from the options (the configuration) when the URL has none', async () => {
     const bare = `s3://strata-config/p?endpoint=${encodeURIComponent(s3.endpoint)}`;
-    const store = await openStoreFromConfig({ store: bare, s3AccessKey: s3.accessKey, s3SecretKey: s3.secretKey });
+    const store = await openStoreFromConfig({
+      store: bare,
+      s3AccessKey: s3.accessKey,
+      s3SecretKey: s3.secretKey,
+    });
     await store.put('tmp/x', new Uint8Array([1]));
     expect((await store.stat('tmp/x'))?.size).toBe(1);
     await store.close();
-    const err = await openStore(bare, { accessKey: 'not-it', secretKey: s3.secretKey }).catch((e: unknown) => e);
+    const err = await openStore(bare, { accessKey: 'not-it', secretKey: s3.secretKey }).catch(
+      (e: unknown) => e,
+    );
     expect(isStrataError(err, 'STRATA_E_STORE_UNAVAILABLE')).toBe(true);
   });
 
   it('a malformed or unknown store URL fails with STRATA_E_STORE_URL showing both accepted forms or the problem, secrets hidden', async () => {
-    const err = await openStore('http://127.0.0.1:9000/bucket?secretKey=hunter2').catch((e: unknown) => e);
+    const err = await openStore('http://127.0.0.1:9000/bucket?secretKey=hunter2').catch(
+      (e: unknown) => e,
+    );
     expect(isStrataError(err, 'STRATA_E_STORE_URL')).toBe(true);
     expect((err as Error).message).toContain('file:///');
     expect((err as Error).message).toContain('s3://bucket/prefix?endpoint=');
     expect((err as Error).message).not.toContain('hunter2');
-    for (const url of ['s3://ab/x?endpoint=http://127.0.0.1:1', 's3://strata/x?endpiont=http://127.0.0.1:1', 's3://strata/x?endpoint=ftp://h', 's3://strata/a//b?endpoint=http://127.0.0.1:1']) {
+    for (const url of [
+      's3://ab/x?endpoint=http://127.0.0.1:1',
+      's3://strata/x?endpiont=http://127.0.0.1:1',
+      's3://strata/x?endpoint=ftp://h',
+      's3://strata/a//b?endpoint=http://127.0.0.1:1',
+    ]) {
       const e = await openStore(url).catch((x: unknown) => x);
       expect(isStrataError(e, 'STRATA_E_STORE_URL'), url).toBe(true);
     }
@@ -115,8 +136,12 @@ describe('S3Store specifics', () => {
     await store.put('tmp/a', new Uint8Array([1]));
     await other.stop();
     const started = performance.now();
-    await expect(store.get('tmp/a')).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_E_STORE_UNAVAILABLE'));
-    await expect(store.stat('tmp/a')).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_E_STORE_UNAVAILABLE'));
+    await expect(store.get('tmp/a')).rejects.toSatisfy((e) =>
+      isStrataError(e, 'STRATA_E_STORE_UNAVAILABLE'),
+    );
+    await expect(store.stat('tmp/a')).rejects.toSatisfy((e) =>
+      isStrataError(e, 'STRATA_E_STORE_UNAVAILABLE'),
+    );
     expect(performance.now() - started).toBeLessThan(3_000);
     await store.close();
   });
@@ -127,14 +152,32 @@ describe('S3Store specifics', () => {
     for (const k of keys) await store.put(k, new Uint8Array([1]));
     await store.close();
     const ep = new URL(s3.endpoint);
-    const client = new Client({ endPoint: ep.hostname, port: Number(ep.port), useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: 'us-east-1' });
+    const client = new Client({
+      endPoint: ep.hostname,
+      port: Number(ep.port),
+      useSSL: false,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      region: 'us-east-1',
+    });
     const page = async (token: string, delimiter: string) => {
-      const r = (await client.listObjectsV2Query('paging-bucket', '', token, delimiter, 2, '')) as unknown as {
+      const r = (await client.listObjectsV2Query(
+        'paging-bucket',
+        '',
+        token,
+        delimiter,
+        2,
+        '',
+      )) as unknown as {
         objects: { name?: string; prefix?: string }[];
         isTruncated: boolean;
         nextContinuationToken: string;
       };
-      return { names: r.objects.map((o) => o.name ?? `[${o.prefix}]`), more: r.isTruncated, token: r.nextContinuationToken };
+      return {
+        names: r.objects.map((o) => o.name ?? `[${o.prefix}]`),
+        more: r.isTruncated,
+        token: r.nextContinuationToken,
+      };
     };
     const walk = async (delimiter: string) => {
       const out: string[][] = [];
@@ -147,20 +190,29 @@ describe('S3Store specifics', () => {
       }
     };
     expect(await walk('')).toEqual([['a-1', 'a.0'], ['a/1', 'a/2'], ['b', 'c/9/9'], ['d/x']]);
-    // ListMultipartUploads (s3rver alone answers 501) is an empty list, so minio's putObject can go multipart.
+    // ListMultipartUploads (s3rver alone answers 501) is an empty list, so minio's putObject can go
+    // multipart.
     expect(await client.findUploadId('paging-bucket', 'a/1')).toBeUndefined();
     // Contents come before CommonPrefixes within a page, as on S3.
-    expect(await walk('/')).toEqual([['a-1', 'a.0'], ['b', '[a/]'], ['[c/]', '[d/]']]);
+    expect(await walk('/')).toEqual([
+      ['a-1', 'a.0'],
+      ['b', '[a/]'],
+      ['[c/]', '[d/]'],
+    ]);
   });
 
   it('the test server answers a plain create-only PUT on an existing key with 412 PreconditionFailed', async () => {
     const put = (body: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.request(`${s3.endpoint}/raw-bucket/k`, { method: 'PUT', headers: { 'if-none-match': '*', 'content-length': body.length } }, (res) => {
-          let text = '';
-          res.on('data', (c) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-        });
+        const req = http.request(
+          `${s3.endpoint}/raw-bucket/k`,
+          { method: 'PUT', headers: { 'if-none-match': '*', 'content-length': body.length } },
+          (res) => {
+            let text = '';
+            res.on('data', (c) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -170,10 +222,24 @@ describe('S3Store specifics', () => {
     expect(second.status).toBe(412);
     expect(second.body).toContain('<Code>PreconditionFailed</Code>');
     const ep = new URL(s3.endpoint);
-    const client = new Client({ endPoint: ep.hostname, port: Number(ep.port), useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: 'us-east-1' });
+    const client = new Client({
+      endPoint: ep.hostname,
+      port: Number(ep.port),
+      useSSL: false,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      region: 'us-east-1',
+    });
     await client.putObject('raw-bucket', 'other', Buffer.from('x'));
     const copy = (to: string) =>
-      client.copyObject(new CopySourceOptions({ Bucket: 'raw-bucket', Object: 'other' }), new CopyDestinationOptions({ Bucket: 'raw-bucket', Object: to, Headers: { 'If-None-Match': '*' } }));
+      client.copyObject(
+        new CopySourceOptions({ Bucket: 'raw-bucket', Object: 'other' }),
+        new CopyDestinationOptions({
+          Bucket: 'raw-bucket',
+          Object: to,
+          Headers: { 'If-None-Match': '*' },
+        }),
+      );
     await expect(copy('k')).rejects.toMatchObject({ code: 'PreconditionFailed' });
     await copy('k2');
   });

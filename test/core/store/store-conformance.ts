@@ -56,7 +56,11 @@ async function* chunksOf(data: Uint8Array, sizes: number[]): AsyncGenerator<Uint
   }
 }
 
-export function describeStoreConformance(name: string, openEmptyStore: () => Promise<ObjectStore>, options: ConformanceOptions = {}): void {
+export function describeStoreConformance(
+  name: string,
+  openEmptyStore: () => Promise<ObjectStore>,
+  options: ConformanceOptions = {},
+): void {
   describe(`${name} conforms to the ObjectStore contract`, () => {
     const opened: ObjectStore[] = [];
     const fresh = async () => {
@@ -73,7 +77,9 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       const data = randomBytes(70_001);
       const info = await store.put('master/pv/dt=2026-01-01/1-ab.seg', data);
       expect(info).toMatchObject({ key: 'master/pv/dt=2026-01-01/1-ab.seg', size: 70_001 });
-      expect(Buffer.from(await store.get('master/pv/dt=2026-01-01/1-ab.seg')).equals(data)).toBe(true);
+      expect(Buffer.from(await store.get('master/pv/dt=2026-01-01/1-ab.seg')).equals(data)).toBe(
+        true,
+      );
       await store.put('tmp/empty', new Uint8Array(0));
       expect((await store.get('tmp/empty')).length).toBe(0);
       expect((await store.stat('tmp/empty'))?.size).toBe(0);
@@ -98,7 +104,10 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       await rejectsWith(store.get('code/r.mjs', { start: -1 }), 'STRATA_E_STORE_RANGE');
       await rejectsWith(store.get('code/r.mjs', { start: 5, end: 4 }), 'STRATA_E_STORE_RANGE');
       await rejectsWith(store.get('code/r.mjs', { start: 1.5 }), 'STRATA_E_STORE_RANGE');
-      await rejectsWith(store.getStream('code/r.mjs', { start: 2, end: 1 }), 'STRATA_E_STORE_RANGE');
+      await rejectsWith(
+        store.getStream('code/r.mjs', { start: 2, end: 1 }),
+        'STRATA_E_STORE_RANGE',
+      );
     });
 
     it('getStream streams a whole object or a byte range', async () => {
@@ -106,9 +115,21 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       const data = randomBytes(3 * 1024 * 1024 + 17);
       await store.put('master/s/1.seg', data);
       expect((await collect(await store.getStream('master/s/1.seg'))).equals(data)).toBe(true);
-      expect((await collect(await store.getStream('master/s/1.seg', { start: 1_000_000, end: 2_500_001 }))).equals(data.subarray(1_000_000, 2_500_001))).toBe(true);
-      expect((await collect(await store.getStream('master/s/1.seg', { start: data.length - 5 }))).equals(data.subarray(data.length - 5))).toBe(true);
-      expect((await collect(await store.getStream('master/s/1.seg', { start: data.length + 5 }))).length).toBe(0);
+      expect(
+        (
+          await collect(
+            await store.getStream('master/s/1.seg', { start: 1_000_000, end: 2_500_001 }),
+          )
+        ).equals(data.subarray(1_000_000, 2_500_001)),
+      ).toBe(true);
+      expect(
+        (await collect(await store.getStream('master/s/1.seg', { start: data.length - 5 }))).equals(
+          data.subarray(data.length - 5),
+        ),
+      ).toBe(true);
+      expect(
+        (await collect(await store.getStream('master/s/1.seg', { start: data.length + 5 }))).length,
+      ).toBe(0);
     });
 
     it('download writes a whole object to a local file, replacing one there, and names an absent key', async () => {
@@ -118,16 +139,28 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-download-'));
       try {
         const file = path.join(dir, 'copy.sv');
-        await writeFile(file, 'an older, longer copy that must not survive at the end of the new one '.repeat(1000));
+        await writeFile(
+          file,
+          'an older, longer copy that must not survive at the end of the new one '.repeat(1000),
+        );
         const info = await store.download('views/pv/v1/part-00000.sv', file);
         expect(info).toMatchObject({ key: 'views/pv/v1/part-00000.sv', size: data.length });
         expect((await readFile(file)).equals(data)).toBe(true);
-        const err = await rejectsWith(store.download('views/pv/v1/part-00001.sv', path.join(dir, 'none.sv')), 'STRATA_E_STORE_NOT_FOUND');
+        const err = await rejectsWith(
+          store.download('views/pv/v1/part-00001.sv', path.join(dir, 'none.sv')),
+          'STRATA_E_STORE_NOT_FOUND',
+        );
         expect(err.message).toContain('views/pv/v1/part-00001.sv');
-        await rejectsWith(store.download('views/../master/a', path.join(dir, 'bad.sv')), 'STRATA_E_STORE_KEY');
+        await rejectsWith(
+          store.download('views/../master/a', path.join(dir, 'bad.sv')),
+          'STRATA_E_STORE_KEY',
+        );
         // A local file that cannot be written: a local error naming the file, nothing left behind.
         const unwritable = path.join(dir, 'no-such-dir', 'copy.sv');
-        const local = await rejectsWith(store.download('views/pv/v1/part-00000.sv', unwritable), 'STRATA_E_STORE_IO');
+        const local = await rejectsWith(
+          store.download('views/pv/v1/part-00000.sv', unwritable),
+          'STRATA_E_STORE_IO',
+        );
         expect(local.message).toContain(unwritable);
       } finally {
         await rm(dir, { recursive: true, force: true });
@@ -150,14 +183,30 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
 
     it('list yields the objects under a prefix in byte order of their keys, and nothing outside it', async () => {
       const store = await fresh();
-      // '-' < '.' < '/' in byte order: a folder's objects sort between its siblings, as S3 lists them.
+      // '-' < '.' < '/' in byte order: a folder's objects sort between its siblings, as S3 lists
+      // them.
       const keys = ['p/b', 'p/a/b', 'p/ab', 'p/a-b', 'p/a.c', 'p/a/a/z', 'p/é', 'p/z'];
       const others = ['q/x', 'p2/x', 'pa'];
       for (const k of [...others, ...keys]) await store.put(k, bytes(k));
       const listed = await listAll(store, 'p/');
-      expect(listed.map((o) => o.key)).toEqual(['p/a-b', 'p/a.c', 'p/a/a/z', 'p/a/b', 'p/ab', 'p/b', 'p/z', 'p/é']);
+      expect(listed.map((o) => o.key)).toEqual([
+        'p/a-b',
+        'p/a.c',
+        'p/a/a/z',
+        'p/a/b',
+        'p/ab',
+        'p/b',
+        'p/z',
+        'p/é',
+      ]);
       expect(listed.find((o) => o.key === 'p/é')?.size).toBe(Buffer.byteLength('p/é'));
-      expect((await listAll(store, 'p/a')).map((o) => o.key)).toEqual(['p/a-b', 'p/a.c', 'p/a/a/z', 'p/a/b', 'p/ab']);
+      expect((await listAll(store, 'p/a')).map((o) => o.key)).toEqual([
+        'p/a-b',
+        'p/a.c',
+        'p/a/a/z',
+        'p/a/b',
+        'p/ab',
+      ]);
       expect((await listAll(store, 'p/a/')).map((o) => o.key)).toEqual(['p/a/a/z', 'p/a/b']);
       expect((await listAll(store, 'p')).length).toBe(keys.length + 2); // p/…, p2/x and pa
       expect(await listAll(store, 'nothing/')).toEqual([]);
@@ -167,19 +216,29 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
     it('a second put of the same key fails with STRATA_E_STORE_EXISTS and the original bytes stay', async () => {
       const store = await fresh();
       await store.put('master/pv/dt=2026-01-01/1-x.seg', bytes('original'));
-      const err = await rejectsWith(store.put('master/pv/dt=2026-01-01/1-x.seg', bytes('impostor')), 'STRATA_E_STORE_EXISTS');
+      const err = await rejectsWith(
+        store.put('master/pv/dt=2026-01-01/1-x.seg', bytes('impostor')),
+        'STRATA_E_STORE_EXISTS',
+      );
       expect(err.message).toContain('master/pv/dt=2026-01-01/1-x.seg');
-      await rejectsWith(store.put('tmp/a', bytes('1')).then(() => store.put('tmp/a', chunksOf(bytes('22'), [1]))), 'STRATA_E_STORE_EXISTS');
+      await rejectsWith(
+        store.put('tmp/a', bytes('1')).then(() => store.put('tmp/a', chunksOf(bytes('22'), [1]))),
+        'STRATA_E_STORE_EXISTS',
+      );
       expect(text(await store.get('master/pv/dt=2026-01-01/1-x.seg'))).toBe('original');
       expect(text(await store.get('tmp/a'))).toBe('1');
     });
 
     it('of several writers racing to create one key, exactly one wins and its bytes are what is stored', async () => {
       const store = await fresh();
-      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => store.put('code/race.mjs', bytes(`writer-${i}`))));
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => store.put('code/race.mjs', bytes(`writer-${i}`))),
+      );
       const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
       expect(winners).toHaveLength(1);
-      for (const r of results) if (r.status === 'rejected') expect(isStrataError(r.reason, 'STRATA_E_STORE_EXISTS')).toBe(true);
+      for (const r of results)
+        if (r.status === 'rejected')
+          expect(isStrataError(r.reason, 'STRATA_E_STORE_EXISTS')).toBe(true);
       expect(text(await store.get('code/race.mjs'))).toBe(`writer-${winners[0]}`);
     });
 
@@ -203,13 +262,24 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       await store.put('tmp/attempt-1/out', bytes('a'), { overwrite: true });
       await store.put('tmp/attempt-1/out', bytes('b'), { overwrite: true });
       expect(text(await store.get('tmp/attempt-1/out'))).toBe('b');
-      for (const key of ['master/pv/dt=2026-01-01/1-a.seg', 'code/abc.mjs', 'views/pv/v3/part-0.sv', 'views/pv/v3/_MANIFEST.json']) {
+      for (const key of [
+        'master/pv/dt=2026-01-01/1-a.seg',
+        'code/abc.mjs',
+        'views/pv/v3/part-0.sv',
+        'views/pv/v3/_MANIFEST.json',
+      ]) {
         await store.put(key, bytes('kept'));
-        await rejectsWith(store.put(key, bytes('changed'), { overwrite: true }), 'STRATA_E_STORE_IMMUTABLE');
+        await rejectsWith(
+          store.put(key, bytes('changed'), { overwrite: true }),
+          'STRATA_E_STORE_IMMUTABLE',
+        );
         expect(text(await store.get(key))).toBe('kept');
       }
       // Refused before anything is written, even when the key is still free.
-      await rejectsWith(store.put('master/new.seg', bytes('x'), { overwrite: true }), 'STRATA_E_STORE_IMMUTABLE');
+      await rejectsWith(
+        store.put('master/new.seg', bytes('x'), { overwrite: true }),
+        'STRATA_E_STORE_IMMUTABLE',
+      );
       expect(await store.stat('master/new.seg')).toBeUndefined();
     });
 
@@ -223,7 +293,15 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       await store.put('views/v/v0000000000001-a/part-0.sv', bytes('old part'));
       await store.put('views/v/v0000000000001-a/_MANIFEST.json', bytes('{}'));
       await store.put('views/v/v0000000000002-b/part-0.sv', bytes('new part'));
-      for (const key of ['master/d/1.seg', 'code/abc.mjs', 'views/v/_CURRENT', 'tmpx/1', 'master/never-there.seg', 'views/v', 'viewsx/v/v1/part-0.sv']) {
+      for (const key of [
+        'master/d/1.seg',
+        'code/abc.mjs',
+        'views/v/_CURRENT',
+        'tmpx/1',
+        'master/never-there.seg',
+        'views/v',
+        'viewsx/v/v1/part-0.sv',
+      ]) {
         const err = await rejectsWith(store.delete(key), 'STRATA_E_STORE_IMMUTABLE');
         expect(err.message).toContain(key);
       }
@@ -241,9 +319,15 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       await store.delete('views/v/v0000000000001-a/_MANIFEST.json');
       await store.delete('views/v/v0000000000001-a/part-0.sv');
       await store.delete('views/v/v0000000000001-a/part-0.sv');
-      expect((await listAll(store, 'views/')).map((o) => o.key)).toEqual(['views/v/_CURRENT', 'views/v/v0000000000002-b/part-0.sv']);
+      expect((await listAll(store, 'views/')).map((o) => o.key)).toEqual([
+        'views/v/_CURRENT',
+        'views/v/v0000000000002-b/part-0.sv',
+      ]);
       // Deletable is not overwritable: a version's files are still written once.
-      await rejectsWith(store.put('views/v/v0000000000002-b/part-0.sv', bytes('changed'), { overwrite: true }), 'STRATA_E_STORE_IMMUTABLE');
+      await rejectsWith(
+        store.put('views/v/v0000000000002-b/part-0.sv', bytes('changed'), { overwrite: true }),
+        'STRATA_E_STORE_IMMUTABLE',
+      );
       expect(text(await store.get('views/v/v0000000000002-b/part-0.sv'))).toBe('new part');
     });
 
@@ -252,11 +336,18 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       const key = 'master/pv/dt=2026-01-01/1-ab.seg';
       await store.put(key, bytes('the record of what happened'));
       await rejectsWith(store.delete(key), 'STRATA_E_STORE_IMMUTABLE');
-      await rejectsWith(store.put(key, bytes('rewritten'), { overwrite: true }), 'STRATA_E_STORE_IMMUTABLE');
+      await rejectsWith(
+        store.put(key, bytes('rewritten'), { overwrite: true }),
+        'STRATA_E_STORE_IMMUTABLE',
+      );
       await rejectsWith(store.put(key, bytes('rewritten')), 'STRATA_E_STORE_EXISTS');
       await store.put('tmp/impostor', bytes('rewritten'));
       await rejectsWith(store.copy('tmp/impostor', key), 'STRATA_E_STORE_EXISTS');
-      for (const sneaky of ['tmp/../master/pv/dt=2026-01-01/1-ab.seg', 'views/../master/pv/dt=2026-01-01/1-ab.seg', 'views/v/../../master/pv/dt=2026-01-01/1-ab.seg']) {
+      for (const sneaky of [
+        'tmp/../master/pv/dt=2026-01-01/1-ab.seg',
+        'views/../master/pv/dt=2026-01-01/1-ab.seg',
+        'views/v/../../master/pv/dt=2026-01-01/1-ab.seg',
+      ]) {
         await rejectsWith(store.delete(sneaky), 'STRATA_E_STORE_KEY');
       }
       expect(text(await store.get(key))).toBe('the record of what happened');
@@ -272,9 +363,15 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       expect(Buffer.from(await store.get('views/pv/v7/part-0.sv')).equals(data)).toBe(true);
       expect(Buffer.from(await store.get('tmp/job-1/attempt-2/part-0.sv')).equals(data)).toBe(true);
       await store.put('tmp/job-1/attempt-3/part-0.sv', bytes('other'));
-      await rejectsWith(store.copy('tmp/job-1/attempt-3/part-0.sv', 'views/pv/v7/part-0.sv'), 'STRATA_E_STORE_EXISTS');
+      await rejectsWith(
+        store.copy('tmp/job-1/attempt-3/part-0.sv', 'views/pv/v7/part-0.sv'),
+        'STRATA_E_STORE_EXISTS',
+      );
       expect(Buffer.from(await store.get('views/pv/v7/part-0.sv')).equals(data)).toBe(true);
-      await rejectsWith(store.copy('tmp/missing', 'views/pv/v8/part-0.sv'), 'STRATA_E_STORE_NOT_FOUND');
+      await rejectsWith(
+        store.copy('tmp/missing', 'views/pv/v8/part-0.sv'),
+        'STRATA_E_STORE_NOT_FOUND',
+      );
       expect(await store.stat('views/pv/v8/part-0.sv')).toBeUndefined();
       // The committed copy outlives the deleted attempt.
       await store.delete('tmp/job-1/attempt-2/part-0.sv');
@@ -284,7 +381,10 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
     it('a put streams a body from an async iterable of uneven chunks', async () => {
       const store = await fresh();
       const data = randomBytes(1_234_567);
-      const info = await store.put('master/it/1.seg', chunksOf(data, [1, 65_536, 7, 300_000, 0, 4096]));
+      const info = await store.put(
+        'master/it/1.seg',
+        chunksOf(data, [1, 65_536, 7, 300_000, 0, 4096]),
+      );
       expect(info.size).toBe(data.length);
       expect(Buffer.from(await store.get('master/it/1.seg')).equals(data)).toBe(true);
     });
@@ -306,14 +406,32 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
       const store = await fresh();
       const err = await rejectsWith(store.get('master/none/1.seg'), 'STRATA_E_STORE_NOT_FOUND');
       expect(err.message).toContain('master/none/1.seg');
-      await rejectsWith(store.get('master/none/1.seg', { start: 0, end: 0 }), 'STRATA_E_STORE_NOT_FOUND');
+      await rejectsWith(
+        store.get('master/none/1.seg', { start: 0, end: 0 }),
+        'STRATA_E_STORE_NOT_FOUND',
+      );
       await rejectsWith(store.getStream('master/none/1.seg'), 'STRATA_E_STORE_NOT_FOUND');
-      await rejectsWith(store.getStream('master/none/1.seg', { start: 5 }), 'STRATA_E_STORE_NOT_FOUND');
+      await rejectsWith(
+        store.getStream('master/none/1.seg', { start: 5 }),
+        'STRATA_E_STORE_NOT_FOUND',
+      );
     });
 
     it('a malformed key or prefix fails with STRATA_E_STORE_KEY on every operation', async () => {
       const store = await fresh();
-      const badKeys = ['', '/master/a', 'master/../a', 'master/./a', 'a\\b', 'a\0b', 'a//b', 'master/a/', '..', '.partial/x', `a/${'x'.repeat(256)}`];
+      const badKeys = [
+        '',
+        '/master/a',
+        'master/../a',
+        'master/./a',
+        'a\\b',
+        'a\0b',
+        'a//b',
+        'master/a/',
+        '..',
+        '.partial/x',
+        `a/${'x'.repeat(256)}`,
+      ];
       for (const key of badKeys) {
         const err = await rejectsWith(store.put(key, bytes('x')), 'STRATA_E_STORE_KEY');
         expect(err.message).toContain(JSON.stringify(key).slice(0, 20));
@@ -322,7 +440,8 @@ export function describeStoreConformance(name: string, openEmptyStore: () => Pro
         await rejectsWith(store.copy('tmp/x', key), 'STRATA_E_STORE_KEY');
       }
       await rejectsWith(store.delete('tmp/../master/a'), 'STRATA_E_STORE_KEY');
-      for (const prefix of ['/x', '../', 'a//b/', 'a\\']) await rejectsWith(listAll(store, prefix), 'STRATA_E_STORE_KEY');
+      for (const prefix of ['/x', '../', 'a//b/', 'a\\'])
+        await rejectsWith(listAll(store, prefix), 'STRATA_E_STORE_KEY');
       expect(await listAll(store, '')).toEqual([]);
     });
 

@@ -5,15 +5,19 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStrataError } from '../../../core/errors.ts';
 import { compareKeys } from '../../../core/keys/key-codec.ts';
-import { bytesSource, type RandomAccessSource } from '../../../core/viewfile/random-access-source.ts';
+import {
+  bytesSource,
+  type RandomAccessSource,
+} from '../../../core/viewfile/random-access-source.ts';
 import { ViewFileReader } from '../../../core/viewfile/view-file-reader.ts';
 import { memorySink } from '../../../core/viewfile/view-file-sink.ts';
 import { writeViewFile } from '../../../core/viewfile/view-file-writer.ts';
 import { collect, type Entry } from './view-file-fixtures.ts';
 
-const sorted: Entry[] = Array.from({ length: 800 }, (_, i) => [[`/page/${i % 40}`, Math.floor(i / 40)], { views: i, name: `n${i}` }] as Entry).sort((a, b) =>
-  compareKeys(a[0], b[0]),
-);
+const sorted: Entry[] = Array.from(
+  { length: 800 },
+  (_, i) => [[`/page/${i % 40}`, Math.floor(i / 40)], { views: i, name: `n${i}` }] as Entry,
+).sort((a, b) => compareKeys(a[0], b[0]));
 let file: Uint8Array;
 let dir: string;
 
@@ -40,7 +44,10 @@ async function readAll(source: RandomAccessSource): Promise<unknown> {
 }
 
 function expectCorrupt(err: unknown, message?: RegExp): void {
-  expect(isStrataError(err, 'STRATA_E_VIEWFILE_CORRUPT'), `expected STRATA_E_VIEWFILE_CORRUPT, got ${String(err)}`).toBe(true);
+  expect(
+    isStrataError(err, 'STRATA_E_VIEWFILE_CORRUPT'),
+    `expected STRATA_E_VIEWFILE_CORRUPT, got ${String(err)}`,
+  ).toBe(true);
   if (message) expect((err as Error).message).toMatch(message);
 }
 
@@ -48,11 +55,15 @@ describe('view file corruption', () => {
   it('changing any one byte anywhere is detected as STRATA_E_VIEWFILE_CORRUPT', async () => {
     expect(await readAll(bytesSource(file))).toBeUndefined();
     await fc.assert(
-      fc.asyncProperty(fc.nat({ max: file.length - 1 }), fc.integer({ min: 1, max: 255 }), async (at, mask) => {
-        const damaged = file.slice();
-        damaged[at]! ^= mask;
-        expectCorrupt(await readAll(bytesSource(damaged, 'part-0.sv')), /^part-0\.sv: /);
-      }),
+      fc.asyncProperty(
+        fc.nat({ max: file.length - 1 }),
+        fc.integer({ min: 1, max: 255 }),
+        async (at, mask) => {
+          const damaged = file.slice();
+          damaged[at]! ^= mask;
+          expectCorrupt(await readAll(bytesSource(damaged, 'part-0.sv')), /^part-0\.sv: /);
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -68,9 +79,13 @@ describe('view file corruption', () => {
 
     let failures = 0;
     for (let i = 0; i < sorted.length; i++) {
-      const inVictim = blocks.slice(0, victim).reduce((n, b) => n + b.count, 0) <= i && i < blocks.slice(0, victim + 1).reduce((n, b) => n + b.count, 0);
+      const inVictim =
+        blocks.slice(0, victim).reduce((n, b) => n + b.count, 0) <= i &&
+        i < blocks.slice(0, victim + 1).reduce((n, b) => n + b.count, 0);
       if (inVictim) {
-        await expect(broken.get(sorted[i]![0])).rejects.toThrow(`views/pv/v1/part-3.sv: block ${victim} at offset ${offset} (${length} bytes) failed its CRC32 check`);
+        await expect(broken.get(sorted[i]![0])).rejects.toThrow(
+          `views/pv/v1/part-3.sv: block ${victim} at offset ${offset} (${length} bytes) failed its CRC32 check`,
+        );
         failures++;
       } else {
         expect(await broken.get(sorted[i]![0])).toEqual(sorted[i]![1]);
@@ -97,17 +112,31 @@ describe('view file corruption', () => {
   it('a source that returns fewer bytes than it claims is reported as truncated', async () => {
     const inner = bytesSource(file);
     // Block 0 starts right after the 16-byte header; every other read is served in full.
-    const shortReads: RandomAccessSource = { size: file.length, name: 'flaky.sv', read: async (o, n) => (await inner.read(o, n)).subarray(0, o === 16 ? n - 1 : n) };
+    const shortReads: RandomAccessSource = {
+      size: file.length,
+      name: 'flaky.sv',
+      read: async (o, n) => (await inner.read(o, n)).subarray(0, o === 16 ? n - 1 : n),
+    };
     const flaky = await ViewFileReader.open(shortReads);
-    await expect(flaky.get(sorted[0]![0])).rejects.toThrow(/flaky\.sv: block 0 at offset 16 is truncated: read \d+ of \d+ bytes/);
+    await expect(flaky.get(sorted[0]![0])).rejects.toThrow(
+      /flaky\.sv: block 0 at offset 16 is truncated: read \d+ of \d+ bytes/,
+    );
   });
 
   it('files that are not view files are refused with a message saying so', async () => {
     const cases: Array<[string, Uint8Array, RegExp]> = [
       ['empty.sv', new Uint8Array(0), /too short to be a view file/],
-      ['json.sv', new TextEncoder().encode(JSON.stringify({ hello: 'world', padding: 'x'.repeat(100) })), /no view file trailer .*missing magic/],
+      [
+        'json.sv',
+        new TextEncoder().encode(JSON.stringify({ hello: 'world', padding: 'x'.repeat(100) })),
+        /no view file trailer .*missing magic/,
+      ],
       ['appended.sv', new Uint8Array([...file, 0, 1, 2]), /no view file trailer/],
-      ['random.sv', Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251), /no view file trailer/],
+      [
+        'random.sv',
+        Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251),
+        /no view file trailer/,
+      ],
     ];
     for (const [name, bytes, message] of cases) {
       const path = join(dir, name);

@@ -30,40 +30,67 @@ async function writeFile_(entries: Entry[], blockSize = 256): Promise<string> {
   return path;
 }
 
-const rows = (count: number): Entry[] => Array.from({ length: count }, (_, i) => [[`/p/${String(Math.floor(i / 24)).padStart(5, '0')}`, i % 24], { i, pad: 'x'.repeat(i % 40) }] as Entry);
+const rows = (count: number): Entry[] =>
+  Array.from(
+    { length: count },
+    (_, i) =>
+      [
+        [`/p/${String(Math.floor(i / 24)).padStart(5, '0')}`, i % 24],
+        { i, pad: 'x'.repeat(i % 40) },
+      ] as Entry,
+  );
 
 function expectCorrupt(err: unknown, message: RegExp): void {
-  expect(isStrataError(err, 'STRATA_E_VIEWFILE_CORRUPT'), `expected STRATA_E_VIEWFILE_CORRUPT, got ${String(err)}`).toBe(true);
+  expect(
+    isStrataError(err, 'STRATA_E_VIEWFILE_CORRUPT'),
+    `expected STRATA_E_VIEWFILE_CORRUPT, got ${String(err)}`,
+  ).toBe(true);
   expect((err as Error).message).toMatch(message);
 }
 
 describe('view files read from a local file', () => {
   it('lookups and scans from a local file, through a small shared cache, agree with the sorted entries while scans are held open across lookups that churn the cache', async () => {
     await fc.assert(
-      fc.asyncProperty(entriesArb(1, 300), fc.array(keyArb, { maxLength: 40 }), fc.nat(), async (sorted, absentish, seed) => {
-        const path = await writeFile_(sorted);
-        // Room for two or three blocks: nearly every lookup evicts one and reuses its buffer.
-        const cache = new BlockCache(3 * 1024);
-        const reader = await ViewFileReader.open(path, { cache, checkBlocks: seed % 2 === 0 ? 'at-open' : 'each-read' });
-        try {
-          const present = new Map(sorted.map(([k, v]) => [Buffer.from(encodeKey(k)).toString('hex'), v]));
-          const probe = async (k: KeyPart[]) => expect(await reader.get(k)).toEqual(present.get(Buffer.from(encodeKey(k)).toString('hex')));
-          // A scan paused after every entry while lookups all over the file run: the scan's block
-          // must never be one the cache hands to another block.
-          const scanned: Entry[] = [];
-          let step = seed;
-          for await (const e of reader.scan()) {
-            scanned.push(e);
-            for (let j = 0; j < 3; j++) await probe(sorted[(step = (step * 1103515245 + 12345) % 2 ** 31) % sorted.length]![0]);
+      fc.asyncProperty(
+        entriesArb(1, 300),
+        fc.array(keyArb, { maxLength: 40 }),
+        fc.nat(),
+        async (sorted, absentish, seed) => {
+          const path = await writeFile_(sorted);
+          // Room for two or three blocks: nearly every lookup evicts one and reuses its buffer.
+          const cache = new BlockCache(3 * 1024);
+          const reader = await ViewFileReader.open(path, {
+            cache,
+            checkBlocks: seed % 2 === 0 ? 'at-open' : 'each-read',
+          });
+          try {
+            const present = new Map(
+              sorted.map(([k, v]) => [Buffer.from(encodeKey(k)).toString('hex'), v]),
+            );
+            const probe = async (k: KeyPart[]) =>
+              expect(await reader.get(k)).toEqual(
+                present.get(Buffer.from(encodeKey(k)).toString('hex')),
+              );
+            // A scan paused after every entry while lookups all over the file run: the scan's block
+            // must never be one the cache hands to another block.
+            const scanned: Entry[] = [];
+            let step = seed;
+            for await (const e of reader.scan()) {
+              scanned.push(e);
+              for (let j = 0; j < 3; j++)
+                await probe(
+                  sorted[(step = (step * 1103515245 + 12345) % 2 ** 31) % sorted.length]![0],
+                );
+            }
+            expect(scanned).toEqual(expectedScan(sorted, {}));
+            for (const k of absentish) await probe(k);
+            expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
+          } finally {
+            await reader.close();
           }
-          expect(scanned).toEqual(expectedScan(sorted, {}));
-          for (const k of absentish) await probe(k);
-          expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
-        } finally {
-          await reader.close();
-        }
-        expect(cache.size).toBe(0);
-      }),
+          expect(cache.size).toBe(0);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -79,7 +106,8 @@ describe('view files read from a local file', () => {
     const out: Entry[] = [];
     for await (const e of reader.scan({ limit: 300 })) {
       out.push(e);
-      for (let j = 0; j < 2; j++) await reader.get(sorted[(out.length * 97 + j * 541) % sorted.length]![0]);
+      for (let j = 0; j < 2; j++)
+        await reader.get(sorted[(out.length * 97 + j * 541) % sorted.length]![0]);
     }
     expect(cache.stats.hits).toBeGreaterThan(hitsBefore);
     expect(cache.stats.evictions).toBeGreaterThan(100);
@@ -97,26 +125,39 @@ describe('view files read from a local file', () => {
     await clean.close();
     const bytes = await readFile(path);
     await fc.assert(
-      fc.asyncProperty(fc.nat({ max: blocks.length - 1 }), fc.nat(), fc.integer({ min: 1, max: 255 }), async (b, at, mask) => {
-        const { offset, length } = blocks[b]!;
-        const damaged = Buffer.from(bytes);
-        damaged[offset + 8 + (at % (length - 8))]! ^= mask; // inside the payload, past the frame header
-        const broken = join(dir, `broken-${++n}.sv`);
-        await writeFile(broken, damaged);
-        const err = await ViewFileReader.open(broken, { checkBlocks: 'at-open' }).then(
-          (r) => r.close().then(() => undefined),
-          (e: unknown) => e,
-        );
-        expectCorrupt(err, new RegExp(`block ${b} at offset ${offset} \\(${length} bytes\\) failed its CRC32 check`));
-        // Without the check at open, the same file opens and only the damaged block fails later.
-        const lazy = await ViewFileReader.open(broken);
-        try {
-          expectCorrupt(await lazy.get(blocks[b]!.firstKey).catch((e: unknown) => e), /failed its CRC32 check/);
-        } finally {
-          await lazy.close();
-        }
-        await rm(broken);
-      }),
+      fc.asyncProperty(
+        fc.nat({ max: blocks.length - 1 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        async (b, at, mask) => {
+          const { offset, length } = blocks[b]!;
+          const damaged = Buffer.from(bytes);
+          damaged[offset + 8 + (at % (length - 8))]! ^= mask; // inside the payload, past the frame header
+          const broken = join(dir, `broken-${++n}.sv`);
+          await writeFile(broken, damaged);
+          const err = await ViewFileReader.open(broken, { checkBlocks: 'at-open' }).then(
+            (r) => r.close().then(() => undefined),
+            (e: unknown) => e,
+          );
+          expectCorrupt(
+            err,
+            new RegExp(
+              `block ${b} at offset ${offset} \\(${length} bytes\\) failed its CRC32 check`,
+            ),
+          );
+          // Without the check at open, the same file opens and only the damaged block fails later.
+          const lazy = await ViewFileReader.open(broken);
+          try {
+            expectCorrupt(
+              await lazy.get(blocks[b]!.firstKey).catch((e: unknown) => e),
+              /failed its CRC32 check/,
+            );
+          } finally {
+            await lazy.close();
+          }
+          await rm(broken);
+        },
+      ),
       { numRuns: 25 },
     );
   });
@@ -130,7 +171,12 @@ describe('view files read from a local file', () => {
     await truncate(path, blocks[last]!.offset + 10);
     const lastKey = sorted[sorted.length - 1]![0];
     await expect(reader.get(lastKey)).rejects.toSatisfy((e) => {
-      expectCorrupt(e, new RegExp(`block ${last} at offset ${blocks[last]!.offset} is truncated: read 10 of ${blocks[last]!.length} bytes`));
+      expectCorrupt(
+        e,
+        new RegExp(
+          `block ${last} at offset ${blocks[last]!.offset} is truncated: read 10 of ${blocks[last]!.length} bytes`,
+        ),
+      );
       return true;
     });
     await reader.close();
@@ -154,10 +200,15 @@ describe('view files read from a local file', () => {
     const sorted = rows(5000);
     const cache = new BlockCache(40 * 1024);
     const a = await ViewFileReader.open(await writeFile_(sorted, 2048), { cache });
-    const b = await ViewFileReader.open(bytesSource(await readFile(await writeFile_(sorted, 2048))), { cache });
+    const b = await ViewFileReader.open(
+      bytesSource(await readFile(await writeFile_(sorted, 2048))),
+      { cache },
+    );
     for (let i = 0; i < sorted.length; i += 13) {
       expect(await a.get(sorted[i]![0])).toEqual(sorted[i]![1]);
-      expect(await b.get(sorted[(i * 7) % sorted.length]![0])).toEqual(sorted[(i * 7) % sorted.length]![1]);
+      expect(await b.get(sorted[(i * 7) % sorted.length]![0])).toEqual(
+        sorted[(i * 7) % sorted.length]![1],
+      );
       expect(cache.bytes).toBeLessThanOrEqual(40 * 1024);
     }
     expect(cache.stats.evictions).toBeGreaterThan(0);
@@ -173,7 +224,10 @@ describe('view files read from a local file', () => {
   it('the block cache keeps a block on its second read: lookups spread over many blocks copy nothing in, a hot block gets in, and a scan through the file leaves it', async () => {
     const sorted = rows(5000);
     const cache = new BlockCache(8 * 1024);
-    const reader = await ViewFileReader.open(await writeFile_(sorted, 256), { cache, checkBlocks: 'at-open' });
+    const reader = await ViewFileReader.open(await writeFile_(sorted, 256), {
+      cache,
+      checkBlocks: 'at-open',
+    });
     expect(reader.blocks).toBeGreaterThan(300);
     const hot = sorted[2500]!;
     // Spread: one lookup in each of 300 different blocks (the first key of each), none read twice.

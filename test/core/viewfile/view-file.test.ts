@@ -9,8 +9,19 @@ import { BlockCache } from '../../../core/viewfile/block-cache.ts';
 import { bytesSource, fileSource } from '../../../core/viewfile/random-access-source.ts';
 import { ViewFileReader, type ScanOptions } from '../../../core/viewfile/view-file-reader.ts';
 import { fileSink, memorySink } from '../../../core/viewfile/view-file-sink.ts';
-import { encodeViewFile, ViewFileWriter, writeViewFile } from '../../../core/viewfile/view-file-writer.ts';
-import { collect, entriesArb, expectedScan, keyArb, openInMemory, type Entry } from './view-file-fixtures.ts';
+import {
+  encodeViewFile,
+  ViewFileWriter,
+  writeViewFile,
+} from '../../../core/viewfile/view-file-writer.ts';
+import {
+  collect,
+  entriesArb,
+  expectedScan,
+  keyArb,
+  openInMemory,
+  type Entry,
+} from './view-file-fixtures.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -23,7 +34,10 @@ afterAll(async () => {
 const hex = (k: KeyPart[]) => Buffer.from(encodeKey(k)).toString('hex');
 
 // A bound is either a key present in the file (by index) or any key.
-const boundArb = fc.oneof(fc.nat().map((at) => ({ at })), keyArb.map((key) => ({ key })));
+const boundArb = fc.oneof(
+  fc.nat().map((at) => ({ at })),
+  keyArb.map((key) => ({ key })),
+);
 const scanSpecArb = fc.record(
   {
     prefix: fc.record({ at: fc.nat(), length: fc.integer({ min: 1, max: 2 }) }),
@@ -37,9 +51,11 @@ const scanSpecArb = fc.record(
 
 type ScanSpec = typeof scanSpecArb extends fc.Arbitrary<infer T> ? T : never;
 function resolve(spec: ScanSpec, sorted: Entry[]): ScanOptions {
-  const pick = (b: { at: number } | { key: KeyPart[] }) => ('key' in b ? b.key : sorted[b.at % sorted.length]![0]);
+  const pick = (b: { at: number } | { key: KeyPart[] }) =>
+    'key' in b ? b.key : sorted[b.at % sorted.length]![0];
   const o: ScanOptions = {};
-  if (spec.prefix) o.prefix = sorted[spec.prefix.at % sorted.length]![0].slice(0, spec.prefix.length);
+  if (spec.prefix)
+    o.prefix = sorted[spec.prefix.at % sorted.length]![0].slice(0, spec.prefix.length);
   if (spec.start) o.start = pick(spec.start);
   if (spec.end) o.end = pick(spec.end);
   if (spec.after) o.after = pick(spec.after);
@@ -95,26 +111,34 @@ describe('view files', () => {
           }
         },
       ),
-      // Shrinking thousands of entries takes minutes: report the first failure (its seed replays it).
+      // Shrinking thousands of entries takes minutes: report the first failure (its seed replays
+      // it).
       { numRuns: 6, endOnFailure: true },
     );
   });
 
   it('paging with limit and after visits every entry of a range exactly once', async () => {
     await fc.assert(
-      fc.asyncProperty(entriesArb(800, 1500), fc.integer({ min: 1, max: 97 }), scanSpecArb, async (sorted, pageSize, spec) => {
-        const { reader } = await openInMemory(sorted, { blockSize: 512 });
-        const { limit: _ignored, after: _after, ...range } = resolve(spec, sorted);
-        const pages: Entry[] = [];
-        let after: KeyPart[] | undefined;
-        for (;;) {
-          const page = await collect(reader.scan({ ...range, limit: pageSize, ...(after ? { after } : {}) }));
-          pages.push(...page);
-          if (page.length < pageSize) break;
-          after = page.at(-1)![0];
-        }
-        expect(pages).toEqual(expectedScan(sorted, range));
-      }),
+      fc.asyncProperty(
+        entriesArb(800, 1500),
+        fc.integer({ min: 1, max: 97 }),
+        scanSpecArb,
+        async (sorted, pageSize, spec) => {
+          const { reader } = await openInMemory(sorted, { blockSize: 512 });
+          const { limit: _ignored, after: _after, ...range } = resolve(spec, sorted);
+          const pages: Entry[] = [];
+          let after: KeyPart[] | undefined;
+          for (;;) {
+            const page = await collect(
+              reader.scan({ ...range, limit: pageSize, ...(after ? { after } : {}) }),
+            );
+            pages.push(...page);
+            if (page.length < pageSize) break;
+            after = page.at(-1)![0];
+          }
+          expect(pages).toEqual(expectedScan(sorted, range));
+        },
+      ),
       { numRuns: 25, endOnFailure: true },
     );
   });
@@ -122,22 +146,39 @@ describe('view files', () => {
   it('round-trips through a real file on disk, byte-identical to the streamed encoding', async () => {
     const sorted = fc.sample(entriesArb(20_000, 20_000), { numRuns: 1, seed: 42 })[0]!;
     const path = join(dir, 'part-0.sv');
-    const summary = await writeViewFile(sorted, path, { metadata: { view: 'pageviews', version: 3, boundary: '2026-11-22T00:00Z' } });
-    expect(summary).toMatchObject({ count: sorted.length, minKey: sorted[0]![0], maxKey: sorted.at(-1)![0] });
+    const summary = await writeViewFile(sorted, path, {
+      metadata: { view: 'pageviews', version: 3, boundary: '2026-11-22T00:00Z' },
+    });
+    expect(summary).toMatchObject({
+      count: sorted.length,
+      minKey: sorted[0]![0],
+      maxKey: sorted.at(-1)![0],
+    });
     expect((await stat(path)).size).toBe(summary.bytes);
 
     const reader = await ViewFileReader.open(path);
     try {
       expect(reader.count).toBe(sorted.length);
       expect(reader.blocks).toBe(summary.blocks);
-      expect(reader.metadata).toEqual({ view: 'pageviews', version: 3, boundary: '2026-11-22T00:00Z' });
+      expect(reader.metadata).toEqual({
+        view: 'pageviews',
+        version: 3,
+        boundary: '2026-11-22T00:00Z',
+      });
       expect(await collect(reader.entries())).toEqual(sorted);
-      for (let i = 0; i < sorted.length; i += 97) expect(await reader.get(sorted[i]![0])).toEqual(sorted[i]![1]);
+      for (let i = 0; i < sorted.length; i += 97)
+        expect(await reader.get(sorted[i]![0])).toEqual(sorted[i]![1]);
     } finally {
       await reader.close();
     }
 
-    const streamed = Buffer.concat(await collect(encodeViewFile(sorted, { metadata: { view: 'pageviews', version: 3, boundary: '2026-11-22T00:00Z' } })));
+    const streamed = Buffer.concat(
+      await collect(
+        encodeViewFile(sorted, {
+          metadata: { view: 'pageviews', version: 3, boundary: '2026-11-22T00:00Z' },
+        }),
+      ),
+    );
     expect(streamed.equals(await readFile(path))).toBe(true);
   });
 
@@ -152,7 +193,9 @@ describe('view files', () => {
       for (let i = 0; i < 5000; i++) yield [['k', i], 'x'.repeat(50)];
       yield [['k', 3], 'late'];
     }
-    await expect(writeViewFile(entries(), broken, { blockSize: 1024 })).rejects.toMatchObject({ code: 'STRATA_E_VIEWFILE_ORDER' });
+    await expect(writeViewFile(entries(), broken, { blockSize: 1024 })).rejects.toMatchObject({
+      code: 'STRATA_E_VIEWFILE_ORDER',
+    });
     await expect(stat(broken)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
@@ -161,7 +204,8 @@ describe('view files', () => {
       fc.asyncProperty(entriesArb(2, 300), fc.nat(), fc.boolean(), async (sorted, at, repeat) => {
         const i = 1 + (at % (sorted.length - 1));
         const bad = [...sorted];
-        if (repeat) bad[i] = sorted[i - 1]!; // the same key twice
+        if (repeat)
+          bad[i] = sorted[i - 1]!; // the same key twice
         else [bad[i - 1], bad[i]] = [sorted[i]!, sorted[i - 1]!]; // two keys swapped
         const writer = new ViewFileWriter(memorySink(), { blockSize: 256 });
         let err: unknown;
@@ -196,9 +240,13 @@ describe('view files', () => {
 
   it('the bloom filter answers about 99% of absent lookups without reading a block', async () => {
     const n = 50_000;
-    const sorted: Entry[] = Array.from({ length: n }, (_, i) => [[`/p/${i}`, i % 24], i] as Entry).sort((a, b) => compareKeys(a[0], b[0]));
+    const sorted: Entry[] = Array.from(
+      { length: n },
+      (_, i) => [[`/p/${i}`, i % 24], i] as Entry,
+    ).sort((a, b) => compareKeys(a[0], b[0]));
     const { reader } = await openInMemory(sorted);
-    for (let i = 0; i < n; i++) expect(await reader.get([`/p/${i}`, (i % 24) + 0.5])).toBeUndefined();
+    for (let i = 0; i < n; i++)
+      expect(await reader.get([`/p/${i}`, (i % 24) + 0.5])).toBeUndefined();
     const inRange = reader.stats.bloomNegatives + reader.stats.blockReads; // the rest fall outside [minKey, maxKey]
     expect(inRange).toBeGreaterThan(n * 0.99);
     const falsePositiveRate = reader.stats.blockReads / inRange;
@@ -207,12 +255,18 @@ describe('view files', () => {
   });
 
   it('a block cache serves repeated lookups without reads and stays within its byte budget', async () => {
-    const sorted: Entry[] = Array.from({ length: 20_000 }, (_, i) => [[`/p/${String(i).padStart(6, '0')}`], { i }] as Entry);
+    const sorted: Entry[] = Array.from(
+      { length: 20_000 },
+      (_, i) => [[`/p/${String(i).padStart(6, '0')}`], { i }] as Entry,
+    );
     const cache = new BlockCache(64 * 1024);
     const { bytes } = await openInMemory(sorted, { blockSize: 4096 });
     const cached = await ViewFileReader.open(bytesSource(bytes), { cache });
-    const blocksHoldingFirst200 = new Set(sorted.slice(0, 200).map((_, i) => Math.floor(i / (cached.count / cached.blocks)))).size;
-    for (let round = 0; round < 3; round++) for (let i = 0; i < 200; i++) expect(await cached.get(sorted[i]![0])).toEqual({ i });
+    const blocksHoldingFirst200 = new Set(
+      sorted.slice(0, 200).map((_, i) => Math.floor(i / (cached.count / cached.blocks))),
+    ).size;
+    for (let round = 0; round < 3; round++)
+      for (let i = 0; i < 200; i++) expect(await cached.get(sorted[i]![0])).toEqual({ i });
     expect(cached.stats.blockReads).toBeLessThanOrEqual(blocksHoldingFirst200 + 1);
     expect(cache.stats.hits).toBeGreaterThanOrEqual(600 - cached.stats.blockReads);
     for (let i = 0; i < sorted.length; i += 7) await cached.get(sorted[i]![0]);
@@ -250,12 +304,16 @@ describe('view files', () => {
   });
 
   it('reads through fileSource and bytesSource alike', async () => {
-    const sorted: Entry[] = Array.from({ length: 3000 }, (_, i) => [[`k${i}`], i] as Entry).sort((a, b) => compareKeys(a[0], b[0]));
+    const sorted: Entry[] = Array.from({ length: 3000 }, (_, i) => [[`k${i}`], i] as Entry).sort(
+      (a, b) => compareKeys(a[0], b[0]),
+    );
     const path = join(dir, 'sources.sv');
     await writeViewFile(sorted, path, { blockSize: 512 });
     const fromFile = await ViewFileReader.open(await fileSource(path));
     const fromBytes = await ViewFileReader.open(bytesSource(await readFile(path)));
-    expect(await collect(fromFile.scan({ start: ['k1'], end: ['k2'] }))).toEqual(await collect(fromBytes.scan({ start: ['k1'], end: ['k2'] })));
+    expect(await collect(fromFile.scan({ start: ['k1'], end: ['k2'] }))).toEqual(
+      await collect(fromBytes.scan({ start: ['k1'], end: ['k2'] })),
+    );
     await fromFile.close();
   });
 });

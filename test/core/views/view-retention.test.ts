@@ -13,8 +13,17 @@ import { isStrataError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/log.ts';
 import { openStore } from '../../../core/store/open-store.ts';
 import type { ObjectInfo, ObjectStore } from '../../../core/store/store.ts';
-import { listVersions, partKey, readCurrentVersion, setCurrentVersion } from '../../../core/views/view-layout.ts';
-import { IN_PROGRESS_MS, pruneAfterPublish, pruneViewVersions } from '../../../core/views/view-retention.ts';
+import {
+  listVersions,
+  partKey,
+  readCurrentVersion,
+  setCurrentVersion,
+} from '../../../core/views/view-layout.ts';
+import {
+  IN_PROGRESS_MS,
+  pruneAfterPublish,
+  pruneViewVersions,
+} from '../../../core/views/view-retention.ts';
 import { startS3Server, type S3TestServer } from '../../support/s3-server.ts';
 import { publishView } from '../../cli/fixtures/publish-view.ts';
 
@@ -59,26 +68,42 @@ describe.each(backends)('view retention on the %s', (_name, open) => {
     let n = 0;
     try {
       await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 0, max: 4 }), fc.nat(), async (count, keep, pick) => {
-          const view = `p${n++}`;
-          const versions = await publishVersions(store, view, count);
-          const current = versions[pick % count]!; // a rollback, or the latest
-          await setCurrentVersion(store, view, current);
-          const at = versions.indexOf(current);
-          const expectedKept = [...versions.slice(Math.max(0, at - keep), at), ...versions.slice(at)];
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 7 }),
+          fc.integer({ min: 0, max: 4 }),
+          fc.nat(),
+          async (count, keep, pick) => {
+            const view = `p${n++}`;
+            const versions = await publishVersions(store, view, count);
+            const current = versions[pick % count]!; // a rollback, or the latest
+            await setCurrentVersion(store, view, current);
+            const at = versions.indexOf(current);
+            const expectedKept = [
+              ...versions.slice(Math.max(0, at - keep), at),
+              ...versions.slice(at),
+            ];
 
-          const result = await pruneViewVersions(store, view, { keep });
-          expect(result.kept).toEqual(expectedKept);
-          expect(result.deleted).toEqual(versions.slice(0, Math.max(0, at - keep)));
-          expect(await listVersions(store, view)).toEqual(expectedKept);
-          expect(await readCurrentVersion(store, view)).toBe(current);
-          // Nothing of a deleted version is left; a kept one is whole.
-          const left = await keysUnder(store, `views/${view}/`);
-          for (const v of result.deleted) expect(left.filter((k) => k.includes(`/${v}/`))).toEqual([]);
-          for (const v of expectedKept) expect(left.filter((k) => k.includes(`/${v}/`))).toEqual([`views/${view}/${v}/_MANIFEST.json`, partKey(view, v, 0), partKey(view, v, 1)].sort());
-          // Pruning again changes nothing.
-          expect((await pruneViewVersions(store, view, { keep })).deleted).toEqual([]);
-        }),
+            const result = await pruneViewVersions(store, view, { keep });
+            expect(result.kept).toEqual(expectedKept);
+            expect(result.deleted).toEqual(versions.slice(0, Math.max(0, at - keep)));
+            expect(await listVersions(store, view)).toEqual(expectedKept);
+            expect(await readCurrentVersion(store, view)).toBe(current);
+            // Nothing of a deleted version is left; a kept one is whole.
+            const left = await keysUnder(store, `views/${view}/`);
+            for (const v of result.deleted)
+              expect(left.filter((k) => k.includes(`/${v}/`))).toEqual([]);
+            for (const v of expectedKept)
+              expect(left.filter((k) => k.includes(`/${v}/`))).toEqual(
+                [
+                  `views/${view}/${v}/_MANIFEST.json`,
+                  partKey(view, v, 0),
+                  partKey(view, v, 1),
+                ].sort(),
+              );
+            // Pruning again changes nothing.
+            expect((await pruneViewVersions(store, view, { keep })).deleted).toEqual([]);
+          },
+        ),
         { numRuns: 12 },
       );
     } finally {
@@ -91,10 +116,15 @@ describe.each(backends)('view retention on the %s', (_name, open) => {
     try {
       const versions = await publishVersions(store, 'rb', 6);
       await setCurrentVersion(store, 'rb', versions[1]!); // the bad deploy was versions 2..5
-      for (let i = 0; i < 3; i++) expect((await pruneViewVersions(store, 'rb', { keep: 0 })).deleted).toEqual(i === 0 ? [versions[0]] : []);
+      for (let i = 0; i < 3; i++)
+        expect((await pruneViewVersions(store, 'rb', { keep: 0 })).deleted).toEqual(
+          i === 0 ? [versions[0]] : [],
+        );
       expect(await listVersions(store, 'rb')).toEqual(versions.slice(1));
       await setCurrentVersion(store, 'rb', versions[5]!);
-      expect((await pruneViewVersions(store, 'rb', { keep: 2 })).deleted).toEqual(versions.slice(1, 3));
+      expect((await pruneViewVersions(store, 'rb', { keep: 2 })).deleted).toEqual(
+        versions.slice(1, 3),
+      );
       expect(await listVersions(store, 'rb')).toEqual(versions.slice(3));
     } finally {
       await store.close();
@@ -177,13 +207,21 @@ describe.each(backends)('view retention on the %s', (_name, open) => {
       expect(await listVersions(store, 'pvx')).toHaveLength(4);
       expect(await keysUnder(store, 'master/')).toEqual([seg]);
       expect(await keysUnder(store, 'code/')).toEqual(['code/abc.mjs']);
-      for (const attempt of [() => store.delete(seg), () => store.put(seg, bytes('rewritten'), { overwrite: true }), () => store.delete('code/abc.mjs'), () => store.delete('views/pv/_CURRENT')]) {
+      for (const attempt of [
+        () => store.delete(seg),
+        () => store.put(seg, bytes('rewritten'), { overwrite: true }),
+        () => store.delete('code/abc.mjs'),
+        () => store.delete('views/pv/_CURRENT'),
+      ]) {
         const err = await attempt().catch((e: unknown) => e);
         expect(isStrataError(err, 'STRATA_E_STORE_IMMUTABLE'), String(err)).toBe(true);
       }
       expect(new TextDecoder().decode(await store.get(seg))).toBe('events');
       // A view never published has nothing to prune.
-      expect(await pruneViewVersions(store, 'never', { keep: 0 })).toEqual({ deleted: [], kept: [] });
+      expect(await pruneViewVersions(store, 'never', { keep: 0 })).toEqual({
+        deleted: [],
+        kept: [],
+      });
     } finally {
       await store.close();
     }
@@ -206,20 +244,37 @@ describe('pruneAfterPublish', () => {
       // The real store, with its deletes failing from the second on (an outage mid-prune).
       let deletes = 0;
       const failing: ObjectStore = Object.create(store, {
-        delete: { value: async (key: string) => (++deletes > 1 ? Promise.reject(new Error('disk on fire')) : store.delete(key)) },
+        delete: {
+          value: async (key: string) =>
+            ++deletes > 1 ? Promise.reject(new Error('disk on fire')) : store.delete(key),
+        },
         list: { value: (prefix: string): AsyncIterable<ObjectInfo> => store.list(prefix) },
       });
-      await expect(pruneAfterPublish({ store: failing, log, versionsKept: 1 }, 'after')).resolves.toBeUndefined();
+      await expect(
+        pruneAfterPublish({ store: failing, log, versionsKept: 1 }, 'after'),
+      ).resolves.toBeUndefined();
       expect(warnings).toHaveLength(1);
       expect(String((warnings[0] as { err: Error }).err)).toContain('disk on fire');
       // The manifest went first: the half-deleted version is no longer listed (nor a rollback
       // target), and a later prune finishes it (its files here are fresh, so "later" is an hour on:
       // until then it could be a commit in progress).
-      expect(await listVersions(store, 'after')).toEqual([version(4), version(5), version(6), version(8)]);
-      expect(await keysUnder(store, `views/after/${version(3)}/`)).toEqual([partKey('after', version(3), 0), partKey('after', version(3), 1)]);
+      expect(await listVersions(store, 'after')).toEqual([
+        version(4),
+        version(5),
+        version(6),
+        version(8),
+      ]);
+      expect(await keysUnder(store, `views/after/${version(3)}/`)).toEqual([
+        partKey('after', version(3), 0),
+        partKey('after', version(3), 1),
+      ]);
       await pruneViewVersions(store, 'after', { keep: 1, now: Date.now() + IN_PROGRESS_MS + 1000 });
       expect(await listVersions(store, 'after')).toEqual([version(6), version(8)]);
-      expect((await keysUnder(store, 'views/after/')).filter((k) => !k.endsWith('_CURRENT')).map((k) => k.split('/')[2])).toEqual([version(6), version(6), version(6), version(8), version(8), version(8)]);
+      expect(
+        (await keysUnder(store, 'views/after/'))
+          .filter((k) => !k.endsWith('_CURRENT'))
+          .map((k) => k.split('/')[2]),
+      ).toEqual([version(6), version(6), version(6), version(8), version(8), version(8)]);
     } finally {
       await store.close();
     }

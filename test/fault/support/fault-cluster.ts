@@ -18,7 +18,12 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { bundleJob, uploadBundle } from '../../../cli/bundle-job.ts';
-import { CoordinatorClient, TERMINAL_STATES, type JobStatus, type TaskStatus } from '../../../cli/coordinator-client.ts';
+import {
+  CoordinatorClient,
+  TERMINAL_STATES,
+  type JobStatus,
+  type TaskStatus,
+} from '../../../cli/coordinator-client.ts';
 import type { Service } from '../../../cli/cluster/service-process.ts';
 import { connectRedis } from '../../../core/redis/connect-redis.ts';
 import { workersKey } from '../../../core/redis/cluster-keys.ts';
@@ -37,8 +42,16 @@ export interface FaultCluster {
   submit(params?: Record<string, ParamValue>): Promise<string>;
   /** GET /v1/jobs/:id?tasks=1 on the current coordinator. */
   status(jobId: string): Promise<JobStatus>;
-  /** Polls the status until `ok` holds; a coordinator that does not answer (being restarted) is asked again. */
-  waitFor(jobId: string, what: string, ok: (s: JobStatus) => boolean, timeoutMs?: number): Promise<JobStatus>;
+  /**
+   * Polls the status until `ok` holds; a coordinator that does not answer (being restarted) is
+   * asked again.
+   */
+  waitFor(
+    jobId: string,
+    what: string,
+    ok: (s: JobStatus) => boolean,
+    timeoutMs?: number,
+  ): Promise<JobStatus>;
   /** Waits for a terminal state. */
   finished(jobId: string, timeoutMs?: number): Promise<JobStatus>;
   /** A whole fault-free run: submit, wait for success, read its part files. */
@@ -78,10 +91,21 @@ export async function startFaultCluster(options: FaultClusterOptions = {}): Prom
   });
   const closers: Array<() => Promise<unknown>> = [];
   try {
-    await cluster.append('pageviews', generatePageviews({ count: events, seed: 5, days }) as unknown as Iterable<Record<string, unknown>>, (e) => Date.parse(e.time as string));
+    await cluster.append(
+      'pageviews',
+      generatePageviews({ count: events, seed: 5, days }) as unknown as Iterable<
+        Record<string, unknown>
+      >,
+      (e) => Date.parse(e.time as string),
+    );
     const { bundle, spec: staticSpec } = await bundleJob(JOB_FILE);
     await uploadBundle(cluster.store, bundle);
-    const client = () => new CoordinatorClient({ url: cluster.info.coordinatorUrl, token: cluster.info.token, timeoutMs: 5000 });
+    const client = () =>
+      new CoordinatorClient({
+        url: cluster.info.coordinatorUrl,
+        token: cluster.info.token,
+        timeoutMs: 5000,
+      });
     const exited = new Set<Service>();
     const track = (s: Service) => void s.exited.then(() => exited.add(s));
     cluster.workers.forEach(track);
@@ -90,7 +114,11 @@ export async function startFaultCluster(options: FaultClusterOptions = {}): Prom
 
     const f: FaultCluster = {
       cluster,
-      spec: (params = {}) => ({ ...staticSpec, params: { ...staticSpec.params, ...params }, codeHash: bundle.sha256 }),
+      spec: (params = {}) => ({
+        ...staticSpec,
+        params: { ...staticSpec.params, ...params },
+        codeHash: bundle.sha256,
+      }),
       async submit(params = {}) {
         return (await client().submit(f.spec(params))).id;
       },
@@ -109,33 +137,52 @@ export async function startFaultCluster(options: FaultClusterOptions = {}): Prom
           }
           await new Promise((r) => setTimeout(r, 50));
         }
-        throw new Error(`job ${jobId}: ${what} did not happen within ${timeoutMs} ms; last status: ${last ? describe(last) : String(lastError)}`);
+        throw new Error(
+          `job ${jobId}: ${what} did not happen within ${timeoutMs} ms; last status: ${last ? describe(last) : String(lastError)}`,
+        );
       },
-      finished: (jobId, timeoutMs) => f.waitFor(jobId, 'a terminal state', (s) => TERMINAL_STATES.includes(s.state), timeoutMs),
+      finished: (jobId, timeoutMs) =>
+        f.waitFor(jobId, 'a terminal state', (s) => TERMINAL_STATES.includes(s.state), timeoutMs),
       async run(params = {}) {
         const id = await f.submit(params);
         const status = await f.finished(id);
-        if (status.state !== 'succeeded') throw new Error(`the fault-free run failed: ${describe(status)}`);
+        if (status.state !== 'succeeded')
+          throw new Error(`the fault-free run failed: ${describe(status)}`);
         return { status, parts: await f.parts(status.version!, status.spec.partitions) };
       },
       async parts(version, partitions = staticSpec.partitions) {
-        return Promise.all(Array.from({ length: partitions }, async (_, p) => Buffer.from(await cluster.store.get(partKey(VIEW, version, p)))));
+        return Promise.all(
+          Array.from({ length: partitions }, async (_, p) =>
+            Buffer.from(await cluster.store.get(partKey(VIEW, version, p))),
+          ),
+        );
       },
       async registry() {
-        redis ??= await connectRedis(cluster.info.redisUrl, { role: 'command', name: 'fault-test' });
+        redis ??= await connectRedis(cluster.info.redisUrl, {
+          role: 'command',
+          name: 'fault-test',
+        });
         const all = await redis.hgetall(workersKey(cluster.info.redisPrefix));
-        return new Map(Object.entries(all).map(([id, json]) => [id, JSON.parse(json) as { id: string; pid: number; address: string }]));
+        return new Map(
+          Object.entries(all).map(([id, json]) => [
+            id,
+            JSON.parse(json) as { id: string; pid: number; address: string },
+          ]),
+        );
       },
       async workerService(workerId) {
         const info = (await f.registry()).get(workerId);
         const service = cluster.workers.find((w) => w.pid === info?.pid);
-        if (!service) throw new Error(`no worker process of this cluster registered as ${workerId}`);
+        if (!service)
+          throw new Error(`no worker process of this cluster registered as ${workerId}`);
         return service;
       },
       liveWorkers: () => cluster.workers.filter((w) => !exited.has(w)),
       async ensureWorkers(n) {
         const missing = n - f.liveWorkers().length;
-        const started = await Promise.all(Array.from({ length: Math.max(0, missing) }, () => cluster.addWorker()));
+        const started = await Promise.all(
+          Array.from({ length: Math.max(0, missing) }, () => cluster.addWorker()),
+        );
         started.forEach(track);
       },
       async kill(service) {
@@ -145,7 +192,10 @@ export async function startFaultCluster(options: FaultClusterOptions = {}): Prom
       },
       async queue() {
         if (!queue) {
-          const connection = await connectRedis(cluster.info.redisUrl, { role: 'queue', name: 'fault-test' });
+          const connection = await connectRedis(cluster.info.redisUrl, {
+            role: 'queue',
+            name: 'fault-test',
+          });
           queue = new Queue(TASK_QUEUE, { connection, prefix: cluster.info.redisPrefix });
           queue.on('error', () => {}); // a Redis restart test makes it lose its connection for a while
           closers.push(async () => {
@@ -171,7 +221,10 @@ export async function startFaultCluster(options: FaultClusterOptions = {}): Prom
 
 /** One line per task: id, state, attempt, worker, error code: what a failed wait shows. */
 export function describe(s: JobStatus): string {
-  const tasks = (s.tasks ?? []).map((t) => `${t.taskId}:${t.state}#${t.attempt}@${t.worker ?? '-'}${t.error ? `!${t.error.code}` : ''}${t.stalls ? ` stalls=${t.stalls}` : ''}${t.backup ? ` backup=${t.backup.attempt}/${t.backup.state}@${t.backup.worker ?? '-'}` : ''}`);
+  const tasks = (s.tasks ?? []).map(
+    (t) =>
+      `${t.taskId}:${t.state}#${t.attempt}@${t.worker ?? '-'}${t.error ? `!${t.error.code}` : ''}${t.stalls ? ` stalls=${t.stalls}` : ''}${t.backup ? ` backup=${t.backup.attempt}/${t.backup.state}@${t.backup.worker ?? '-'}` : ''}`,
+  );
   return `${s.id} ${s.state}${s.error ? ` (${s.error.code}: ${s.error.message})` : ''}\n  ${tasks.join('\n  ')}`;
 }
 

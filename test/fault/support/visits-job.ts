@@ -22,7 +22,8 @@ export default defineJob({
   input: { dataset: 'pageviews' },
   params: { mapPauseMs: 0, slowPid: 0, slowPauseMs: 0 },
   map: (pv: { url: string; visitor: string; durationMs: number }, emit, { params }) => {
-    if (++mapped % 100 === 0) sleep(Number(process.pid === params.slowPid ? params.slowPauseMs : params.mapPauseMs));
+    if (++mapped % 100 === 0)
+      sleep(Number(process.pid === params.slowPid ? params.slowPauseMs : params.mapPauseMs));
     emit(pv.url, [pv.visitor, pv.durationMs]);
   },
   reduce: (_url, values) => {

@@ -1,4 +1,7 @@
-/** Shared by the shuffle tests: deterministic run-file contents and a shuffle server in a child process. */
+/**
+ * Shared by the shuffle tests: deterministic run-file contents and a shuffle server in a child
+ * process.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -30,15 +33,29 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnShuffleServer(token: string, outputs: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/shuffle-server-process.ts', import.meta.url)), JSON.stringify({ token, outputs })], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+export async function spawnShuffleServer(
+  token: string,
+  outputs: Record<string, string>,
+): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./fixtures/shuffle-server-process.ts', import.meta.url)),
+      JSON.stringify({ token, outputs }),
+    ],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code, signal) => reject(new Error(`shuffle server process exited early (${code ?? signal})`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`shuffle server process exited early (${code ?? signal})`)),
+    );
   });
   const { address, pid } = JSON.parse(line) as { address: string; pid: number };
   return {

@@ -4,7 +4,12 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStrataError } from '../../../core/errors.ts';
-import { openRunFile, writeRunFile, type RunEntry, type ShuffleEntry } from '../../../worker/shuffle/run-file.ts';
+import {
+  openRunFile,
+  writeRunFile,
+  type RunEntry,
+  type ShuffleEntry,
+} from '../../../worker/shuffle/run-file.ts';
 import { sortedEntries } from './helpers.ts';
 
 async function readAll(file: string, partition: number): Promise<ShuffleEntry[]> {
@@ -32,7 +37,10 @@ describe('run file', () => {
   it('reads back every entry of every partition, in order, including empty partitions', async () => {
     const counts = [1000, 0, 5000, 1, 0];
     const file = path.join(dir, 'a.run');
-    const summary = await writeRunFile(file, slowly(sortedEntries(counts)), { partitions: 6, batchBytes: 16 * 1024 });
+    const summary = await writeRunFile(file, slowly(sortedEntries(counts)), {
+      partitions: 6,
+      batchBytes: 16 * 1024,
+    });
     expect(summary.records).toBe(6001);
     expect(summary.partitions.map((p) => p.records)).toEqual([1000, 0, 5000, 1, 0, 0]);
     expect(summary.bytes).toBe((await stat(file)).size);
@@ -41,7 +49,9 @@ describe('run file', () => {
       const got = await readAll(file, p);
       const want = expected.filter(([q]) => q === p).map(([, k, v]) => [k, v]);
       expect(got.length).toBe(want.length);
-      expect(got.map(([k, v]) => Buffer.concat([k, Buffer.from('|'), v]).toString('hex'))).toEqual(want.map(([k, v]) => Buffer.concat([k!, Buffer.from('|'), v!]).toString('hex')));
+      expect(got.map(([k, v]) => Buffer.concat([k, Buffer.from('|'), v]).toString('hex'))).toEqual(
+        want.map(([k, v]) => Buffer.concat([k!, Buffer.from('|'), v!]).toString('hex')),
+      );
     }
     // Several batches per partition, each within about batchBytes.
     expect(summary.partitions[2]!.batches).toBeGreaterThan(10);
@@ -49,20 +59,35 @@ describe('run file', () => {
   });
 
   it('any sorted entries round-trip exactly (property)', async () => {
-    const entry = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.uint8Array({ maxLength: 12 }), fc.uint8Array({ maxLength: 300 }));
+    const entry = fc.tuple(
+      fc.integer({ min: 0, max: 3 }),
+      fc.uint8Array({ maxLength: 12 }),
+      fc.uint8Array({ maxLength: 300 }),
+    );
     let n = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(entry, { maxLength: 300 }), fc.integer({ min: 1, max: 2048 }), async (raw, batchBytes) => {
-        const entries = raw.map(([p, k, v]) => [p, k, v] as RunEntry).sort(([p1, k1], [p2, k2]) => p1 - p2 || Buffer.compare(k1, k2));
-        const file = path.join(dir, `prop-${n++}.run`);
-        await writeRunFile(file, entries, { partitions: 4, batchBytes });
-        for (let p = 0; p < 4; p++) {
-          const got = (await readAll(file, p)).map(([k, v]) => [Buffer.from(k).toString('hex'), Buffer.from(v).toString('hex')]);
-          const want = entries.filter(([q]) => q === p).map(([, k, v]) => [Buffer.from(k).toString('hex'), Buffer.from(v).toString('hex')]);
-          expect(got).toEqual(want);
-        }
-        await rm(file);
-      }),
+      fc.asyncProperty(
+        fc.array(entry, { maxLength: 300 }),
+        fc.integer({ min: 1, max: 2048 }),
+        async (raw, batchBytes) => {
+          const entries = raw
+            .map(([p, k, v]) => [p, k, v] as RunEntry)
+            .sort(([p1, k1], [p2, k2]) => p1 - p2 || Buffer.compare(k1, k2));
+          const file = path.join(dir, `prop-${n++}.run`);
+          await writeRunFile(file, entries, { partitions: 4, batchBytes });
+          for (let p = 0; p < 4; p++) {
+            const got = (await readAll(file, p)).map(([k, v]) => [
+              Buffer.from(k).toString('hex'),
+              Buffer.from(v).toString('hex'),
+            ]);
+            const want = entries
+              .filter(([q]) => q === p)
+              .map(([, k, v]) => [Buffer.from(k).toString('hex'), Buffer.from(v).toString('hex')]);
+            expect(got).toEqual(want);
+          }
+          await rm(file);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -85,17 +110,37 @@ describe('run file', () => {
 
   it('keys out of order are refused and leave no file', async () => {
     const file = path.join(dir, 'bad-order.run');
-    const entries: RunEntry[] = [[0, Buffer.from('b'), Buffer.from('1')], [0, Buffer.from('a'), Buffer.from('2')]];
+    const entries: RunEntry[] = [
+      [0, Buffer.from('b'), Buffer.from('1')],
+      [0, Buffer.from('a'), Buffer.from('2')],
+    ];
     const err = await writeRunFile(file, entries, { partitions: 1 }).catch((e: unknown) => e);
     expect(isStrataError(err, 'STRATA_E_INTERNAL')).toBe(true);
     expect((await readdir(dir)).filter((f) => f.startsWith('bad-order'))).toEqual([]);
   });
 
   it('partitions going backwards or out of range are refused', async () => {
-    const back: RunEntry[] = [[1, Buffer.from('a'), Buffer.from('')], [0, Buffer.from('b'), Buffer.from('')]];
-    expect(isStrataError(await writeRunFile(path.join(dir, 'back.run'), back, { partitions: 2 }).catch((e: unknown) => e), 'STRATA_E_INTERNAL')).toBe(true);
+    const back: RunEntry[] = [
+      [1, Buffer.from('a'), Buffer.from('')],
+      [0, Buffer.from('b'), Buffer.from('')],
+    ];
+    expect(
+      isStrataError(
+        await writeRunFile(path.join(dir, 'back.run'), back, { partitions: 2 }).catch(
+          (e: unknown) => e,
+        ),
+        'STRATA_E_INTERNAL',
+      ),
+    ).toBe(true);
     const over: RunEntry[] = [[2, Buffer.from('a'), Buffer.from('')]];
-    expect(isStrataError(await writeRunFile(path.join(dir, 'over.run'), over, { partitions: 2 }).catch((e: unknown) => e), 'STRATA_E_INTERNAL')).toBe(true);
+    expect(
+      isStrataError(
+        await writeRunFile(path.join(dir, 'over.run'), over, { partitions: 2 }).catch(
+          (e: unknown) => e,
+        ),
+        'STRATA_E_INTERNAL',
+      ),
+    ).toBe(true);
   });
 
   it('a flipped byte in a batch fails with STRATA_E_RUN_FILE_CORRUPT naming the file', async () => {
@@ -118,8 +163,12 @@ describe('run file', () => {
     await writeRunFile(file, sortedEntries([500]), { partitions: 1 });
     const bytes = await readFile(file);
     await writeFile(file, bytes.subarray(0, bytes.length - 5));
-    expect(isStrataError(await openRunFile(file).catch((e: unknown) => e), 'STRATA_E_RUN_FILE_CORRUPT')).toBe(true);
+    expect(
+      isStrataError(await openRunFile(file).catch((e: unknown) => e), 'STRATA_E_RUN_FILE_CORRUPT'),
+    ).toBe(true);
     await writeFile(file, 'hello, this is not a run file at all');
-    expect(isStrataError(await openRunFile(file).catch((e: unknown) => e), 'STRATA_E_RUN_FILE_CORRUPT')).toBe(true);
+    expect(
+      isStrataError(await openRunFile(file).catch((e: unknown) => e), 'STRATA_E_RUN_FILE_CORRUPT'),
+    ).toBe(true);
   });
 });

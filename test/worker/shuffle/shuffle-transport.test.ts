@@ -4,15 +4,31 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStrataError, type StrataError } from '../../../core/errors.ts';
 import { openRunFile, writeRunFile } from '../../../worker/shuffle/run-file.ts';
-import { closeShuffleClients, fetchBatches, fetchPartition, pingShuffleServer, type FetchPartitionRequest } from '../../../worker/shuffle/shuffle-client.ts';
+import {
+  closeShuffleClients,
+  fetchBatches,
+  fetchPartition,
+  pingShuffleServer,
+  type FetchPartitionRequest,
+} from '../../../worker/shuffle/shuffle-client.ts';
 import { startShuffleServer } from '../../../worker/shuffle/shuffle-server.ts';
-import { entryKey, entryValue, sortedEntries, spawnShuffleServer, type ServerProcess } from './helpers.ts';
+import {
+  entryKey,
+  entryValue,
+  sortedEntries,
+  spawnShuffleServer,
+  type ServerProcess,
+} from './helpers.ts';
 
 const TOKEN = 'test-token-3f9a';
 // ~200k entries, ~21 MB, spread unevenly over 4 partitions (one empty).
 const COUNTS = [120_000, 0, 60_000, 20_000];
 
-function request(mapOutputId: string, partition: number, extra: Partial<FetchPartitionRequest> = {}): FetchPartitionRequest {
+function request(
+  mapOutputId: string,
+  partition: number,
+  extra: Partial<FetchPartitionRequest> = {},
+): FetchPartitionRequest {
   return { jobId: 'job-1', mapOutputId, partition, token: TOKEN, ...extra };
 }
 
@@ -53,7 +69,11 @@ describe('shuffle over gRPC between two processes', () => {
     one[0] ^= 0xff;
     await fh.write(one, 0, 1, at);
     await fh.close();
-    server = await spawnShuffleServer(TOKEN, { 'job-1/m-0/a1': runFile, 'job-1/m-bad/a1': corruptFile, 'job-1/m-gone/a1': path.join(dir, 'deleted.run') });
+    server = await spawnShuffleServer(TOKEN, {
+      'job-1/m-0/a1': runFile,
+      'job-1/m-bad/a1': corruptFile,
+      'job-1/m-gone/a1': path.join(dir, 'deleted.run'),
+    });
   });
 
   afterAll(async () => {
@@ -67,7 +87,10 @@ describe('shuffle over gRPC between two processes', () => {
       let i = 0;
       for await (const entries of fetchPartition(server.address, request('job-1/m-0/a1', p))) {
         for (const [key, value] of entries) {
-          if (!Buffer.from(key).equals(entryKey(p, i)) || !Buffer.from(value).equals(entryValue(i))) {
+          if (
+            !Buffer.from(key).equals(entryKey(p, i)) ||
+            !Buffer.from(value).equals(entryValue(i))
+          ) {
             throw new Error(`partition ${p}: entry ${i} differs`);
           }
           i++;
@@ -78,35 +101,53 @@ describe('shuffle over gRPC between two processes', () => {
   });
 
   it('a wrong token is refused with STRATA_E_SHUFFLE_UNAUTHENTICATED', async () => {
-    const err = await failure(() => drain(fetchPartition(server.address, request('job-1/m-0/a1', 0, { token: 'wrong' }))));
+    const err = await failure(() =>
+      drain(fetchPartition(server.address, request('job-1/m-0/a1', 0, { token: 'wrong' }))),
+    );
     expect(isStrataError(err, 'STRATA_E_SHUFFLE_UNAUTHENTICATED')).toBe(true);
     expect(err.retryable).toBe(false);
     expect(err.message).toContain('token');
   });
 
   it('an unknown map output fails with STRATA_E_SHUFFLE_FETCH_FAILED naming it, the address and the partition', async () => {
-    const err = await failure(() => drain(fetchPartition(server.address, request('job-1/m-7/a2', 3))));
+    const err = await failure(() =>
+      drain(fetchPartition(server.address, request('job-1/m-7/a2', 3))),
+    );
     expect(isStrataError(err, 'STRATA_E_SHUFFLE_FETCH_FAILED')).toBe(true);
     expect(err.message).toContain('job-1/m-7/a2');
-    expect(err.details).toMatchObject({ address: server.address, mapOutputId: 'job-1/m-7/a2', partition: 3, reason: 'not-found', grpcCode: 'NOT_FOUND' });
+    expect(err.details).toMatchObject({
+      address: server.address,
+      mapOutputId: 'job-1/m-7/a2',
+      partition: 3,
+      reason: 'not-found',
+      grpcCode: 'NOT_FOUND',
+    });
     expect(err.retryable).toBe(true);
   });
 
   it('a map output whose file has gone is not-found too', async () => {
-    const err = await failure(() => drain(fetchPartition(server.address, request('job-1/m-gone/a1', 0))));
+    const err = await failure(() =>
+      drain(fetchPartition(server.address, request('job-1/m-gone/a1', 0))),
+    );
     expect(err.details).toMatchObject({ reason: 'not-found', mapOutputId: 'job-1/m-gone/a1' });
   });
 
   it('a corrupt run file fails as corrupt, carrying the server-side STRATA_E_RUN_FILE_CORRUPT as its cause', async () => {
-    const err = await failure(() => drain(fetchPartition(server.address, request('job-1/m-bad/a1', 2))));
+    const err = await failure(() =>
+      drain(fetchPartition(server.address, request('job-1/m-bad/a1', 2))),
+    );
     expect(err.details).toMatchObject({ reason: 'corrupt', grpcCode: 'DATA_LOSS' });
     expect(isStrataError(err.cause, 'STRATA_E_RUN_FILE_CORRUPT')).toBe(true);
     // The other partitions of that file are intact and still served.
-    expect(await drain(fetchPartition(server.address, request('job-1/m-bad/a1', 3)))).toBe(COUNTS[3]);
+    expect(await drain(fetchPartition(server.address, request('job-1/m-bad/a1', 3)))).toBe(
+      COUNTS[3],
+    );
   });
 
   it('a partition outside the map output is refused', async () => {
-    const err = await failure(() => drain(fetchPartition(server.address, request('job-1/m-0/a1', 9))));
+    const err = await failure(() =>
+      drain(fetchPartition(server.address, request('job-1/m-0/a1', 9))),
+    );
     expect(err.details).toMatchObject({ reason: 'failed', grpcCode: 'INVALID_ARGUMENT' });
     expect(err.message).toContain('partition 9');
   });
@@ -115,14 +156,21 @@ describe('shuffle over gRPC between two processes', () => {
     const all = [];
     for await (const c of fetchBatches(server.address, request('job-1/m-0/a1', 0))) all.push(c);
     const tail = [];
-    for await (const c of fetchBatches(server.address, request('job-1/m-0/a1', 0, { startBatch: 10 }))) tail.push(c);
+    for await (const c of fetchBatches(
+      server.address,
+      request('job-1/m-0/a1', 0, { startBatch: 10 }),
+    ))
+      tail.push(c);
     expect(tail.length).toBe(all.length - 10);
     expect(tail[0]!.index).toBe(10);
     expect(tail[0]!.batch.equals(all[10]!.batch)).toBe(true);
   });
 
   it('Ping answers with the protocol and the pid of the server process', async () => {
-    expect(await pingShuffleServer(server.address)).toMatchObject({ protocol: 'strata-shuffle/1', pid: server.pid });
+    expect(await pingShuffleServer(server.address)).toMatchObject({
+      protocol: 'strata-shuffle/1',
+      pid: server.pid,
+    });
   });
 
   it('killing the server process mid-stream makes the fetch fail promptly, not hang', async () => {
@@ -130,7 +178,9 @@ describe('shuffle over gRPC between two processes', () => {
     let received = 0;
     let killedAt = 0;
     const err = await failure(async () => {
-      for await (const entries of fetchPartition(victim.address, request('job-1/m-0/a1', 0), { idleTimeoutMs: 30_000 })) {
+      for await (const entries of fetchPartition(victim.address, request('job-1/m-0/a1', 0), {
+        idleTimeoutMs: 30_000,
+      })) {
         received += entries.length;
         if (killedAt === 0) {
           victim.child.kill('SIGKILL');
@@ -141,7 +191,11 @@ describe('shuffle over gRPC between two processes', () => {
     const tookMs = Date.now() - killedAt;
     await victim.stop();
     expect(isStrataError(err, 'STRATA_E_SHUFFLE_FETCH_FAILED')).toBe(true);
-    expect(err.details).toMatchObject({ address: victim.address, mapOutputId: 'job-1/m-0/a1', partition: 0 });
+    expect(err.details).toMatchObject({
+      address: victim.address,
+      mapOutputId: 'job-1/m-0/a1',
+      partition: 0,
+    });
     expect(received).toBeLessThan(COUNTS[0]!);
     expect(tookMs).toBeLessThan(3000);
   });
@@ -152,7 +206,9 @@ describe('shuffle over gRPC between two processes', () => {
       const started = Date.now();
       const err = await failure(async () => {
         let first = true;
-        for await (const _ of fetchPartition(frozen.address, request('job-1/m-0/a1', 0), { idleTimeoutMs: 500 })) {
+        for await (const _ of fetchPartition(frozen.address, request('job-1/m-0/a1', 0), {
+          idleTimeoutMs: 500,
+        })) {
           if (first) process.kill(frozen.pid, 'SIGSTOP');
           first = false;
         }
@@ -228,7 +284,10 @@ describe('shuffle server flow control (in process)', () => {
     try {
       const controller = new AbortController();
       const err = await failure(async () => {
-        for await (const _ of fetchPartition(shuffle.address, request('m', 0), { signal: controller.signal })) controller.abort(new Error('reducer cancelled'));
+        for await (const _ of fetchPartition(shuffle.address, request('m', 0), {
+          signal: controller.signal,
+        }))
+          controller.abort(new Error('reducer cancelled'));
       });
       expect(err.message).toBe('reducer cancelled');
       await expect.poll(() => shuffle.stats().activeStreams, { timeout: 2000 }).toBe(0);
@@ -246,6 +305,11 @@ describe('shuffle server flow control (in process)', () => {
   });
 
   it('an empty token is refused at start', async () => {
-    expect(isStrataError(await startShuffleServer({ token: '', resolve: () => undefined }).catch((e: unknown) => e), 'STRATA_E_CONFIG')).toBe(true);
+    expect(
+      isStrataError(
+        await startShuffleServer({ token: '', resolve: () => undefined }).catch((e: unknown) => e),
+        'STRATA_E_CONFIG',
+      ),
+    ).toBe(true);
   });
 });

@@ -41,15 +41,26 @@ export async function tempStore(): Promise<TempStore> {
   };
 }
 
-/** Appends records (event time from `time`) as a dataset with small blocks, so splits have several. */
-export async function ingest(store: ObjectStore, dataset: string, records: Record<string, unknown>[], blockTargetBytes = 16 * 1024): Promise<void> {
+/**
+ * Appends records (event time from `time`) as a dataset with small blocks, so splits have several.
+ */
+export async function ingest(
+  store: ObjectStore,
+  dataset: string,
+  records: Record<string, unknown>[],
+  blockTargetBytes = 16 * 1024,
+): Promise<void> {
   const appender = new DatasetAppender(store, dataset, { blockTargetBytes, timeField: 'time' });
   for (const r of records) await appender.append(r, eventTimeOf(r.time));
   await appender.commit();
 }
 
 /** Splits of about `blocksPerSplit` blocks each over every segment, in segment order. */
-export async function splitsOf(store: ObjectStore, dataset: string, blocksPerSplit: number): Promise<Split[]> {
+export async function splitsOf(
+  store: ObjectStore,
+  dataset: string,
+  blocksPerSplit: number,
+): Promise<Split[]> {
   const splits: Split[] = [];
   for (const seg of await listSegments(store, dataset)) {
     const footer = await readSegmentFooter(store, seg.key, seg.size);
@@ -69,8 +80,23 @@ export async function splitsOf(store: ObjectStore, dataset: string, blocksPerSpl
   return splits;
 }
 
-export function mapTasks(jobId: string, codeHash: string, splits: Split[], partitions: number, params: Record<string, ParamValue> = {}): MapTask[] {
-  return splits.map((split, i) => ({ kind: 'map', jobId, taskId: `m-${i}`, attempt: 1, codeHash, split, partitions, params }));
+export function mapTasks(
+  jobId: string,
+  codeHash: string,
+  splits: Split[],
+  partitions: number,
+  params: Record<string, ParamValue> = {},
+): MapTask[] {
+  return splits.map((split, i) => ({
+    kind: 'map',
+    jobId,
+    taskId: `m-${i}`,
+    attempt: 1,
+    codeHash,
+    split,
+    partitions,
+    params,
+  }));
 }
 
 export interface Bundle {
