@@ -92,7 +92,7 @@ export class LoadedVersion {
     );
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
-      await Promise.allSettled(parts.map((r) => r?.close()));
+      await Promise.allSettled(parts.flatMap((r) => (r ? [r.close()] : [])));
       await rm(dir, { recursive: true, force: true });
       throw failed.reason;
     }
@@ -127,7 +127,7 @@ export class LoadedVersion {
   /** Resolves once the readers are closed and the local copies removed (after retire and drain). */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await Promise.allSettled(this.parts.map((r) => r?.close()));
+      await Promise.allSettled(this.parts.flatMap((r) => (r ? [r.close()] : [])));
       await rm(this.dir, { recursive: true, force: true });
     })();
     return this.#closed;

@@ -186,7 +186,9 @@ export class ViewRegistry {
   /** Waits for loads in progress, then closes every version once its requests are done. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    await Promise.allSettled([...this.#slots.values()].map((s) => s.running));
+    await Promise.allSettled(
+      [...this.#slots.values()].flatMap((s) => (s.running ? [s.running] : [])),
+    );
     const closing: Promise<void>[] = [];
     for (const slot of this.#slots.values()) {
       const v = slot.current;

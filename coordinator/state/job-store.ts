@@ -19,7 +19,7 @@ import type { Redis } from 'ioredis';
 import { luaScripts, type LuaScript } from '../../core/redis/lua-scripts.ts';
 import { StrataError, type StrataErrorJSON } from '../../core/errors.ts';
 import type { JobSpec } from '../../core/tasks/task-payload.ts';
-import { JOB_TRANSITIONS, type JobState, type JobTransition } from './job-state.ts';
+import { JOB_TRANSITIONS, type JobState } from './job-state.ts';
 import { decodeTaskRecord, encodeTaskRecord, flatten, type TaskRecord } from './task-record.ts';
 import { TASK_TRANSITIONS, type TaskState } from './task-state.ts';
 import { packageUrl } from '../../core/package-root.ts';

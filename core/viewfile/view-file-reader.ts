@@ -249,7 +249,7 @@ export class ViewFileReader {
     let emitted = 0;
     let pending: Promise<DataBlock> | undefined = this.loadBlock(b);
     let from = lower;
-    while (pending) {
+    while (pending !== undefined) {
       const block: DataBlock = await pending;
       const next = b + 1;
       const nextOverlaps: boolean =

@@ -347,7 +347,7 @@ export async function* encodeViewFile(
   const ready: Uint8Array[] = [];
   const writer = new ViewFileWriter({ write: (chunk) => void ready.push(chunk) }, options);
   for await (const [key, value] of entries) {
-    writer.add(key, value);
+    void writer.add(key, value); // the sink above is synchronous: nothing to wait for
     if (ready.length > 0) yield* ready.splice(0);
   }
   await writer.finish();

@@ -36,7 +36,7 @@ export interface Aggregator<In, Acc, Out> {
 }
 
 /** Any aggregator, whatever its accumulator; what a job definition holds. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Acc is private to the aggregator
+// `any`: Acc is private to each aggregator.
 export type AnyAggregator<In = any, Out = unknown> = Aggregator<In, any, Out>;
 
 /** The value type an aggregator accepts / produces. */

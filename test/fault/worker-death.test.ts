@@ -64,7 +64,7 @@ it('a worker killed while it runs a map: the map runs again on a live worker, it
   await f.kill(await f.workerService(victim.worker));
   const replacement = f.ensureWorkers(3); // as an autoscaler would; the job must not wait for it
 
-  const rerun = await f.waitFor(id, `${victim.running} running again elsewhere`, (s) => {
+  await f.waitFor(id, `${victim.running} running again elsewhere`, (s) => {
     const t = task(s, victim.running);
     return (t.state === 'running' || t.state === 'succeeded') && t.worker !== victim.worker;
   });
